@@ -1,0 +1,1 @@
+"""Models of the anonymity app (built in its own issue)."""

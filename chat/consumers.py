@@ -1,0 +1,220 @@
+"""The visitor's WebSocket endpoint, ``/ws/chat/`` (PROTOCOL.md)."""
+
+from typing import Any
+
+from django.utils.translation import gettext as _
+
+from chat import events, runtime
+from chat.errors import ChatError
+from chat.models import Conversation
+from chat.services import (
+    check_resume_conversation,
+    check_send_message,
+    check_send_typing,
+    check_start_conversation,
+    do_drop_connection,
+    do_leave_conversation,
+    do_register_connection,
+)
+from chat.services.queue import get_queue_status
+from chat.socket import ProtocolConsumer
+
+CLOSE_NOT_FOUND = 4404
+
+
+class VisitorChatConsumer(ProtocolConsumer):
+    """An anonymous visitor's socket; one conversation at most."""
+
+    handlers = {
+        "start": "handle_start",
+        "resume": "handle_resume",
+        "message": "handle_message",
+        "sync": "handle_sync",
+        "typing": "handle_typing",
+        "consent": "handle_consent",
+        "leave": "handle_leave",
+    }
+
+    async def connect(self) -> None:
+        self.conversation: Conversation | None = None
+        self.last_queue: tuple[int, int] | None = None
+        await self.accept()
+
+    async def disconnect(self, code: int) -> None:
+        conversation = getattr(self, "conversation", None)
+        if conversation is not None:
+            await self.channel_layer.group_discard(
+                events.conversation_group_name(conversation.id), self.channel_name
+            )
+            await self.call(do_drop_connection, self.channel_name)
+
+    def require_conversation(self) -> Conversation:
+        if self.conversation is None:
+            raise ChatError("bad_state", _("Commencez par start ou resume."))
+        return self.conversation
+
+    async def attach(self, conversation: Conversation, delivered: int) -> None:
+        self.conversation = conversation
+        self.delivered[conversation.id] = delivered
+        await self.channel_layer.group_add(
+            events.conversation_group_name(conversation.id), self.channel_name
+        )
+        await self.call(
+            do_register_connection,
+            self.channel_name,
+            server_id=runtime.SERVER_ID,
+            conversation_id=conversation.id,
+        )
+        runtime.register_socket(self)
+
+    # -- handlers ---------------------------------------------------------
+
+    async def handle_start(self, frame: dict[str, Any]) -> None:
+        if self.conversation is not None:
+            raise ChatError("bad_state", _("Une conversation est déjà ouverte."))
+        conversation, token = await self.call(
+            check_start_conversation,
+            place=frame.get("place"),
+            role=frame.get("role"),
+            service_slug=frame.get("service"),
+            lang=frame.get("lang", "fr"),
+        )
+        await self.attach(conversation, 0)
+        position, wait = await self.call(get_queue_status, conversation)
+        self.last_queue = (position, wait)
+        await self.send_json(
+            {
+                "type": "started",
+                "conversation": str(conversation.id),
+                "token": token,
+                "service": conversation.service.slug,
+                "service_name": conversation.service.name,
+                "place": conversation.place_label,
+                "queue": {"position": position, "estimated_wait_s": wait},
+            }
+        )
+
+    async def handle_resume(self, frame: dict[str, Any]) -> None:
+        if self.conversation is not None:
+            raise ChatError("bad_state", _("Une conversation est déjà ouverte."))
+        last_seq = frame.get("last_seq", 0)
+        if not isinstance(last_seq, int) or isinstance(last_seq, bool) or last_seq < 0:
+            raise ChatError("bad_request", _("last_seq doit être un entier positif."))
+        try:
+            conversation = await self.call(
+                check_resume_conversation, frame.get("token")
+            )
+        except ChatError as error:
+            if error.code == "not_found":
+                await self.send_error(error.code, error.message)
+                await self.close(code=CLOSE_NOT_FOUND)
+                return
+            raise
+        await self.attach(conversation, last_seq)
+        await self.send_json(
+            {
+                "type": "resumed",
+                "conversation": str(conversation.id),
+                "status": conversation.status,
+                "service": conversation.service.slug,
+                "service_name": conversation.service.name,
+            }
+        )
+        await self.send_history(conversation.id, last_seq)
+        if conversation.status == Conversation.Status.WAITING:
+            await self.send_queue(*await self.call(get_queue_status, conversation))
+        elif conversation.status == Conversation.Status.CLOSED:
+            await self.send_json({"type": "closed", "reason": conversation.outcome})
+
+    async def handle_message(self, frame: dict[str, Any]) -> None:
+        conversation = self.require_conversation()
+        message, _created = await self.call(
+            check_send_message,
+            conversation,
+            text=frame.get("text"),
+            client_id=frame.get("id"),
+        )
+        self.note_own_message(message)
+        ack = {"type": "ack", "id": str(message.client_id), "seq": message.seq}
+        if events.layer_recently_failed():
+            ack["live"] = False
+        await self.send_json(ack)
+
+    async def handle_sync(self, frame: dict[str, Any]) -> None:
+        conversation = self.require_conversation()
+        after = frame.get("after")
+        if not isinstance(after, int) or isinstance(after, bool) or after < 0:
+            raise ChatError("bad_request", _("after doit être un entier positif."))
+        await self.send_history(conversation.id, after)
+
+    async def handle_typing(self, frame: dict[str, Any]) -> None:
+        conversation = self.require_conversation()
+        await self.call(
+            check_send_typing,
+            conversation,
+            active=frame.get("active"),
+            origin=self.channel_name,
+        )
+
+    async def handle_consent(self, frame: dict[str, Any]) -> None:
+        self.require_conversation()
+        if not isinstance(frame.get("request"), str):
+            raise ChatError("bad_request", _("Le champ request est requis."))
+        if not isinstance(frame.get("accept"), bool):
+            raise ChatError("bad_request", _("Le champ accept doit être vrai ou faux."))
+        # Consent requests come with the escalation work; until then no
+        # request exists, so every id is unknown.
+        raise ChatError("not_found", _("Demande de consentement introuvable."))
+
+    async def handle_leave(self, frame: dict[str, Any]) -> None:
+        conversation = self.require_conversation()
+        await self.call(do_leave_conversation, conversation)
+        self.conversation.status = Conversation.Status.CLOSED
+        await self.send_json({"type": "closed", "reason": "visitor_left"})
+
+    async def send_queue(self, position: int, wait: int) -> None:
+        if self.last_queue == (position, wait):
+            return
+        self.last_queue = (position, wait)
+        await self.send_json(
+            {"type": "queue", "position": position, "estimated_wait_s": wait}
+        )
+
+    # -- layer events -----------------------------------------------------
+
+    async def chat_typing(self, event: dict[str, Any]) -> None:
+        if event["origin"] == self.channel_name or event["from"] == "visitor":
+            return
+        await self.send_json(
+            {"type": "typing", "from": event["from"], "active": event["active"]}
+        )
+
+    async def chat_participant(self, event: dict[str, Any]) -> None:
+        frame: dict[str, Any] = {"role": event["role"], "name": event["name"]}
+        if event["change"] == "reconnecting":
+            frame.update(type="left", reconnecting=True, grace_s=event["grace_s"])
+        else:
+            frame["type"] = event["change"]
+        await self.send_json(frame)
+
+    async def chat_queue_position(self, event: dict[str, Any]) -> None:
+        if self.conversation and self.conversation.status == "waiting":
+            await self.send_queue(event["position"], event["estimated_wait_s"])
+
+    async def chat_status(self, event: dict[str, Any]) -> None:
+        if self.conversation is None:
+            return
+        self.conversation.status = event["status"]
+        if event["status"] == Conversation.Status.WAITING:
+            self.last_queue = None
+
+    async def chat_closed(self, event: dict[str, Any]) -> None:
+        if self.conversation is None:
+            return
+        if self.conversation.status == Conversation.Status.CLOSED and (
+            event["reason"] == "visitor_left"
+        ):
+            return
+        self.conversation.status = Conversation.Status.CLOSED
+        await self.send_json({"type": "closed", "reason": event["reason"]})
+

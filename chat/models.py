@@ -1,0 +1,266 @@
+"""Communes, services, conversations and their messages."""
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+
+class Commune(models.Model):
+    """A French commune (or arrondissement, or former commune) from the COG."""
+
+    class Kind(models.TextChoices):
+        CURRENT = "commune-actuelle", _("commune")
+        ARRONDISSEMENT = "arrondissement-municipal", _("arrondissement")
+        DELEGATED = "commune-deleguee", _("commune déléguée")
+        ASSOCIATED = "commune-associee", _("commune associée")
+
+    code_insee = models.CharField(max_length=5)
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    name = models.CharField(max_length=100)
+    search_name = models.CharField(max_length=100, db_index=True)
+    # INSEE code of the current commune a former one merged into.
+    parent_code = models.CharField(max_length=5, blank=True)
+    department = models.CharField(max_length=3, db_index=True)
+    department_name = models.CharField(max_length=100, blank=True)
+    population = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["code_insee", "kind"], name="commune_code_kind_unique"
+            )
+        ]
+        indexes = [models.Index(fields=["code_insee"], name="commune_code_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.code_insee})"
+
+    @property
+    def is_former(self) -> bool:
+        """True for a delegated or associated commune (an old name)."""
+        return self.kind in (self.Kind.DELEGATED, self.Kind.ASSOCIATED)
+
+
+class PostalCode(models.Model):
+    """One (postal code, commune) pair: a code often covers several."""
+
+    code = models.CharField(max_length=5, db_index=True)
+    commune = models.ForeignKey(
+        Commune, on_delete=models.CASCADE, related_name="postal_codes"
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["code", "commune"], name="postalcode_pair_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.commune.name}"
+
+
+class Service(models.Model):
+    """A helpline hosted on the platform, with its own queue and staff."""
+
+    slug = models.SlugField(unique=True)
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    is_default = models.BooleanField(default=False)
+    active = models.BooleanField(default=True)
+    # Departments covered ("33", "2A", "974"); empty means all of France.
+    departments = models.JSONField(default=list, blank=True)
+    # Roles accepted from visitors; empty means all.
+    roles = models.JSONField(default=list, blank=True)
+    # {"mon": [["09:00", "18:00"]], ...} in Europe/Paris; empty: always open.
+    opening_hours = models.JSONField(default=dict, blank=True)
+    hours_text = models.CharField(max_length=300, blank=True)
+    # Routing precedence when several services cover a commune.
+    priority = models.IntegerField(default=0)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Conversation(models.Model):
+    """A visitor's conversation; ``last_seq`` numbers its messages."""
+
+    class Status(models.TextChoices):
+        WAITING = "waiting", _("en attente")
+        ACTIVE = "active", _("en cours")
+        CLOSED = "closed", _("terminée")
+
+    class Outcome(models.TextChoices):
+        REPORT = "report", _("signalement à un service d'enquête")
+        ORIENTATION = "orientation", _("orientation")
+        INFORMATION = "information", _("information")
+        OTHER = "other", _("autre")
+        VISITOR_LEFT = "visitor_left", _("départ de la personne")
+        ABANDONED = "abandoned", _("abandon en attente")
+
+    class VisitorRole(models.TextChoices):
+        VICTIM = "victim", _("victime")
+        WITNESS = "witness", _("témoin")
+        PROFESSIONAL = "professional", _("professionnel·le")
+        RELATIVE = "relative", _("proche")
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    service = models.ForeignKey(Service, on_delete=models.PROTECT)
+    status = models.CharField(
+        max_length=16, choices=Status.choices, default=Status.WAITING
+    )
+    visitor_role = models.CharField(max_length=16, choices=VisitorRole.choices)
+    commune = models.ForeignKey(
+        Commune, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    place_label = models.CharField(max_length=120, blank=True)
+    lang = models.CharField(max_length=8, default="fr")
+    token_hash = models.CharField(max_length=64, unique=True)
+    last_seq = models.PositiveIntegerField(default=0)
+    urgent = models.BooleanField(default=False)
+    minor = models.BooleanField(default=False)
+    operator = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    # Queue order within a service: urgent first, then queue_key ascending.
+    queue_key = models.DateTimeField()
+    position_at_start = models.PositiveIntegerField(default=1)
+    first_claimed_at = models.DateTimeField(null=True, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=16, choices=Outcome.choices, blank=True)
+    categories = models.JSONField(default=list, blank=True)
+    # Grace deadlines, set and cleared by the presence sweep.
+    operator_grace_until = models.DateTimeField(null=True, blank=True)
+    visitor_grace_until = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["service", "status", "urgent", "queue_key"],
+                name="conversation_queue_idx",
+            ),
+            models.Index(fields=["operator", "status"], name="conversation_op_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.service.slug}:{self.id}"
+
+
+class Message(models.Model):
+    """A message in a conversation, numbered without gaps by ``seq``."""
+
+    class Sender(models.TextChoices):
+        VISITOR = "visitor", _("personne")
+        OPERATOR = "operator", _("opérateur·rice")
+        PSYCHOLOGIST = "psychologist", _("psychologue")
+        SUPERVISOR = "supervisor", _("superviseur·e")
+        SYSTEM = "system", _("système")
+
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="messages"
+    )
+    seq = models.PositiveIntegerField()
+    sender = models.CharField(max_length=16, choices=Sender.choices)
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    # The pseudonym shown to the visitor, frozen at send time.
+    author_name = models.CharField(max_length=80, blank=True)
+    client_id = models.UUIDField(null=True, blank=True)
+    body = models.TextField()
+    card = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["conversation", "seq"], name="message_seq_unique"
+            ),
+            models.UniqueConstraint(
+                fields=["conversation", "client_id"],
+                condition=Q(client_id__isnull=False),
+                name="message_client_id_unique",
+            ),
+        ]
+        ordering = ["conversation", "seq"]
+
+    def __str__(self) -> str:
+        return f"{self.conversation_id}#{self.seq}"
+
+
+class Note(models.Model):
+    """A private note on a conversation: staff only, never the visitor."""
+
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="notes"
+    )
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    body = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"note {self.id} on {self.conversation_id}"
+
+
+class Connection(models.Model):
+    """One open socket, refreshed by its server process's heartbeat.
+
+    Presence is read from these rows, never from a process's memory: a
+    process that dies stops refreshing its rows, and any other process's
+    sweep then treats those sockets as gone.
+    """
+
+    channel_name = models.CharField(max_length=200, unique=True)
+    server_id = models.CharField(max_length=40, db_index=True)
+    conversation = models.ForeignKey(
+        Conversation,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="visitor_connections",
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+    )
+    connected_at = models.DateTimeField(auto_now_add=True)
+    heartbeat_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return self.channel_name
+
+
+class ClaimRecord(models.Model):
+    """A finished wait: how long a conversation waited before a claim.
+
+    Kept apart from the conversation so estimates survive purges.
+    """
+
+    service = models.ForeignKey(Service, on_delete=models.CASCADE)
+    waited_seconds = models.FloatField()
+    position_at_start = models.PositiveIntegerField()
+    claimed_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.service_id} waited {self.waited_seconds:.0f}s"

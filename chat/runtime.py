@@ -1,0 +1,135 @@
+"""Per-process background work: heartbeats, the sweep and reconciliation.
+
+One task per server process (started by the first socket) refreshes the
+process's ``Connection`` rows, runs the presence sweep, resends channel
+layer events that failed, and reconciles: it reads the last seq of every
+conversation with a socket here and wakes any socket that is behind. That
+last step is the safety net behind the at-most-once channel layer: a
+notification lost to a full channel, an expired group or a Redis restart
+is made up within ``RECONCILE_SECONDS``.
+"""
+
+import asyncio
+import logging
+import os
+import secrets
+import time
+import weakref
+from typing import Protocol
+from uuid import UUID
+
+from django.conf import settings
+
+from channels.db import database_sync_to_async
+
+from chat import events
+from chat.models import Conversation
+from chat.services import do_refresh_heartbeats, do_sweep_presence
+
+logger = logging.getLogger(__name__)
+
+SERVER_ID = f"{os.getpid()}-{secrets.token_hex(6)}"
+
+
+class Reconcilable(Protocol):
+    def conversations_delivered(self) -> dict[UUID, int]: ...
+
+    async def catch_up(self, conversation_id: UUID, last_seq: int) -> None: ...
+
+
+_sockets: "weakref.WeakSet[Reconcilable]" = weakref.WeakSet()
+_task: asyncio.Task | None = None
+_task_loop: asyncio.AbstractEventLoop | None = None
+
+
+def register_socket(socket: Reconcilable) -> None:
+    """Track an open socket and make sure this process's loop runs."""
+    global _task, _task_loop
+    _sockets.add(socket)
+    loop = asyncio.get_running_loop()
+    if _task is None or _task.done() or _task_loop is not loop:
+        _task_loop = loop
+        _task = loop.create_task(_run_forever())
+
+
+def unregister_socket(socket: Reconcilable) -> None:
+    _sockets.discard(socket)
+
+
+async def reconcile_now() -> int:
+    """Wake every local socket that is behind its conversation's last seq."""
+    wanted: dict[UUID, list[tuple[Reconcilable, int]]] = {}
+    for socket in list(_sockets):
+        for conversation_id, delivered in socket.conversations_delivered().items():
+            wanted.setdefault(conversation_id, []).append((socket, delivered))
+    if not wanted:
+        return 0
+    latest = await database_sync_to_async(_read_last_seqs)(list(wanted))
+    woken = 0
+    for conversation_id, last_seq in latest.items():
+        for socket, delivered in wanted[conversation_id]:
+            if last_seq > delivered:
+                woken += 1
+                await socket.catch_up(conversation_id, last_seq)
+    return woken
+
+
+def _read_last_seqs(ids: list[UUID]) -> dict[UUID, int]:
+    result: dict[UUID, int] = {}
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        result.update(
+            Conversation.objects.filter(id__in=chunk).values_list("id", "last_seq")
+        )
+    return result
+
+
+async def _run_forever() -> None:
+    last = dict.fromkeys(("heartbeat", "sweep", "reconcile"), 0.0)
+    while True:
+        try:
+            await asyncio.sleep(0.5)
+            now = time.monotonic()
+            if events.layer_recently_failed() or events._retry_outbox:
+                if await events.retry_failed_events():
+                    await reconcile_now()
+            if now - last["heartbeat"] >= settings.PRESENCE_HEARTBEAT_SECONDS:
+                last["heartbeat"] = now
+                await database_sync_to_async(do_refresh_heartbeats)(SERVER_ID)
+            if now - last["sweep"] >= settings.SWEEP_INTERVAL_SECONDS:
+                last["sweep"] = now
+                await sweep_presence()
+            if now - last["reconcile"] >= settings.RECONCILE_SECONDS:
+                last["reconcile"] = now
+                await reconcile_now()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # The database may be down; try again on the next tick.
+            logger.exception("background presence work failed")
+            await asyncio.sleep(2)
+
+
+async def sweep_presence() -> dict[str, int]:
+    counts, collected = await database_sync_to_async(_sweep_collecting)()
+    await events.dispatch_events(collected)
+    return counts
+
+
+def _sweep_collecting() -> tuple[dict[str, int], list[events.Event]]:
+    with events.collecting_events() as collected:
+        counts = do_sweep_presence()
+    return counts, collected
+
+
+async def stop() -> None:
+    """Stop this process's background task (tests, shutdown)."""
+    global _task
+    task, _task = _task, None
+    _sockets.clear()
+    if task is not None and not task.done():
+        task.cancel()
+        try:
+            await task
+        except (asyncio.CancelledError, Exception):  # noqa: BLE001, S110
+            pass

@@ -1,0 +1,53 @@
+"""Write paths of the chat app; consumers, views and commands call these."""
+
+from chat.services.conversations import (
+    check_claim_conversation,
+    check_close_conversation,
+    check_flag_conversation,
+    check_release_conversation,
+    check_resume_conversation,
+    check_start_conversation,
+    check_transfer_conversation,
+    do_claim_conversation,
+    do_close_conversation,
+    do_leave_conversation,
+    do_release_conversation,
+    do_start_conversation,
+)
+from chat.services.messages import (
+    check_send_message,
+    check_send_note,
+    check_send_typing,
+    do_send_message,
+)
+from chat.services.presence import (
+    do_drop_connection,
+    do_refresh_heartbeats,
+    do_register_connection,
+    do_sweep_presence,
+)
+from chat.services.queue import do_notify_queue_changed
+
+__all__ = [
+    "check_claim_conversation",
+    "check_close_conversation",
+    "check_flag_conversation",
+    "check_release_conversation",
+    "check_resume_conversation",
+    "check_send_message",
+    "check_send_note",
+    "check_send_typing",
+    "check_start_conversation",
+    "check_transfer_conversation",
+    "do_claim_conversation",
+    "do_close_conversation",
+    "do_drop_connection",
+    "do_leave_conversation",
+    "do_notify_queue_changed",
+    "do_refresh_heartbeats",
+    "do_register_connection",
+    "do_release_conversation",
+    "do_send_message",
+    "do_start_conversation",
+    "do_sweep_presence",
+]

@@ -1,0 +1,392 @@
+"""Starting, resuming, claiming, releasing and closing conversations."""
+
+import secrets
+from typing import Any
+from uuid import UUID
+
+from django.db import transaction
+from django.db.models import Min
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from chat import events, places
+from chat.errors import ChatError
+from chat.hours import is_service_open
+from chat.models import Conversation, Service
+from chat.selectors import (
+    access_conversation_by_token,
+    access_conversation_for_staff,
+    get_service_for_commune,
+    hash_token,
+)
+from chat.services.queue import do_notify_queue_changed, do_record_claim
+from console.models import StaffProfile
+
+EMERGENCY_NOTICE = gettext_lazy(
+    "En cas de danger immédiat, appelez le 17 ou le 112, "
+    "ou envoyez un SMS au 114."
+)
+CLAIM_ATTEMPTS = 20
+
+
+def _staff_has_role(profile: StaffProfile, role: str) -> None:
+    if not profile.has_role(role):
+        raise ChatError("forbidden", _("Votre rôle ne permet pas cette action."))
+
+
+def _require_operator_of(profile: StaffProfile, conversation: Conversation) -> None:
+    _staff_has_role(profile, StaffProfile.Role.OPERATOR)
+    if conversation.operator_id != profile.user_id:
+        raise ChatError(
+            "bad_state", _("Vous ne prenez pas en charge cette conversation.")
+        )
+
+
+def check_start_conversation(
+    *, place: Any, role: Any, service_slug: Any = None, lang: Any = "fr"
+) -> tuple[Conversation, str]:
+    """Validate a visitor's ``start`` and open the conversation."""
+    if role not in Conversation.VisitorRole.values:
+        raise ChatError(
+            "invalid_role",
+            _("Rôle inconnu : choisissez victime, témoin, proche ou professionnel."),
+        )
+    if not isinstance(place, str) or not place.strip():
+        raise ChatError("invalid_place", _("Indiquez une ville ou un code postal."))
+    if service_slug is not None and not isinstance(service_slug, str):
+        raise ChatError("bad_request", _("Le champ service doit être un texte."))
+    if lang not in ("fr", "en"):
+        lang = "fr"
+    resolution = places.resolve_place(place)
+    if resolution.commune is None and resolution.choices:
+        raise ChatError(
+            "ambiguous_place",
+            _("Plusieurs communes correspondent : choisissez la vôtre."),
+            choices=[choice.as_dict() for choice in resolution.choices],
+        )
+    if resolution.commune is None:
+        raise ChatError(
+            "invalid_place",
+            _("Nous ne trouvons pas cette ville ou ce code postal."),
+        )
+    service = get_service_for_commune(
+        resolution.commune, role=role, slug=service_slug
+    )
+    if service is None:
+        raise ChatError(
+            "invalid_service",
+            _("Aucun service ne répond pour ce lieu ou ce rôle."),
+        )
+    if not is_service_open(service):
+        hours = service.hours_text or _("horaires non renseignés")
+        raise ChatError(
+            "service_closed",
+            _("Le service est fermé. Horaires : %(hours)s. %(emergency)s")
+            % {"hours": hours, "emergency": EMERGENCY_NOTICE},
+            hours=hours,
+            emergency=["17", "112", "114"],
+        )
+    label = resolution.commune.name
+    if resolution.postal_code:
+        label = f"{resolution.postal_code} {label}"
+    return do_start_conversation(
+        service=service,
+        visitor_role=role,
+        commune=resolution.commune,
+        place_label=label,
+        lang=lang,
+    )
+
+
+@transaction.atomic
+def do_start_conversation(
+    *,
+    service: Service,
+    visitor_role: str,
+    commune: Any = None,
+    place_label: str = "",
+    lang: str = "fr",
+) -> tuple[Conversation, str]:
+    """Create a waiting conversation; return it and the visitor's token.
+
+    The token is the only key to the conversation and only its hash is
+    stored.
+    """
+    token = secrets.token_urlsafe(32)
+    now = timezone.now()
+    waiting = Conversation.objects.filter(
+        service=service, status=Conversation.Status.WAITING
+    ).count()
+    conversation = Conversation(
+        service=service,
+        visitor_role=visitor_role,
+        commune=commune,
+        place_label=place_label,
+        lang=lang,
+        token_hash=hash_token(token),
+        queue_key=now,
+        position_at_start=waiting + 1,
+    )
+    conversation.full_clean()
+    conversation.save()
+    do_notify_queue_changed(service)
+    return conversation, token
+
+
+def check_resume_conversation(token: Any) -> Conversation:
+    if not isinstance(token, str):
+        raise ChatError("bad_request", _("Le champ token doit être un texte."))
+    return access_conversation_by_token(token)
+
+
+@transaction.atomic
+def do_leave_conversation(conversation: Conversation) -> None:
+    """End the conversation at the visitor's request."""
+    now = timezone.now()
+    updated = Conversation.objects.filter(
+        id=conversation.id,
+    ).exclude(status=Conversation.Status.CLOSED).update(
+        status=Conversation.Status.CLOSED,
+        closed_at=now,
+        outcome=Conversation.Outcome.VISITOR_LEFT,
+        visitor_grace_until=None,
+        operator_grace_until=None,
+    )
+    if updated:
+        events.notify_conversation_closed(conversation.id, "visitor_left")
+        do_notify_queue_changed(conversation.service_id)
+
+
+def check_claim_conversation(
+    profile: StaffProfile, conversation_id: Any = None
+) -> Conversation:
+    """Claim a given conversation, or the next waiting one."""
+    _staff_has_role(profile, StaffProfile.Role.OPERATOR)
+    if conversation_id is not None:
+        conversation = access_conversation_for_staff(profile, conversation_id)
+        return do_claim_conversation(profile, conversation.id)
+    return do_claim_conversation(profile, None)
+
+
+@transaction.atomic
+def do_claim_conversation(
+    profile: StaffProfile, conversation_id: UUID | None
+) -> Conversation:
+    """Give a waiting conversation to ``profile``'s user; exactly one wins.
+
+    The claim is a conditional UPDATE on ``status = waiting``: the
+    database, not any process, decides who gets it, on SQLite and on
+    PostgreSQL alike.
+    """
+    now = timezone.now()
+    if conversation_id is not None:
+        candidates = [conversation_id]
+    else:
+        service_ids = list(profile.services.filter(active=True).values_list("id"))
+        candidates = list(
+            Conversation.objects.filter(
+                service_id__in=[row[0] for row in service_ids],
+                status=Conversation.Status.WAITING,
+            )
+            .order_by("-urgent", "queue_key", "id")
+            .values_list("id", flat=True)[:CLAIM_ATTEMPTS]
+        )
+        if not candidates:
+            raise ChatError("queue_empty", _("Aucune conversation en attente."))
+    for candidate in candidates:
+        won = Conversation.objects.filter(
+            id=candidate, status=Conversation.Status.WAITING
+        ).update(
+            status=Conversation.Status.ACTIVE,
+            operator=profile.user,
+            claimed_at=now,
+            visitor_grace_until=None,
+            operator_grace_until=None,
+        )
+        if won:
+            break
+    else:
+        if conversation_id is not None:
+            raise ChatError(
+                "already_claimed", _("Cette conversation est déjà prise en charge.")
+            )
+        raise ChatError("queue_empty", _("Aucune conversation en attente."))
+    conversation = Conversation.objects.select_related("service", "commune").get(
+        id=candidate
+    )
+    if conversation.first_claimed_at is None:
+        conversation.first_claimed_at = now
+        conversation.save(update_fields=["first_claimed_at"])
+        do_record_claim(conversation)
+    events.notify_participant_changed(
+        conversation.id,
+        change="joined",
+        role=StaffProfile.Role.OPERATOR,
+        name=profile.pseudonym,
+    )
+    events.notify_status_changed(conversation.id, conversation.status)
+    events.notify_assigned(profile.user_id, conversation.id)
+    do_notify_queue_changed(conversation.service_id)
+    return conversation
+
+
+def check_release_conversation(profile: StaffProfile, conversation_id: Any) -> None:
+    conversation = access_conversation_for_staff(profile, conversation_id)
+    _require_operator_of(profile, conversation)
+    do_release_conversation(conversation, reason="released", name=profile.pseudonym)
+
+
+@transaction.atomic
+def do_release_conversation(
+    conversation: Conversation, *, reason: str, name: str = ""
+) -> bool:
+    """Put an active conversation back at the head of its queue.
+
+    Returns False if it was no longer active (someone else acted first).
+    """
+    head = Conversation.objects.filter(
+        service_id=conversation.service_id, status=Conversation.Status.WAITING
+    ).aggregate(first=Min("queue_key"))["first"]
+    key = min(head, conversation.queue_key) if head else conversation.queue_key
+    operator_id = conversation.operator_id
+    updated = Conversation.objects.filter(
+        id=conversation.id,
+        status=Conversation.Status.ACTIVE,
+        operator_id=operator_id,
+    ).update(
+        status=Conversation.Status.WAITING,
+        operator=None,
+        queue_key=key - timezone.timedelta(microseconds=1),
+        operator_grace_until=None,
+    )
+    if not updated:
+        return False
+    events.notify_participant_changed(
+        conversation.id, change="left", role=StaffProfile.Role.OPERATOR, name=name
+    )
+    events.notify_status_changed(conversation.id, Conversation.Status.WAITING)
+    if operator_id is not None:
+        events.notify_unassigned(operator_id, conversation.id, reason)
+    do_notify_queue_changed(conversation.service_id)
+    return True
+
+
+def check_flag_conversation(
+    profile: StaffProfile, conversation_id: Any, *, urgent: Any, minor: Any
+) -> Conversation:
+    if urgent is not None and not isinstance(urgent, bool):
+        raise ChatError("bad_request", _("urgent doit être vrai ou faux."))
+    if minor is not None and not isinstance(minor, bool):
+        raise ChatError("bad_request", _("minor doit être vrai ou faux."))
+    conversation = access_conversation_for_staff(profile, conversation_id)
+    _staff_has_role(profile, StaffProfile.Role.OPERATOR)
+    if conversation.status == Conversation.Status.CLOSED:
+        raise ChatError("bad_state", _("La conversation est terminée."))
+    if conversation.status == Conversation.Status.ACTIVE:
+        _require_operator_of(profile, conversation)
+    return do_flag_conversation(conversation, urgent=urgent, minor=minor)
+
+
+@transaction.atomic
+def do_flag_conversation(
+    conversation: Conversation, *, urgent: bool | None, minor: bool | None
+) -> Conversation:
+    fields = []
+    if urgent is not None:
+        conversation.urgent = urgent
+        fields.append("urgent")
+    if minor is not None:
+        conversation.minor = minor
+        fields.append("minor")
+    if fields:
+        conversation.save(update_fields=fields)
+        do_notify_queue_changed(conversation.service_id)
+    return conversation
+
+
+def check_close_conversation(
+    profile: StaffProfile, conversation_id: Any, *, outcome: Any, categories: Any
+) -> None:
+    allowed = {
+        Conversation.Outcome.REPORT,
+        Conversation.Outcome.ORIENTATION,
+        Conversation.Outcome.INFORMATION,
+        Conversation.Outcome.OTHER,
+    }
+    if outcome not in allowed:
+        raise ChatError(
+            "bad_request",
+            _("Issue requise : report, orientation, information ou other."),
+        )
+    if categories is None:
+        categories = []
+    if not isinstance(categories, list) or not all(
+        isinstance(item, str) and 0 < len(item) <= 64 for item in categories
+    ):
+        raise ChatError("bad_request", _("categories doit être une liste de textes."))
+    conversation = access_conversation_for_staff(profile, conversation_id)
+    _require_operator_of(profile, conversation)
+    if conversation.status != Conversation.Status.ACTIVE:
+        raise ChatError("bad_state", _("La conversation n'est pas en cours."))
+    do_close_conversation(conversation, outcome=outcome, categories=categories[:20])
+
+
+@transaction.atomic
+def do_close_conversation(
+    conversation: Conversation, *, outcome: str, categories: list[str]
+) -> bool:
+    updated = Conversation.objects.filter(
+        id=conversation.id, status=Conversation.Status.ACTIVE
+    ).update(
+        status=Conversation.Status.CLOSED,
+        closed_at=timezone.now(),
+        outcome=outcome,
+        categories=categories,
+        operator_grace_until=None,
+    )
+    if updated:
+        events.notify_conversation_closed(conversation.id, "closed_by_operator")
+    return bool(updated)
+
+
+def check_transfer_conversation(
+    profile: StaffProfile, conversation_id: Any, *, service_slug: Any
+) -> None:
+    """Hand a conversation over to another service's queue, history kept."""
+    if not isinstance(service_slug, str):
+        raise ChatError("bad_request", _("Le champ service doit être un texte."))
+    conversation = access_conversation_for_staff(profile, conversation_id)
+    _require_operator_of(profile, conversation)
+    target = Service.objects.filter(slug=service_slug, active=True).first()
+    if target is None or target.id == conversation.service_id:
+        raise ChatError("invalid_service", _("Service de destination inconnu."))
+    do_transfer_conversation(conversation, target=target, name=profile.pseudonym)
+
+
+@transaction.atomic
+def do_transfer_conversation(
+    conversation: Conversation, *, target: Service, name: str
+) -> bool:
+    source_id = conversation.service_id
+    operator_id = conversation.operator_id
+    updated = Conversation.objects.filter(
+        id=conversation.id, status=Conversation.Status.ACTIVE, operator_id=operator_id
+    ).update(
+        service=target,
+        status=Conversation.Status.WAITING,
+        operator=None,
+        queue_key=timezone.now(),
+        operator_grace_until=None,
+    )
+    if not updated:
+        return False
+    events.notify_participant_changed(
+        conversation.id, change="left", role=StaffProfile.Role.OPERATOR, name=name
+    )
+    events.notify_status_changed(conversation.id, Conversation.Status.WAITING)
+    if operator_id is not None:
+        events.notify_unassigned(operator_id, conversation.id, "transferred")
+    do_notify_queue_changed(source_id)
+    do_notify_queue_changed(target.id)
+    return True

@@ -1,0 +1,196 @@
+"""Storing messages with gapless numbering, notes and typing signals."""
+
+from typing import Any
+from uuid import UUID
+
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.db import IntegrityError, transaction
+from django.utils.translation import gettext as _
+
+from chat import events
+from chat.errors import ChatError
+from chat.models import Conversation, Message, Note
+from chat.selectors import access_conversation_for_staff
+from console.models import StaffProfile
+
+
+def check_text(text: Any) -> str:
+    """Return ``text`` if it is a non-empty string within the limit."""
+    if not isinstance(text, str):
+        raise ChatError("bad_request", _("Le champ text doit être un texte."))
+    if len(text) > settings.CHAT_MAX_TEXT_CHARS:
+        raise ChatError(
+            "too_large",
+            _("Message trop long (%(limit)s caractères au plus).")
+            % {"limit": settings.CHAT_MAX_TEXT_CHARS},
+        )
+    if not text.strip():
+        raise ChatError("bad_request", _("Le message est vide."))
+    return text
+
+
+def check_client_id(value: Any) -> UUID:
+    try:
+        return UUID(str(value)) if isinstance(value, str) else _bad_id()
+    except ValueError:
+        return _bad_id()
+
+
+def _bad_id() -> UUID:
+    raise ChatError("bad_request", _("Le champ id doit être un UUID."))
+
+
+def staff_sender_role(profile: StaffProfile, conversation: Conversation) -> str:
+    """Return the sender role of a staff member writing into ``conversation``.
+
+    Only the operator in charge writes, for now; psychologists and
+    supervisors join with the console issue.
+    """
+    if conversation.operator_id == profile.user_id and profile.has_role(
+        StaffProfile.Role.OPERATOR
+    ):
+        return Message.Sender.OPERATOR
+    raise ChatError("bad_state", _("Vous ne participez pas à cette conversation."))
+
+
+def check_send_message(
+    conversation_or_id: Conversation | Any,
+    *,
+    text: Any,
+    client_id: Any,
+    profile: StaffProfile | None = None,
+) -> tuple[Message, bool]:
+    """Validate and store a message from the visitor or a staff member.
+
+    Returns the message and whether it was new (False when ``client_id``
+    was already stored: the caller acks with the original seq).
+    """
+    body = check_text(text)
+    key = check_client_id(client_id)
+    if profile is None:
+        conversation = conversation_or_id
+        sender, author, name = Message.Sender.VISITOR, None, ""
+    else:
+        conversation = access_conversation_for_staff(profile, conversation_or_id)
+        sender = staff_sender_role(profile, conversation)
+        author, name = profile.user, profile.pseudonym
+    return do_send_message(
+        conversation.id,
+        sender=sender,
+        author=author,
+        author_name=name,
+        body=body,
+        client_id=key,
+    )
+
+
+def do_send_message(
+    conversation_id: UUID,
+    *,
+    sender: str,
+    body: str,
+    client_id: UUID | None = None,
+    author: User | None = None,
+    author_name: str = "",
+    card: dict[str, Any] | None = None,
+) -> tuple[Message, bool]:
+    """Store a message under the next seq; idempotent on ``client_id``."""
+    try:
+        return _store_message(
+            conversation_id,
+            sender=sender,
+            body=body,
+            client_id=client_id,
+            author=author,
+            author_name=author_name,
+            card=card,
+        )
+    except IntegrityError:
+        # A concurrent resend of the same client id won the race: the
+        # whole transaction (seq increment included) rolled back.
+        existing = Message.objects.filter(
+            conversation_id=conversation_id, client_id=client_id
+        ).first()
+        if client_id is None or existing is None:
+            raise
+        return existing, False
+
+
+@transaction.atomic
+def _store_message(
+    conversation_id: UUID,
+    *,
+    sender: str,
+    body: str,
+    client_id: UUID | None,
+    author: User | None,
+    author_name: str,
+    card: dict[str, Any] | None,
+) -> tuple[Message, bool]:
+    # The row lock serializes writers of one conversation, so seq is
+    # last_seq + 1 with no gap and no duplicate (SQLite: the IMMEDIATE
+    # transaction holds the database write lock instead).
+    conversation = (
+        Conversation.objects.select_for_update()
+        .only("id", "status", "last_seq")
+        .get(id=conversation_id)
+    )
+    if client_id is not None:
+        existing = Message.objects.filter(
+            conversation_id=conversation_id, client_id=client_id
+        ).first()
+        if existing is not None:
+            return existing, False
+    if conversation.status == Conversation.Status.CLOSED:
+        raise ChatError("bad_state", _("La conversation est terminée."))
+    seq = conversation.last_seq + 1
+    message = Message.objects.create(
+        conversation_id=conversation_id,
+        seq=seq,
+        sender=sender,
+        author=author,
+        author_name=author_name,
+        client_id=client_id,
+        body=body,
+        card=card,
+    )
+    Conversation.objects.filter(id=conversation_id).update(last_seq=seq)
+    events.notify_message_stored(conversation_id, seq)
+    return message, True
+
+
+def check_send_note(
+    profile: StaffProfile, conversation_id: Any, *, text: Any
+) -> Note:
+    """Store a private note: staff of the service only, never the visitor."""
+    body = check_text(text)
+    conversation = access_conversation_for_staff(profile, conversation_id)
+    staff_sender_role(profile, conversation)
+    return Note.objects.create(
+        conversation=conversation, author=profile.user, body=body
+    )
+
+
+def check_send_typing(
+    conversation_or_id: Conversation | Any,
+    *,
+    active: Any,
+    origin: str,
+    profile: StaffProfile | None = None,
+) -> None:
+    """Signal typing to the conversation's other participants.
+
+    ``origin`` is the sending socket's channel name, so it is not echoed.
+    """
+    if not isinstance(active, bool):
+        raise ChatError("bad_request", _("Le champ active doit être vrai ou faux."))
+    if profile is None:
+        conversation = conversation_or_id
+        sender = Message.Sender.VISITOR
+    else:
+        conversation = access_conversation_for_staff(profile, conversation_or_id)
+        sender = staff_sender_role(profile, conversation)
+    if conversation.status == Conversation.Status.CLOSED:
+        raise ChatError("bad_state", _("La conversation est terminée."))
+    events.notify_typing(conversation.id, sender=sender, active=active, origin=origin)

@@ -1,0 +1,207 @@
+"""The protocol's transport rules, shared by the visitor and staff sockets.
+
+Frame size, rate limits, JSON parsing and the error frames of
+PROTOCOL.md "Transport" live here once; consumers only name their
+handlers. Delivery of stored messages (``catch_up``) lives here too: both
+kinds of socket read new messages from the database when notified.
+"""
+
+import asyncio
+import json
+import logging
+import time
+from collections import deque
+from typing import Any
+from uuid import UUID
+
+from django.conf import settings
+from django.db import DatabaseError
+from django.utils.translation import gettext as _
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+
+from chat import events, runtime
+from chat.errors import ChatError
+from chat.models import Message
+from chat.selectors import list_messages_after, render_message
+
+logger = logging.getLogger(__name__)
+
+CLOSE_FLOOD = 4429
+OWN_IDS_KEPT = 2000
+
+
+class TokenBucket:
+    """Allow ``rate`` frames a second on average, ``burst`` at once."""
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate = rate
+        self.burst = burst
+        self.tokens = float(burst)
+        self.updated = time.monotonic()
+
+    def allow(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return True
+        return False
+
+
+def run_collecting(fn: Any, *args: Any, **kwargs: Any) -> tuple[Any, list]:
+    """Run a service in the database thread and collect its events."""
+    with events.collecting_events() as collected:
+        result = fn(*args, **kwargs)
+    return result, collected
+
+
+class ProtocolConsumer(AsyncWebsocketConsumer):
+    """Base of both endpoints: parse, limit, dispatch, deliver."""
+
+    handlers: dict[str, str] = {}
+    rate_setting = "CHAT_RATE_PER_SECOND"
+    for_staff = False
+
+    async def websocket_connect(self, message: dict[str, Any]) -> None:
+        limit = getattr(settings, self.rate_setting)
+        self.bucket = TokenBucket(limit, max(settings.CHAT_RATE_BURST, int(limit * 2)))
+        self.dropped: deque[float] = deque()
+        # Per conversation: highest seq this socket has shown or skipped.
+        self.delivered: dict[UUID, int] = {}
+        # Seqs acked to this socket: it shows them itself, so skip them.
+        self.own_seqs: deque[tuple[UUID, int]] = deque(maxlen=OWN_IDS_KEPT)
+        self.deliver_lock = asyncio.Lock()
+        await super().websocket_connect(message)
+
+    # -- inbound ----------------------------------------------------------
+
+    async def receive(
+        self, text_data: str | None = None, bytes_data: bytes | None = None
+    ) -> None:
+        if text_data is None:
+            await self.send_error("bad_json", _("Seules les trames texte JSON."))
+            return
+        if len(text_data) > settings.CHAT_MAX_FRAME_BYTES or (
+            len(text_data.encode()) > settings.CHAT_MAX_FRAME_BYTES
+        ):
+            await self.send_error("too_large", _("Trame trop volumineuse."))
+            return
+        if not self.bucket.allow():
+            await self.refuse_flood()
+            return
+        try:
+            frame = json.loads(text_data)
+        except ValueError:
+            await self.send_error("bad_json", _("JSON illisible."))
+            return
+        if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
+            await self.send_error("bad_request", _("Chaque trame a un champ type."))
+            return
+        ref = frame.get("id") if isinstance(frame.get("id"), str) else None
+        handler_name = self.handlers.get(frame["type"])
+        if handler_name is None:
+            await self.send_error("unknown_type", _("Type de trame inconnu."), ref)
+            return
+        try:
+            await getattr(self, handler_name)(frame)
+        except ChatError as error:
+            await self.send_error(error.code, error.message, ref, **error.extra)
+        except DatabaseError:
+            # Nothing was acknowledged: the client keeps the frame and
+            # tries again (SECURITY.md §B8, degraded modes).
+            logger.exception("database error while handling a frame")
+            await self.send_error(
+                "unavailable", _("Service momentanément indisponible, réessayez."), ref
+            )
+
+    async def refuse_flood(self) -> None:
+        now = time.monotonic()
+        self.dropped.append(now)
+        while self.dropped and now - self.dropped[0] > 10:
+            self.dropped.popleft()
+        if len(self.dropped) > settings.CHAT_FLOOD_CLOSE_AFTER:
+            await self.close(code=CLOSE_FLOOD)
+            return
+        await self.send_error("rate_limited", _("Trop de trames : ralentissez."))
+
+    async def send_error(
+        self, code: str, message: str, ref: str | None = None, **extra: Any
+    ) -> None:
+        frame: dict[str, Any] = {"type": "error", "code": code, "message": message}
+        if ref is not None:
+            frame["ref"] = ref
+        frame.update(extra)
+        await self.send_json(frame)
+
+    async def send_json(self, frame: dict[str, Any]) -> None:
+        await self.send(text_data=json.dumps(frame, ensure_ascii=False))
+
+    async def call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        """Run a service function, then send the events it emitted."""
+        result, collected = await database_sync_to_async(run_collecting)(
+            fn, *args, **kwargs
+        )
+        await events.dispatch_events(collected)
+        return result
+
+    # -- delivery ---------------------------------------------------------
+
+    def conversations_delivered(self) -> dict[UUID, int]:
+        return dict(self.delivered)
+
+    def note_own_message(self, message: Message) -> None:
+        self.own_seqs.append((message.conversation_id, message.seq))
+
+    async def catch_up(self, conversation_id: UUID, last_seq: int) -> None:
+        """Send every stored message of the conversation up to ``last_seq``.
+
+        Called on a layer notification and by the process's reconcile;
+        the lock keeps the two from sending a message twice.
+        """
+        async with self.deliver_lock:
+            delivered = self.delivered.get(conversation_id)
+            if delivered is None:
+                return
+            own = {seq for conv, seq in self.own_seqs if conv == conversation_id}
+            while delivered + 1 in own:
+                delivered += 1
+            self.delivered[conversation_id] = delivered
+            if last_seq <= delivered:
+                return
+            messages = await database_sync_to_async(list_messages_after)(
+                conversation_id, delivered
+            )
+            for message in messages:
+                if message.seq not in own:
+                    await self.send_json(
+                        render_message(message, for_staff=self.for_staff)
+                    )
+                delivered = message.seq
+            self.delivered[conversation_id] = delivered
+
+    async def send_history(self, conversation_id: UUID, after: int) -> None:
+        """Send every message after ``after`` (resume, sync), all senders."""
+        async with self.deliver_lock:
+            while True:
+                messages = await database_sync_to_async(list_messages_after)(
+                    conversation_id, after
+                )
+                for message in messages:
+                    await self.send_json(
+                        render_message(message, for_staff=self.for_staff)
+                    )
+                    after = message.seq
+                if len(messages) < 500:
+                    break
+            current = self.delivered.get(conversation_id, 0)
+            self.delivered[conversation_id] = max(current, after)
+
+    async def chat_message(self, event: dict[str, Any]) -> None:
+        await self.catch_up(UUID(event["conversation"]), event["seq"])
+
+    async def websocket_disconnect(self, message: dict[str, Any]) -> None:
+        runtime.unregister_socket(self)
+        await super().websocket_disconnect(message)

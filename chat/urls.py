@@ -1,0 +1,9 @@
+from django.urls import path
+
+from chat import views
+
+app_name = "chat"
+urlpatterns = [
+    path("", views.visitor_page, name="visitor"),
+    path("api/communes/", views.commune_search, name="commune-search"),
+]

@@ -1,0 +1,30 @@
+"""ASGI entry point: HTTP through Django, WebSockets through Channels.
+
+Every WebSocket passes the Origin check (explicit ``ALLOWED_HOSTS``, never
+``*``) before anything else, then the session and user middleware.
+"""
+
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+django_asgi_app = get_asgi_application()
+
+from channels.auth import AuthMiddlewareStack  # noqa: E402
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+
+from chat.routing import websocket_urlpatterns as chat_ws  # noqa: E402
+from console.routing import websocket_urlpatterns as console_ws  # noqa: E402
+
+
+def build_websocket_app():  # noqa: ANN201 - an ASGI application
+    return AllowedHostsOriginValidator(
+        AuthMiddlewareStack(URLRouter(chat_ws + console_ws))
+    )
+
+
+application = ProtocolTypeRouter(
+    {"http": django_asgi_app, "websocket": build_websocket_app()}
+)

@@ -1,0 +1,26 @@
+"""Test settings: the main settings with test-only keys and fast parts."""
+
+import os
+
+os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production-0123456789")
+os.environ.setdefault("CHANNEL_LAYER_KEYS", "test-layer-key-0123456789abcdef")
+os.environ.setdefault(
+    "MESSAGE_KEYS", "t1:MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
+)
+os.environ.setdefault("SECRETS_FILE", "/nonexistent")
+
+from config.settings import *  # noqa: E402,F403
+from config.settings import BASE_DIR, DATABASES  # noqa: E402
+
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # A real file, so worker threads and child processes share it.
+    DATABASES["default"]["NAME"] = str(BASE_DIR / "var/test-main.sqlite3")
+    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "var/test.sqlite3")}
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+ALLOWED_HOSTS = ["testserver", "127.0.0.1", "localhost"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}

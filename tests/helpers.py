@@ -1,0 +1,63 @@
+"""Helpers for socket tests: communicators wired like config/asgi.py."""
+
+import asyncio
+import json
+from typing import Any
+
+from channels.testing import WebsocketCommunicator
+
+from config.asgi import build_websocket_app
+
+ORIGIN = (b"origin", b"http://testserver")
+SEALED_KEYS = {"ip", "client", "address", "token_hash", "sealed"}
+
+
+def visitor_communicator(app: Any = None, **kwargs: Any) -> WebsocketCommunicator:
+    return WebsocketCommunicator(
+        app or build_websocket_app(), "/ws/chat/", headers=[ORIGIN], **kwargs
+    )
+
+
+def staff_communicator(cookie: bytes, app: Any = None) -> WebsocketCommunicator:
+    return WebsocketCommunicator(
+        app or build_websocket_app(),
+        "/ws/console/",
+        headers=[ORIGIN, (b"cookie", cookie)],
+    )
+
+
+async def receive_until(
+    communicator: WebsocketCommunicator, frame_type: str, timeout: float = 3
+) -> dict[str, Any]:
+    """Return the next frame of ``frame_type``, skipping others."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        remaining = deadline - asyncio.get_running_loop().time()
+        if remaining <= 0:
+            raise AssertionError(f"no {frame_type!r} frame within {timeout}s")
+        frame = await communicator.receive_json_from(timeout=remaining)
+        if frame["type"] == frame_type:
+            return frame
+
+
+async def drain(communicator: WebsocketCommunicator, wait: float = 0.3) -> list[dict]:
+    """Return every frame that arrives until ``wait`` seconds of silence.
+
+    Uses ``receive_nothing``: a timed-out ``receive_json_from`` would
+    cancel the application under test.
+    """
+    frames = []
+    while not await communicator.receive_nothing(timeout=wait):
+        frames.append(await communicator.receive_json_from())
+    return frames
+
+
+async def send_raw(communicator: WebsocketCommunicator, text: str) -> None:
+    await communicator.send_to(text_data=text)
+
+
+def assert_no_sealed_field(frame: dict[str, Any]) -> None:
+    """Staff and visitor frames never carry addresses or token hashes."""
+    text = json.dumps(frame)
+    for key in SEALED_KEYS:
+        assert f'"{key}"' not in text, frame
