@@ -15,7 +15,9 @@ from config.settings import BASE_DIR, DATABASES  # noqa: E402
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A real file, so worker threads and child processes share it.
     DATABASES["default"]["NAME"] = str(BASE_DIR / "var/test-main.sqlite3")
-    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "var/test.sqlite3")}
+    # One file per test run, so concurrent runs in one tree never share it.
+    _name = os.environ.get("TEST_SQLITE_NAME") or f"var/test-{os.getpid()}.sqlite3"
+    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / _name)}
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}

@@ -1,0 +1,215 @@
+"""Services of the chat engine: numbering, claims, presence and hours."""
+
+import threading
+import uuid
+from datetime import UTC, datetime, timedelta
+from unittest import mock
+
+import pytest
+from django.db import close_old_connections
+from django.utils import timezone
+
+from chat.errors import ChatError
+from chat.hours import is_service_open
+from chat.models import Connection, Conversation, Message
+from chat.services import (
+    check_claim_conversation,
+    do_register_connection,
+    do_send_message,
+    do_sweep_presence,
+)
+from console.models import StaffProfile
+from tests.factories import make_conversation, make_operator, make_service
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def run_threads(count, target):
+    errors = []
+
+    def wrapped(index):
+        try:
+            target(index)
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+        finally:
+            close_old_connections()
+
+    threads = [threading.Thread(target=wrapped, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return errors
+
+
+def test_concurrent_writers_get_gapless_unique_seqs():
+    conversation, _ = make_conversation()
+
+    def send(index):
+        for number in range(15):
+            do_send_message(
+                conversation.id, sender="visitor", body=f"{index}-{number}",
+                client_id=uuid.uuid4(),
+            )
+
+    assert run_threads(4, send) == []
+    seqs = list(Message.objects.filter(conversation=conversation).values_list("seq", flat=True))
+    assert seqs == list(range(1, 61))
+    conversation.refresh_from_db()
+    assert conversation.last_seq == 60
+
+
+def test_concurrent_resends_of_one_id_store_it_once():
+    conversation, _ = make_conversation()
+    client_id = uuid.uuid4()
+    results = []
+
+    def send(index):
+        message, created = do_send_message(
+            conversation.id, sender="visitor", body="once", client_id=client_id
+        )
+        results.append((message.seq, created))
+
+    assert run_threads(6, send) == []
+    assert Message.objects.filter(conversation=conversation).count() == 1
+    assert {seq for seq, _ in results} == {1}
+    assert sum(created for _, created in results) == 1
+
+
+def test_claim_race_gives_each_conversation_to_exactly_one_operator():
+    service = make_service()
+    conversations = [make_conversation(service)[0] for _ in range(3)]
+    operators = [make_operator(service) for _ in range(8)]
+    won, lost = [], []
+
+    def claim(index):
+        profile = StaffProfile.objects.get(user=operators[index])
+        try:
+            won.append(check_claim_conversation(profile).id)
+        except ChatError as error:
+            lost.append(error.code)
+
+    assert run_threads(8, claim) == []
+    assert sorted(won) == sorted(c.id for c in conversations)
+    assert lost == ["queue_empty"] * 5
+    operators_of = Conversation.objects.values_list("operator_id", flat=True)
+    assert len(set(operators_of)) == 3
+
+
+def test_claim_order_is_urgent_first_then_oldest():
+    service = make_service()
+    oldest, _ = make_conversation(service)
+    newer, _ = make_conversation(service)
+    Conversation.objects.filter(id=newer.id).update(urgent=True)
+    profile = StaffProfile.objects.get(user=make_operator(service))
+    assert check_claim_conversation(profile).id == newer.id
+    assert check_claim_conversation(profile).id == oldest.id
+
+
+def later(seconds):
+    moved = timezone.now() + timedelta(seconds=seconds)
+    return mock.patch("chat.services.presence.timezone.now", return_value=moved)
+
+
+def test_operator_grace_then_requeue_at_the_head(settings):
+    settings.OPERATOR_GRACE_SECONDS = 30
+    settings.PRESENCE_STALE_SECONDS = 10
+    service = make_service()
+    conversation, _ = make_conversation(service)
+    waiting, _ = make_conversation(service)
+    operator = make_operator(service)
+    profile = StaffProfile.objects.get(user=operator)
+    assert check_claim_conversation(profile).id == conversation.id
+    do_register_connection("chan-op", server_id="s1", user_id=operator.id)
+
+    assert do_sweep_presence()["operator_grace_started"] == 0
+    with later(11):
+        counts = do_sweep_presence()
+    assert counts["operator_grace_started"] == 1
+    conversation.refresh_from_db()
+    assert conversation.status == "active"
+    assert conversation.operator_grace_until is not None
+    # A second sweep, from any process, does not start it twice.
+    with later(12):
+        assert do_sweep_presence()["operator_grace_started"] == 0
+    with later(45):
+        assert do_sweep_presence()["requeued"] == 1
+    conversation.refresh_from_db()
+    assert (conversation.status, conversation.operator_id) == ("waiting", None)
+    head = Conversation.objects.filter(status="waiting").order_by("-urgent", "queue_key")
+    assert list(head.values_list("id", flat=True)) == [conversation.id, waiting.id]
+
+
+def test_operator_back_within_grace_keeps_the_conversation(settings):
+    settings.OPERATOR_GRACE_SECONDS = 30
+    settings.PRESENCE_STALE_SECONDS = 10
+    service = make_service()
+    conversation, _ = make_conversation(service)
+    operator = make_operator(service)
+    check_claim_conversation(StaffProfile.objects.get(user=operator))
+    with later(1):
+        assert do_sweep_presence()["operator_grace_started"] == 1
+    do_register_connection("chan-op-2", server_id="s2", user_id=operator.id)
+    assert do_sweep_presence()["operator_back"] == 1
+    with later(45):
+        Connection.objects.update(heartbeat_at=timezone.now() + timedelta(seconds=45))
+        assert do_sweep_presence()["requeued"] == 0
+    conversation.refresh_from_db()
+    assert conversation.status == "active"
+    assert conversation.operator_grace_until is None
+
+
+def test_waiting_visitor_who_never_returns_is_abandoned(settings):
+    settings.VISITOR_GRACE_SECONDS = 60
+    service = make_service()
+    gone, _ = make_conversation(service)
+    present, _ = make_conversation(service)
+    do_register_connection("chan-v", server_id="s1", conversation_id=present.id)
+    assert do_sweep_presence()["visitor_grace_started"] == 1
+    with later(61):
+        Connection.objects.update(heartbeat_at=timezone.now() + timedelta(seconds=61))
+        assert do_sweep_presence()["abandoned"] == 1
+    gone.refresh_from_db()
+    present.refresh_from_db()
+    assert (gone.status, gone.outcome) == ("closed", "abandoned")
+    assert present.status == "waiting"
+
+
+def test_connections_of_a_dead_process_stop_counting(settings):
+    settings.PRESENCE_STALE_SECONDS = 10
+    service = make_service()
+    conversation, _ = make_conversation(service)
+    do_register_connection("chan-dead", server_id="dead", conversation_id=conversation.id)
+    with later(11):
+        assert do_sweep_presence()["visitor_grace_started"] == 1
+    with later(31):
+        do_sweep_presence()
+    assert not Connection.objects.filter(channel_name="chan-dead").exists()
+
+
+@pytest.mark.parametrize(
+    ("utc", "expected"),
+    [
+        # Saturday 2026-03-28, winter time (UTC+1): 08:30 UTC is 09:30 Paris.
+        (datetime(2026, 3, 28, 8, 30, tzinfo=UTC), True),
+        (datetime(2026, 3, 28, 7, 30, tzinfo=UTC), False),
+        # Monday 2026-03-30, summer time (UTC+2): 07:30 UTC is 09:30 Paris.
+        (datetime(2026, 3, 30, 7, 30, tzinfo=UTC), True),
+        (datetime(2026, 3, 30, 6, 30, tzinfo=UTC), False),
+        (datetime(2026, 3, 30, 15, 59, tzinfo=UTC), True),
+        (datetime(2026, 3, 30, 16, 0, tzinfo=UTC), False),
+        # Sunday: closed all day.
+        (datetime(2026, 3, 29, 10, 0, tzinfo=UTC), False),
+    ],
+)
+def test_opening_hours_follow_paris_time_across_dst(utc, expected):
+    days = ("mon", "tue", "wed", "thu", "fri", "sat")
+    service = make_service(
+        "office", opening_hours={day: [["09:00", "18:00"]] for day in days}
+    )
+    assert is_service_open(service, at=utc) is expected
+
+
+def test_empty_schedule_is_always_open():
+    assert is_service_open(make_service("always"), at=datetime(2026, 1, 1, 3, tzinfo=UTC))
