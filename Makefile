@@ -21,6 +21,9 @@ var/secrets.env: | $(STAMP)
 run: $(STAMP) var/secrets.env
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py import_communes
+	$(BIN)/python manage.py import_competence
+	$(BIN)/python manage.py import_directory
+	$(BIN)/python manage.py create_sealing_keys --install --out var/custodian --passphrase-file var/custodian/passphrase
 	$(BIN)/python manage.py load_demo
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	@echo "Serving on http://$(HOST):$(PORT)/ (visitor) and http://$(HOST):$(PORT)/console/ (staff)"

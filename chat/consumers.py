@@ -4,6 +4,7 @@ from typing import Any
 
 from django.utils.translation import gettext as _
 
+from anonymity.services import do_seal_pending_connection
 from chat import events, runtime
 from chat.errors import ChatError
 from chat.models import Conversation
@@ -18,6 +19,10 @@ from chat.services import (
 )
 from chat.services.queue import get_queue_status
 from chat.socket import ProtocolConsumer
+from console.selectors import get_visitor_invitation_frame
+from console.services import check_answer_invitation
+from directory.selectors import get_callback_options
+from directory.services import check_request_callback
 
 CLOSE_NOT_FOUND = 4404
 
@@ -32,7 +37,10 @@ class VisitorChatConsumer(ProtocolConsumer):
         "sync": "handle_sync",
         "typing": "handle_typing",
         "consent": "handle_consent",
+        "participant_answer": "handle_participant_answer",
         "leave": "handle_leave",
+        "callback_options": "handle_callback_options",
+        "callback": "handle_callback",
     }
 
     async def connect(self) -> None:
@@ -64,6 +72,11 @@ class VisitorChatConsumer(ProtocolConsumer):
             self.channel_name,
             server_id=runtime.SERVER_ID,
             conversation_id=conversation.id,
+        )
+        await self.call(
+            do_seal_pending_connection,
+            self.scope.get("connection_seal"),
+            conversation.id,
         )
         runtime.register_socket(self)
 
@@ -121,6 +134,9 @@ class VisitorChatConsumer(ProtocolConsumer):
             }
         )
         await self.send_history(conversation.id, last_seq)
+        pending = await self.call(get_visitor_invitation_frame, conversation)
+        if pending is not None:
+            await self.send_json(pending)
         if conversation.status == Conversation.Status.WAITING:
             await self.send_queue(*await self.call(get_queue_status, conversation))
         elif conversation.status == Conversation.Status.CLOSED:
@@ -128,6 +144,7 @@ class VisitorChatConsumer(ProtocolConsumer):
 
     async def handle_message(self, frame: dict[str, Any]) -> None:
         conversation = self.require_conversation()
+        self.expect_own_message(frame.get("id"))
         message, _created = await self.call(
             check_send_message,
             conversation,
@@ -166,6 +183,48 @@ class VisitorChatConsumer(ProtocolConsumer):
         # request exists, so every id is unknown.
         raise ChatError("not_found", _("Demande de consentement introuvable."))
 
+    async def handle_participant_answer(self, frame: dict[str, Any]) -> None:
+        """Answer a ``participant_request`` (may a psychologist join?)."""
+        conversation = self.require_conversation()
+        invitation = await self.call(
+            check_answer_invitation,
+            conversation,
+            invitation_id=frame.get("request"),
+            accept=frame.get("accept"),
+        )
+        await self.send_json(
+            {
+                "type": "participant_answered",
+                "request": str(invitation.id),
+                "accept": frame["accept"],
+            }
+        )
+
+    async def handle_callback_options(self, frame: dict[str, Any]) -> None:
+        """List the associations that can call this visitor back (issue 6)."""
+        conversation = self.require_conversation()
+        await self.send_json(await self.call(get_callback_options, conversation))
+
+    async def handle_callback(self, frame: dict[str, Any]) -> None:
+        """Ask a partner association to call back; the number is sealed."""
+        conversation = self.require_conversation()
+        request = await self.call(
+            check_request_callback,
+            conversation,
+            partner_id=frame.get("partner"),
+            phone=frame.get("phone"),
+            times=frame.get("times"),
+        )
+        reply = {
+            "type": "callback_requested",
+            "request": str(request.id),
+            "partner": str(request.partner_id),
+            "partner_name": request.partner.name,
+        }
+        if isinstance(frame.get("id"), str):
+            reply["id"] = frame["id"]
+        await self.send_json(reply)
+
     async def handle_leave(self, frame: dict[str, Any]) -> None:
         conversation = self.require_conversation()
         await self.call(do_leave_conversation, conversation)
@@ -197,6 +256,25 @@ class VisitorChatConsumer(ProtocolConsumer):
             frame["type"] = event["change"]
         await self.send_json(frame)
 
+    async def chat_invitation(self, event: dict[str, Any]) -> None:
+        """Ask whether someone may join, or withdraw the question."""
+        if event["status"] == "asking":
+            await self.send_json(
+                {
+                    "type": "participant_request",
+                    "request": event["invitation"],
+                    "role": event["role"],
+                    "text": event["text"],
+                }
+            )
+        elif event["status"] == "cancelled":
+            await self.send_json(
+                {
+                    "type": "participant_request_cancelled",
+                    "request": event["invitation"],
+                }
+            )
+
     async def chat_queue_position(self, event: dict[str, Any]) -> None:
         if self.conversation and self.conversation.status == "waiting":
             await self.send_queue(event["position"], event["estimated_wait_s"])
@@ -217,4 +295,3 @@ class VisitorChatConsumer(ProtocolConsumer):
             return
         self.conversation.status = Conversation.Status.CLOSED
         await self.send_json({"type": "closed", "reason": event["reason"]})
-

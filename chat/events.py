@@ -17,10 +17,10 @@ from typing import Any
 from uuid import UUID
 
 from asgiref.sync import async_to_sync
-from django.conf import settings
-from django.db import transaction
 
 from channels.layers import get_channel_layer
+from django.conf import settings
+from django.db import transaction
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +34,15 @@ _layer_failed_at = 0.0
 
 def conversation_group_name(conversation_id: UUID | str) -> str:
     return f"conv.{UUID(str(conversation_id)).hex}"
+
+
+def conversation_staff_group_name(conversation_id: UUID | str) -> str:
+    """Staff of one conversation only: the visitor's socket never joins it.
+
+    Notes, whispers, silent joins and invitation summaries go here, never to
+    ``conversation_group_name``.
+    """
+    return f"convstaff.{UUID(str(conversation_id)).hex}"
 
 
 def service_staff_group_name(service_id: int) -> str:
@@ -219,3 +228,94 @@ def notify_unassigned(user_id: int, conversation_id: UUID, reason: str) -> None:
             "reason": reason,
         },
     )
+
+
+# -- staff console (issue 4) ----------------------------------------------
+
+
+def notify_staff_participant_changed(
+    conversation_id: UUID,
+    *,
+    change: str,
+    role: str,
+    name: str,
+    silent: bool,
+    user_id: int | None = None,
+) -> None:
+    """Tell the conversation's staff (only) that a staff member came or went."""
+    send_event_on_commit(
+        conversation_staff_group_name(conversation_id),
+        {
+            "type": "console.participant",
+            "conversation": str(conversation_id),
+            "change": change,
+            "role": role,
+            "name": name,
+            "silent": silent,
+            "user": user_id,
+        },
+    )
+
+
+def notify_invitation_to_visitor(
+    conversation_id: UUID, *, invitation_id: UUID, status: str, role: str, text: str
+) -> None:
+    """Ask the visitor (or stop asking) whether someone may join."""
+    send_event_on_commit(
+        conversation_group_name(conversation_id),
+        {
+            "type": "chat.invitation",
+            "conversation": str(conversation_id),
+            "invitation": str(invitation_id),
+            "status": status,
+            "role": role,
+            "text": text,
+        },
+    )
+
+
+def notify_invitation_changed(
+    conversation_id: UUID, invitation_id: UUID, *, service_id: int
+) -> None:
+    """Tell the conversation's staff and the invited service's staff.
+
+    The event carries ids only; each socket loads the invitation and shows
+    it only if its user may see it (the summary is staff-only).
+    """
+    event = {
+        "type": "console.invitation",
+        "conversation": str(conversation_id),
+        "invitation": str(invitation_id),
+    }
+    send_event_on_commit(conversation_staff_group_name(conversation_id), event)
+    send_event_on_commit(service_staff_group_name(service_id), event)
+
+
+def notify_note_added(conversation_id: UUID, note_id: int) -> None:
+    send_event_on_commit(
+        conversation_staff_group_name(conversation_id),
+        {"type": "console.note", "conversation": str(conversation_id), "note": note_id},
+    )
+
+
+def notify_whisper_added(conversation_id: UUID, whisper_id: int) -> None:
+    send_event_on_commit(
+        conversation_staff_group_name(conversation_id),
+        {
+            "type": "console.whisper",
+            "conversation": str(conversation_id),
+            "whisper": whisper_id,
+        },
+    )
+
+
+def notify_canned_changed(service_id: int) -> None:
+    send_event_on_commit(
+        service_staff_group_name(service_id),
+        {"type": "console.canned_changed", "service": service_id},
+    )
+
+
+def notify_session_check(user_id: int) -> None:
+    """Make every console socket of the user re-check its session now."""
+    send_event_on_commit(user_group_name(user_id), {"type": "console.session_check"})

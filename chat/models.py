@@ -80,9 +80,158 @@ class Service(models.Model):
     hours_text = models.CharField(max_length=300, blank=True)
     # Routing precedence when several services cover a commune.
     priority = models.IntegerField(default=0)
+    # Communes covered besides ``departments`` (INSEE codes); a service with
+    # neither list covers all of France.
+    communes = models.JSONField(default=list, blank=True)
+    # Days without service: "2026-12-25" (that day) or "12-25" (every year).
+    closed_days = models.JSONField(default=list, blank=True)
+    # Hours a psychologist can be invited, same shape as ``opening_hours``;
+    # empty: whenever one is on duty.
+    psychologist_hours = models.JSONField(default=dict, blank=True)
+    # Shown with ``service_closed`` and on the visitor page; empty: the
+    # platform's notice (17, 112, 114 by SMS).
+    emergency_notice = models.TextField(blank=True)
+    # False for a service that only receives transfers from other services.
+    accepts_visitors = models.BooleanField(default=True)
+    # Competence routing (issue 6): services sharing a ``routing_group`` are
+    # the queues of one platform, one per force; a visitor asking for the
+    # group (or any of its services) lands in the queue of the force
+    # competent for their commune.
+    routing_group = models.SlugField(blank=True)
+    force = models.CharField(
+        max_length=2,
+        blank=True,
+        choices=[("PN", _("police nationale")), ("GN", _("gendarmerie nationale"))],
+    )
+    offers_callbacks = models.BooleanField(default=False)
 
     def __str__(self) -> str:
         return self.name
+
+
+class ConsentText(models.Model):
+    """One version of a service's consent text for lifting anonymity.
+
+    Versions are kept, never edited once used: a consent record names the
+    version the visitor saw (SECURITY.md §B3).
+    """
+
+    service = models.ForeignKey(
+        Service, on_delete=models.CASCADE, related_name="consent_texts"
+    )
+    version = models.CharField(max_length=20)
+    lang = models.CharField(max_length=8, default="fr")
+    text = models.TextField()
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["service", "version", "lang"],
+                name="consent_text_version_unique",
+            )
+        ]
+        ordering = ["service", "lang", "-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.service.slug} {self.version} ({self.lang})"
+
+
+class CommuneCompetence(models.Model):
+    """Which force, police (PN) or gendarmerie (GN), serves a commune.
+
+    Imported from police_gendarmerie_competence.csv (data README §4): the
+    Ministry of the Interior's value where it exists, a labelled estimate
+    otherwise. An administrator's override wins over both and survives
+    re-imports; every override is kept in ``CompetenceOverride``.
+    """
+
+    class Force(models.TextChoices):
+        POLICE = "PN", _("police nationale")
+        GENDARMERIE = "GN", _("gendarmerie nationale")
+        SPLIT = "PN+GN", _("partagée police / gendarmerie")
+
+    class Source(models.TextChoices):
+        OFFICIAL = "officiel", _("officiel (Ministère de l'Intérieur)")
+        ESTIMATE = "estimation", _("estimation (approximative)")
+        OVERRIDE = "administrateur", _("correction d'un·e administrateur·rice")
+
+    code_insee = models.CharField(max_length=5, unique=True)
+    name = models.CharField(max_length=100)
+    department = models.CharField(max_length=3, db_index=True)
+    population = models.PositiveIntegerField(null=True, blank=True)
+    # Raw columns of the file, kept to show where the value comes from.
+    official_force = models.CharField(max_length=8, blank=True)
+    official_unit = models.CharField(max_length=300, blank=True)
+    estimated_force = models.CharField(max_length=5, choices=Force.choices)
+    imported_force = models.CharField(max_length=5, choices=Force.choices)
+    imported_source = models.CharField(
+        max_length=16,
+        choices=[
+            (Source.OFFICIAL, Source.OFFICIAL.label),
+            (Source.ESTIMATE, Source.ESTIMATE.label),
+        ],
+    )
+    override_force = models.CharField(max_length=5, choices=Force.choices, blank=True)
+    override_note = models.CharField(max_length=300, blank=True)
+    overridden_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    overridden_at = models.DateTimeField(null=True, blank=True)
+    imported_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = _("compétence police / gendarmerie")
+        verbose_name_plural = _("compétences police / gendarmerie")
+        ordering = ["code_insee"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.code_insee}) : {self.force}"
+
+    @property
+    def force(self) -> str:
+        """Return the force in effect: the override, else the imported one."""
+        return self.override_force or self.imported_force
+
+    @property
+    def source(self) -> str:
+        """Return where the force in effect comes from."""
+        if self.override_force:
+            return self.Source.OVERRIDE
+        return self.imported_source
+
+
+class CompetenceOverride(models.Model):
+    """One administrator's change of a commune's force; never edited."""
+
+    competence = models.ForeignKey(
+        CommuneCompetence, on_delete=models.CASCADE, related_name="overrides"
+    )
+    previous_force = models.CharField(max_length=5)
+    previous_source = models.CharField(max_length=16)
+    # Empty: the override was removed, the imported value applies again.
+    new_force = models.CharField(max_length=5, blank=True)
+    note = models.CharField(max_length=300, blank=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        new = self.new_force or "import"
+        return f"{self.competence.code_insee}: {self.previous_force} → {new}"
 
 
 class Conversation(models.Model):
@@ -117,6 +266,13 @@ class Conversation(models.Model):
         Commune, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     place_label = models.CharField(max_length=120, blank=True)
+    # The commune's force when the conversation started (issue 6), where
+    # it came from, the competent unit's name, and when an operator
+    # confirmed the force of a split or estimated commune.
+    competence = models.CharField(max_length=5, blank=True)
+    competence_source = models.CharField(max_length=16, blank=True)
+    competence_unit = models.CharField(max_length=300, blank=True)
+    force_confirmed_at = models.DateTimeField(null=True, blank=True)
     lang = models.CharField(max_length=8, default="fr")
     token_hash = models.CharField(max_length=64, unique=True)
     last_seq = models.PositiveIntegerField(default=0)
@@ -180,7 +336,8 @@ class Message(models.Model):
     # The pseudonym shown to the visitor, frozen at send time.
     author_name = models.CharField(max_length=80, blank=True)
     client_id = models.UUIDField(null=True, blank=True)
-    body = models.TextField()
+    # AES-GCM under the conversation's data key (anonymity.crypto).
+    ciphertext = models.BinaryField()
     card = models.JSONField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -210,7 +367,8 @@ class Note(models.Model):
     author = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
-    body = models.TextField()
+    # AES-GCM under the conversation's data key (anonymity.crypto).
+    ciphertext = models.BinaryField()
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -18,13 +18,13 @@ import weakref
 from typing import Protocol
 from uuid import UUID
 
-from django.conf import settings
-
 from channels.db import database_sync_to_async
+from django.conf import settings
 
 from chat import events
 from chat.models import Conversation
 from chat.services import do_refresh_heartbeats, do_sweep_presence
+from console.services import do_auto_assign
 
 logger = logging.getLogger(__name__)
 
@@ -119,6 +119,9 @@ async def sweep_presence() -> dict[str, int]:
 def _sweep_collecting() -> tuple[dict[str, int], list[events.Event]]:
     with events.collecting_events() as collected:
         counts = do_sweep_presence()
+        # Waiting conversations go to operators who opted in (console issue
+        # 4); safe in several processes at once, the database decides.
+        counts["auto_assigned"] = do_auto_assign()
     return counts, collected
 
 

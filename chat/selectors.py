@@ -11,11 +11,14 @@ from typing import Any
 from uuid import UUID
 
 from django.contrib.auth.models import User
+from django.db.models import Count
 from django.utils.translation import gettext as _
 
+from anonymity.crypto import decrypt_message_body
+from chat.competence import route_to_force
 from chat.errors import ChatError
 from chat.models import Commune, Conversation, Message, Service
-from console.models import StaffProfile
+from console.models import Participant, StaffProfile
 
 HISTORY_LIMIT = 500
 
@@ -28,9 +31,7 @@ def get_staff_profile(user: User) -> StaffProfile | None:
     """Return the active staff profile of ``user``, or None."""
     if not user.is_authenticated or not user.is_active:
         return None
-    return (
-        StaffProfile.objects.filter(user=user).prefetch_related("services").first()
-    )
+    return StaffProfile.objects.filter(user=user).prefetch_related("services").first()
 
 
 def list_service_ids_for_staff(profile: StaffProfile) -> list[int]:
@@ -60,8 +61,10 @@ def access_conversation_for_staff(
     """Return a conversation of one of the staff member's services.
 
     Staff see conversations of the services they belong to, whatever
-    their role; acting on one is checked by the service function.
-    Missing and forbidden raise the same ``not_found``.
+    their role, and the ones they have joined as a participant (a
+    colleague of another service brought in by a warm handover); acting on
+    one is checked by the service function. Missing and forbidden raise the
+    same ``not_found``.
     """
     try:
         key = UUID(str(conversation_id))
@@ -73,6 +76,17 @@ def access_conversation_for_staff(
         .filter(service__in=profile.services.all())
         .first()
     )
+    if (
+        conversation is None
+        and Participant.objects.filter(
+            conversation_id=key, user_id=profile.user_id, left_at__isnull=True
+        ).exists()
+    ):
+        conversation = (
+            Conversation.objects.select_related("service", "commune")
+            .filter(id=key)
+            .first()
+        )
     if conversation is None:
         raise ChatError("not_found", _("Conversation introuvable."))
     return conversation
@@ -82,9 +96,27 @@ def list_messages_after(
     conversation_id: UUID, after: int, *, limit: int = HISTORY_LIMIT
 ) -> list[Message]:
     return list(
-        Message.objects.filter(conversation_id=conversation_id, seq__gt=after)
-        .order_by("seq")[:limit]
+        Message.objects.filter(conversation_id=conversation_id, seq__gt=after).order_by(
+            "seq"
+        )[:limit]
     )
+
+
+def list_message_frames_after(
+    conversation_id: UUID, after: int, *, for_staff: bool
+) -> list[dict[str, Any]]:
+    """Return the rendered frames of messages after ``after``, in order.
+
+    Each frame carries a private ``client_id`` key (the sender's id) for
+    the socket's echo check; the socket removes it before sending.
+    Rendering decrypts, so it runs here, in the database thread.
+    """
+    frames = []
+    for message in list_messages_after(conversation_id, after):
+        frame = render_message(message, for_staff=for_staff)
+        frame["client_id"] = str(message.client_id) if message.client_id else None
+        frames.append(frame)
+    return frames
 
 
 def get_service_for_commune(
@@ -92,38 +124,84 @@ def get_service_for_commune(
 ) -> Service | None:
     """Return the service that answers a visitor of ``commune``.
 
-    With ``slug``, that service if it takes this place and role. Otherwise
-    the highest-priority active service covering the commune's
-    department, then the default service.
+    With ``slug``, that service (or, for a routing group's name such as
+    "national", the group) if it takes this place and role. Otherwise the
+    highest-priority active service covering the commune's department or
+    the commune itself, then the default service. A service of a routing
+    group gives way to the group's queue of the force competent for the
+    commune (chat.competence, issue 6). Services that only receive
+    transfers are never picked.
     """
-    services = Service.objects.filter(active=True)
+    services = Service.objects.filter(active=True, accepts_visitors=True)
     if slug is not None:
-        service = services.filter(slug=slug).first()
+        service = get_service_by_slug_or_group(slug)
         if service is None or not serves(service, commune=commune, role=role):
             return None
-        return service
+        return route_to_force(service, commune)
     candidates = [
         service
         for service in services.order_by("-priority", "id")
-        if serves(service, commune=commune, role=role) and service.departments
+        if serves(service, commune=commune, role=role)
+        and (service.departments or service.communes)
     ]
     if candidates:
-        return candidates[0]
-    default = services.filter(is_default=True).order_by("id").first()
+        return route_to_force(candidates[0], commune)
+    default = services.filter(is_default=True).order_by("-priority", "id").first()
     if default is not None and serves(default, commune=commune, role=role):
-        return default
+        return route_to_force(default, commune)
     return None
 
 
+def get_service_by_slug_or_group(slug: str) -> Service | None:
+    """Return the active visitor-facing service ``slug``, or a group's first."""
+    services = Service.objects.filter(active=True, accepts_visitors=True)
+    service = services.filter(slug=slug).first()
+    if service is None and slug:
+        group = services.filter(routing_group=slug).order_by("-priority", "id")
+        service = group.first()
+    return service
+
+
+def list_services_for_commune(commune: Commune | None, *, role: str) -> list[Service]:
+    """Return the visitor-facing services that take this place and role.
+
+    One entry per routing group (the queue competent for the commune), in
+    routing order: covering the commune or its department first, then the
+    national ones.
+    """
+    services = Service.objects.filter(active=True, accepts_visitors=True).order_by(
+        "-priority", "id"
+    )
+    local, national, groups = [], [], set()
+    for service in services:
+        if not serves(service, commune=commune, role=role):
+            continue
+        if service.routing_group:
+            if service.routing_group in groups:
+                continue
+            groups.add(service.routing_group)
+            service = route_to_force(service, commune)
+        (local if service.departments or service.communes else national).append(service)
+    return local + national
+
+
 def serves(service: Service, *, commune: Commune | None, role: str) -> bool:
-    """Return True if ``service`` accepts this visitor role and place."""
+    """Return True if ``service`` accepts this visitor role and place.
+
+    A service covers its ``departments`` and its ``communes`` (INSEE codes,
+    a former commune counting as its current parent); with neither, all of
+    France.
+    """
     if service.roles and role not in service.roles:
         return False
-    if service.departments and (
-        commune is None or commune.department not in service.departments
-    ):
+    if not service.departments and not service.communes:
+        return True
+    if commune is None:
         return False
-    return True
+    if commune.department in service.departments:
+        return True
+    codes = {commune.code_insee, commune.parent_code} - {""}
+    return bool(codes & set(service.communes))
 
 
 def render_message(message: Message, *, for_staff: bool) -> dict[str, Any]:
@@ -136,7 +214,7 @@ def render_message(message: Message, *, for_staff: bool) -> dict[str, Any]:
         "type": "message",
         "seq": message.seq,
         "from": message.sender,
-        "text": message.body,
+        "text": read_message_text(message),
         "at": iso_utc(message.created_at),
     }
     if message.author_name:
@@ -150,8 +228,34 @@ def render_message(message: Message, *, for_staff: bool) -> dict[str, Any]:
     return frame
 
 
+def read_message_text(message: Message) -> str:
+    """Return a message's text, decrypted with its conversation's key."""
+    return decrypt_message_body(
+        message.conversation_id,
+        seq=message.seq,
+        sender=message.sender,
+        blob=message.ciphertext,
+    )
+
+
 def iso_utc(value: datetime) -> str:
     """Return an ISO-8601 UTC string with milliseconds, as the protocol says."""
-    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace(
-        "+00:00", "Z"
+    return (
+        value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     )
+
+
+def get_outcome_counts() -> dict[str, dict[str, int]]:
+    """Return closed-conversation counts by service and outcome.
+
+    Built only from what retention keeps, so purges never change it.
+    """
+    rows = (
+        Conversation.objects.filter(status=Conversation.Status.CLOSED)
+        .values_list("service__slug", "outcome")
+        .annotate(total=Count("id"))
+    )
+    counts: dict[str, dict[str, int]] = {}
+    for slug, outcome, total in rows:
+        counts.setdefault(slug, {})[outcome] = total
+    return counts

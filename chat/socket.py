@@ -14,17 +14,16 @@ from collections import deque
 from typing import Any
 from uuid import UUID
 
-from django.conf import settings
-from django.db import DatabaseError
-from django.utils.translation import gettext as _
-
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+from django.db import DatabaseError, connection
+from django.utils.translation import gettext as _
 
 from chat import events, runtime
 from chat.errors import ChatError
 from chat.models import Message
-from chat.selectors import list_messages_after, render_message
+from chat.selectors import HISTORY_LIMIT, list_message_frames_after
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +50,17 @@ class TokenBucket:
         return False
 
 
+def db(fn: Any) -> Any:
+    """Wrap ``fn`` to run in a database thread.
+
+    SQLite allows one writer: its calls share one thread. On PostgreSQL
+    they use a pool of threads, each with its own connection, so one slow
+    query does not hold up every socket of the process.
+    """
+    sqlite = connection.vendor == "sqlite"
+    return database_sync_to_async(fn, thread_sensitive=sqlite)
+
+
 def run_collecting(fn: Any, *args: Any, **kwargs: Any) -> tuple[Any, list]:
     """Run a service in the database thread and collect its events."""
     with events.collecting_events() as collected:
@@ -71,8 +81,10 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
         self.dropped: deque[float] = deque()
         # Per conversation: highest seq this socket has shown or skipped.
         self.delivered: dict[UUID, int] = {}
-        # Seqs acked to this socket: it shows them itself, so skip them.
-        self.own_seqs: deque[tuple[UUID, int]] = deque(maxlen=OWN_IDS_KEPT)
+        # What this socket sent itself (it shows those from the ack), by
+        # client id before the ack and by seq after: never echo them.
+        self.own_ids: set[str] = set()
+        self.own_seqs: dict[UUID, set[int]] = {}
         self.deliver_lock = asyncio.Lock()
         await super().websocket_connect(message)
 
@@ -141,9 +153,7 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
 
     async def call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         """Run a service function, then send the events it emitted."""
-        result, collected = await database_sync_to_async(run_collecting)(
-            fn, *args, **kwargs
-        )
+        result, collected = await db(run_collecting)(fn, *args, **kwargs)
         await events.dispatch_events(collected)
         return result
 
@@ -152,8 +162,24 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
     def conversations_delivered(self) -> dict[UUID, int]:
         return dict(self.delivered)
 
+    def expect_own_message(self, client_id: Any) -> None:
+        """Mark a client id as this socket's before storing it.
+
+        A reconcile may run between the commit and the ack; without this
+        it would send the sender a copy of its own message.
+        """
+        try:
+            key = str(UUID(str(client_id)))
+        except ValueError:
+            return
+        if len(self.own_ids) < OWN_IDS_KEPT:
+            self.own_ids.add(key)
+
     def note_own_message(self, message: Message) -> None:
-        self.own_seqs.append((message.conversation_id, message.seq))
+        self.own_ids.discard(str(message.client_id))
+        own = self.own_seqs.setdefault(message.conversation_id, set())
+        if message.seq > self.delivered.get(message.conversation_id, 0):
+            own.add(message.seq)
 
     async def catch_up(self, conversation_id: UUID, last_seq: int) -> None:
         """Send every stored message of the conversation up to ``last_seq``.
@@ -165,36 +191,39 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
             delivered = self.delivered.get(conversation_id)
             if delivered is None:
                 return
-            own = {seq for conv, seq in self.own_seqs if conv == conversation_id}
+            own = self.own_seqs.get(conversation_id, set())
             while delivered + 1 in own:
                 delivered += 1
+                own.discard(delivered)
             self.delivered[conversation_id] = delivered
             if last_seq <= delivered:
                 return
-            messages = await database_sync_to_async(list_messages_after)(
-                conversation_id, delivered
+            frames = await db(list_message_frames_after)(
+                conversation_id, delivered, for_staff=self.for_staff
             )
-            for message in messages:
-                if message.seq not in own:
-                    await self.send_json(
-                        render_message(message, for_staff=self.for_staff)
-                    )
-                delivered = message.seq
+            for frame in frames:
+                seq = frame["seq"]
+                mine = seq in own or frame.get("client_id") in self.own_ids
+                own.discard(seq)
+                client_id = frame.pop("client_id", None)
+                self.own_ids.discard(client_id)
+                if not mine:
+                    await self.send_json(frame)
+                delivered = seq
             self.delivered[conversation_id] = delivered
 
     async def send_history(self, conversation_id: UUID, after: int) -> None:
         """Send every message after ``after`` (resume, sync), all senders."""
         async with self.deliver_lock:
             while True:
-                messages = await database_sync_to_async(list_messages_after)(
-                    conversation_id, after
+                frames = await db(list_message_frames_after)(
+                    conversation_id, after, for_staff=self.for_staff
                 )
-                for message in messages:
-                    await self.send_json(
-                        render_message(message, for_staff=self.for_staff)
-                    )
-                    after = message.seq
-                if len(messages) < 500:
+                for frame in frames:
+                    frame.pop("client_id", None)
+                    await self.send_json(frame)
+                    after = frame["seq"]
+                if len(frames) < HISTORY_LIMIT:
                     break
             current = self.delivered.get(conversation_id, 0)
             self.delivered[conversation_id] = max(current, after)

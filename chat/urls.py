@@ -6,4 +6,5 @@ app_name = "chat"
 urlpatterns = [
     path("", views.visitor_page, name="visitor"),
     path("api/communes/", views.commune_search, name="commune-search"),
+    path("favicon.ico", views.favicon, name="favicon"),
 ]

@@ -1,18 +1,60 @@
 """Thin HTTP adapters for the visitor side."""
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.utils import translation
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from chat import places
 
+# Where the quick-exit button sends the visitor: a page anyone could have
+# open, that reveals nothing (issue 5).
+QUICK_EXIT_URL = "https://www.google.com/"
+
+
+def visitor_language(request: HttpRequest) -> str:
+    """Return the visitor page's language: ``?lang=`` or French.
+
+    The language is chosen by the URL, never by a cookie (the visitor page
+    sets none), and not from the browser either: the helpline speaks
+    French unless the visitor asks otherwise.
+    """
+    requested = request.GET.get("lang", "")
+    available = {code for code, _name in settings.LANGUAGES}
+    return requested if requested in available else settings.LANGUAGE_CODE
+
 
 @require_GET
 @never_cache
 def visitor_page(request: HttpRequest) -> HttpResponse:
-    response = render(request, "chat/visitor.html")
+    """Render the visitor page: no cookie, no cache, no referrer.
+
+    The template must not use ``csrf_token``: that alone would set a cookie
+    that outlives the tab (SECURITY.md decision 10).
+    """
+    lang = visitor_language(request)
+    with translation.override(lang):
+        response = render(
+            request,
+            "chat/visitor.html",
+            {
+                "other_language": "en" if lang == "fr" else "fr",
+                "quick_exit_url": QUICK_EXIT_URL,
+            },
+        )
     response["Cache-Control"] = "no-store"
+    response["Referrer-Policy"] = "no-referrer"
+    response["Content-Language"] = lang
+    return response
+
+
+@require_GET
+def favicon(request: HttpRequest) -> HttpResponse:
+    """Answer the browser's icon request with nothing: no icon to notice."""
+    response = HttpResponse(status=204)
+    response["Cache-Control"] = "max-age=86400"
     return response
 
 
@@ -23,4 +65,5 @@ def commune_search(request: HttpRequest) -> JsonResponse:
     choices = places.search_communes(query, limit=10)
     response = JsonResponse({"results": [choice.as_dict() for choice in choices]})
     response["Cache-Control"] = "no-store"
+    response["Referrer-Policy"] = "no-referrer"
     return response

@@ -15,16 +15,24 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from anonymity.middleware import SealClientAddressMiddleware  # noqa: E402
 from chat.routing import websocket_urlpatterns as chat_ws  # noqa: E402
 from console.routing import websocket_urlpatterns as console_ws  # noqa: E402
 
 
 def build_websocket_app():  # noqa: ANN201 - an ASGI application
-    return AllowedHostsOriginValidator(
-        AuthMiddlewareStack(URLRouter(chat_ws + console_ws))
+    """Return the WebSocket stack, address sealing first (tests use it)."""
+    return SealClientAddressMiddleware(
+        AllowedHostsOriginValidator(
+            AuthMiddlewareStack(URLRouter(chat_ws + console_ws))
+        )
     )
 
 
+# The address is sealed and removed before anything else sees the scope.
 application = ProtocolTypeRouter(
-    {"http": django_asgi_app, "websocket": build_websocket_app()}
+    {
+        "http": SealClientAddressMiddleware(django_asgi_app),
+        "websocket": build_websocket_app(),
+    }
 )

@@ -39,9 +39,13 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "channels",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "axes",
     "anonymity",
     "chat",
     "console",
+    "directory",
     "escalation",
 ]
 
@@ -53,8 +57,11 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a lockout into the 429 page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -83,7 +90,13 @@ DATABASES = {
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # IMMEDIATE takes the write lock at BEGIN, so two writers queue instead
     # of failing half-way with "database is locked".
-    DATABASES["default"]["OPTIONS"] = {"transaction_mode": "IMMEDIATE", "timeout": 20}
+    # WAL lets readers run beside the writer and costs one sync per
+    # commit; FULL keeps every acknowledged message through a power cut.
+    DATABASES["default"]["OPTIONS"] = {
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 
@@ -114,12 +127,42 @@ LOGIN_URL = "/console/login/"
 LOGIN_REDIRECT_URL = "/console/"
 LOGOUT_REDIRECT_URL = "/console/login/"
 
+# Staff login: password and TOTP code (django-otp), throttled and locked
+# out by username only (django-axes). No client address is ever stored:
+# the address callable returns None, and the anonymity layer strips the
+# client from the scope anyway (SECURITY.md §B7).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_LOCKOUT_PARAMETERS = ["username"]
+# Locking by address is impossible by design: there is none to lock by.
+SILENCED_SYSTEM_CHECKS = ["axes.W006"]
+AXES_CLIENT_IP_CALLABLE = "console.auth.get_no_client_ip"
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = env.float("AXES_COOLOFF_HOURS", default=0.25)
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "console/locked_out.html"
+AXES_SENSITIVE_PARAMETERS = ["username", "password", "code", "csrfmiddlewaretoken"]
+OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="Ecoute")
+OTP_TOTP_THROTTLE_FACTOR = 1
+# The staff socket re-reads user, session and two-factor state this often.
+CONSOLE_AUTH_RECHECK_SECONDS = env.float("CONSOLE_AUTH_RECHECK_SECONDS", default=60.0)
+# Operators may opt in to receive the next waiting conversation by itself.
+CONSOLE_AUTO_ASSIGN = env.bool("CONSOLE_AUTO_ASSIGN", default=True)
+
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
-SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=8 * 3600)
-SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=not DEBUG and False)
+# Staff sessions end after this much inactivity: every request (the console
+# page posts a keep-alive while someone is using it) pushes expiry forward.
+SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=30 * 60)
+SESSION_SAVE_EVERY_REQUEST = True
+# On behind TLS in production; off for the plain-HTTP local demo.
+SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=False)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 
+# The language choice dies with the browser session, like everything else.
+LANGUAGE_COOKIE_AGE = None
 LANGUAGE_CODE = "fr"
 LANGUAGES = [("fr", "Français"), ("en", "English")]
 LOCALE_PATHS = [BASE_DIR / "locale"]
@@ -134,6 +177,26 @@ STATICFILES_DIRS = [BASE_DIR / "frontend/static"]
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "no-referrer"
 X_FRAME_OPTIONS = "DENY"
+
+# Content-Security-Policy (django-csp) on every page: nothing from another
+# host, no inline script or style, no framing (SECURITY.md decision 10).
+# "'self'" in connect-src covers the same host's ws:// and wss://.
+MIDDLEWARE += ["csp.middleware.CSPMiddleware"]
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'none'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "manifest-src": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "base-uri": ["'none'"],
+        "object-src": ["'none'"],
+    }
+}
 
 DATA_DIR = Path(env.str("DATA_DIR", default=str(BASE_DIR.parent / "shared/data")))
 
@@ -157,14 +220,40 @@ VISITOR_GRACE_SECONDS = env.float("VISITOR_GRACE_SECONDS", default=180.0)
 RECONCILE_SECONDS = env.float("RECONCILE_SECONDS", default=15.0)
 LAYER_SEND_TIMEOUT_SECONDS = env.float("LAYER_SEND_TIMEOUT_SECONDS", default=1.0)
 
+# Anonymity layer (anonymity/, docs/threat-model.md).
+# Key ring for message data keys, newest first: "id:base64(32 bytes)".
+MESSAGE_KEYS = env.list("MESSAGE_KEYS")
+# Forwarding headers are believed only from these peers (addresses/CIDRs).
+TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
+# Names this server in sealed connection records.
+SERVER_NAME = env.str("SERVER_NAME", default="web")
+# Retention in days (SECURITY.md §B6; confirm against the platform's decree).
+RETENTION_SEALED_CONNECTION_DAYS = env.int(
+    "RETENTION_SEALED_CONNECTION_DAYS", default=365
+)
+RETENTION_TRANSCRIPT_DAYS = env.int("RETENTION_TRANSCRIPT_DAYS", default=365)
+RETENTION_TRANSCRIPT_NO_REPORT_DAYS = env.int(
+    "RETENTION_TRANSCRIPT_NO_REPORT_DAYS", default=90
+)
+RETENTION_PRESENCE_HOURS = env.int("RETENTION_PRESENCE_HOURS", default=24)
+DEFAULT_EXCEPTION_REPORTER_FILTER = "anonymity.logs.AddressHidingReporterFilter"
+ADMINS: list[tuple[str, str]] = []  # no error e-mails: they would carry requests
+
 QUEUE_DEFAULT_WAIT_SECONDS = env.int("QUEUE_DEFAULT_WAIT_SECONDS", default=120)
 
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}
+    },
+    "filters": {"redact": {"()": "anonymity.logs.RedactAddressesFilter"}},
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["redact"],
+        },
     },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="WARNING")},
     "loggers": {

@@ -4,9 +4,7 @@ import os
 
 os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production-0123456789")
 os.environ.setdefault("CHANNEL_LAYER_KEYS", "test-layer-key-0123456789abcdef")
-os.environ.setdefault(
-    "MESSAGE_KEYS", "t1:MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
-)
+os.environ.setdefault("MESSAGE_KEYS", "t1:MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=")
 os.environ.setdefault("SECRETS_FILE", "/nonexistent")
 
 from config.settings import *  # noqa: E402,F403

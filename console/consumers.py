@@ -1,38 +1,61 @@
-"""The staff WebSocket endpoint, ``/ws/console/`` (PROTOCOL.md)."""
+"""The staff WebSocket endpoint, ``/ws/console/`` (PROTOCOL.md).
+
+Extensions of the protocol (invitations, join and leave, whispers, the
+supervisors' board, canned answers, automatic assignment) are documented
+in docs/protocol.md.
+"""
 
 import asyncio
+import contextlib
 from typing import Any
 from uuid import UUID
 
+from channels.db import database_sync_to_async
+from django.conf import settings
 from django.utils.translation import gettext as _
 
-from channels.db import database_sync_to_async
-
 from chat import events, runtime
+from chat.competence import check_confirm_force
 from chat.errors import ChatError
 from chat.services import (
     check_claim_conversation,
     check_close_conversation,
     check_flag_conversation,
     check_release_conversation,
-    check_send_message,
-    check_send_note,
-    check_send_typing,
     check_transfer_conversation,
     do_drop_connection,
     do_register_connection,
 )
 from chat.socket import ProtocolConsumer
+from console.auth import CLOSE_NOT_LOGGED_IN, get_console_access
 from console.selectors import (
     get_assigned_conversation,
-    get_console_profile,
     get_hello,
+    get_invitation_frame,
+    get_note_frame,
+    get_whisper_frame,
+    list_canned_answers,
     list_queue_items,
 )
+from console.services import (
+    check_add_note,
+    check_board,
+    check_cancel_invitation,
+    check_delete_canned,
+    check_invite,
+    check_join_conversation,
+    check_leave_conversation,
+    check_save_canned,
+    check_send_staff_message,
+    check_send_staff_typing,
+    check_send_whisper,
+    check_set_auto_assign,
+    do_auto_assign,
+)
+from directory.services import check_send_resource
 
-CLOSE_NOT_LOGGED_IN = 4401
-CLOSE_NOT_ALLOWED = 4403
-QUEUE_DEBOUNCE_SECONDS = 0.1
+QUEUE_DEBOUNCE_SECONDS = 0.5
+BOARD_REFRESH_SECONDS = 5.0
 
 
 class StaffConsoleConsumer(ProtocolConsumer):
@@ -50,24 +73,40 @@ class StaffConsoleConsumer(ProtocolConsumer):
         "flag": "handle_flag",
         "close": "handle_close",
         "transfer": "handle_transfer",
-        "send_resource": "handle_later",
-        "invite": "handle_later",
-        "join": "handle_later",
+        "invite": "handle_invite",
+        "cancel_invitation": "handle_cancel_invitation",
+        "join": "handle_join",
+        "leave": "handle_leave",
+        "whisper": "handle_whisper",
+        "board": "handle_board",
+        "canned_save": "handle_canned_save",
+        "canned_delete": "handle_canned_delete",
+        "auto_assign": "handle_auto_assign",
+        "send_resource": "handle_send_resource",
+        "confirm_force": "handle_confirm_force",
         "request_consent": "handle_later",
     }
 
     async def connect(self) -> None:
         self.profile = None
         self.queue_refresh: asyncio.Task | None = None
+        self.board_task: asyncio.Task | None = None
+        self.recheck_task: asyncio.Task | None = None
         self.service_ids: list[int] = []
+        self.watching_board = False
+        self.invitations_sent: set[tuple[str, str]] = set()
         user = self.scope.get("user")
+        session = self.scope.get("session")
+        self.session_key = getattr(session, "session_key", None)
         await self.accept()
         if user is None or not user.is_authenticated:
             await self.close(code=CLOSE_NOT_LOGGED_IN)
             return
-        profile = await database_sync_to_async(get_console_profile)(user)
+        code, profile = await database_sync_to_async(get_console_access)(
+            self.session_key
+        )
         if profile is None:
-            await self.close(code=CLOSE_NOT_ALLOWED)
+            await self.close(code=code)
             return
         self.profile = profile
         self.service_ids = [service.id for service in profile.services.all()]
@@ -84,6 +123,9 @@ class StaffConsoleConsumer(ProtocolConsumer):
         )
         runtime.register_socket(self)
         await self.send_json(hello)
+        self.recheck_task = asyncio.ensure_future(self.recheck_forever())
+        if profile.has_role("supervisor"):
+            await self.start_board()
 
     def groups_to_join(self) -> list[str]:
         groups = [events.user_group_name(self.profile.user_id)]
@@ -91,6 +133,9 @@ class StaffConsoleConsumer(ProtocolConsumer):
         return groups
 
     async def disconnect(self, code: int) -> None:
+        for task in (self.recheck_task, self.board_task, self.queue_refresh):
+            if task is not None and task is not asyncio.current_task():
+                task.cancel()
         if self.profile is None:
             return
         for group in self.groups_to_join():
@@ -98,6 +143,7 @@ class StaffConsoleConsumer(ProtocolConsumer):
         for conversation_id in list(self.delivered):
             await self.unwatch(conversation_id)
         await self.call(do_drop_connection, self.channel_name)
+        self.profile = None
 
     async def watch(self, conversation_id: UUID, delivered: int) -> None:
         if conversation_id in self.delivered:
@@ -106,21 +152,51 @@ class StaffConsoleConsumer(ProtocolConsumer):
         await self.channel_layer.group_add(
             events.conversation_group_name(conversation_id), self.channel_name
         )
+        await self.channel_layer.group_add(
+            events.conversation_staff_group_name(conversation_id), self.channel_name
+        )
 
     async def unwatch(self, conversation_id: UUID) -> None:
         self.delivered.pop(conversation_id, None)
         await self.channel_layer.group_discard(
             events.conversation_group_name(conversation_id), self.channel_name
         )
+        await self.channel_layer.group_discard(
+            events.conversation_staff_group_name(conversation_id), self.channel_name
+        )
 
     def require_watched(self, frame: dict[str, Any]) -> UUID:
         try:
             conversation_id = UUID(str(frame.get("conversation")))
         except ValueError:
-            raise ChatError("bad_request", _("conversation doit être un UUID.")) from None
+            raise ChatError(
+                "bad_request", _("conversation doit être un UUID.")
+            ) from None
         if conversation_id not in self.delivered:
             raise ChatError("not_found", _("Conversation introuvable."))
         return conversation_id
+
+    # -- authorization refresh (SECURITY.md §B8) ---------------------------
+
+    async def recheck_forever(self) -> None:
+        while True:
+            await asyncio.sleep(settings.CONSOLE_AUTH_RECHECK_SECONDS)
+            if not await self.recheck_access():
+                return
+
+    async def recheck_access(self) -> bool:
+        """Re-read session, account and second factor; close if they lapsed."""
+        if self.profile is None:
+            return False
+        code, profile = await database_sync_to_async(get_console_access)(
+            self.session_key
+        )
+        if profile is None:
+            await self.disconnect(code)
+            await self.close(code=code)
+            return False
+        self.profile = profile
+        return True
 
     # -- handlers ---------------------------------------------------------
 
@@ -142,12 +218,13 @@ class StaffConsoleConsumer(ProtocolConsumer):
 
     async def handle_message(self, frame: dict[str, Any]) -> None:
         conversation_id = self.require_watched(frame)
+        self.expect_own_message(frame.get("id"))
         message, _created = await self.call(
-            check_send_message,
+            check_send_staff_message,
+            self.profile,
             conversation_id,
             text=frame.get("text"),
             client_id=frame.get("id"),
-            profile=self.profile,
         )
         self.note_own_message(message)
         ack = {
@@ -163,11 +240,11 @@ class StaffConsoleConsumer(ProtocolConsumer):
     async def handle_typing(self, frame: dict[str, Any]) -> None:
         conversation_id = self.require_watched(frame)
         await self.call(
-            check_send_typing,
+            check_send_staff_typing,
+            self.profile,
             conversation_id,
             active=frame.get("active"),
             origin=self.channel_name,
-            profile=self.profile,
         )
 
     async def handle_sync(self, frame: dict[str, Any]) -> None:
@@ -180,7 +257,7 @@ class StaffConsoleConsumer(ProtocolConsumer):
     async def handle_note(self, frame: dict[str, Any]) -> None:
         conversation_id = self.require_watched(frame)
         note = await self.call(
-            check_send_note, self.profile, conversation_id, text=frame.get("text")
+            check_add_note, self.profile, conversation_id, text=frame.get("text")
         )
         reply = {"type": "noted", "conversation": str(conversation_id), "note": note.id}
         if isinstance(frame.get("id"), str):
@@ -192,7 +269,11 @@ class StaffConsoleConsumer(ProtocolConsumer):
         await self.call(check_release_conversation, self.profile, conversation_id)
         await self.unwatch(conversation_id)
         await self.send_json(
-            {"type": "released", "conversation": str(conversation_id), "reason": "released"}
+            {
+                "type": "released",
+                "conversation": str(conversation_id),
+                "reason": "released",
+            }
         )
 
     async def handle_flag(self, frame: dict[str, Any]) -> None:
@@ -242,10 +323,141 @@ class StaffConsoleConsumer(ProtocolConsumer):
             }
         )
 
+    async def handle_invite(self, frame: dict[str, Any]) -> None:
+        conversation_id = self.require_watched(frame)
+        await self.call(
+            check_invite,
+            self.profile,
+            conversation_id,
+            role=frame.get("role"),
+            service_slug=frame.get("service"),
+            summary=frame.get("summary", ""),
+        )
+
+    async def handle_cancel_invitation(self, frame: dict[str, Any]) -> None:
+        await self.call(check_cancel_invitation, self.profile, frame.get("invitation"))
+
+    async def handle_join(self, frame: dict[str, Any]) -> None:
+        conversation_id = await self.call(
+            check_join_conversation, self.profile, frame.get("conversation")
+        )
+        await self.send_assigned(conversation_id)
+
+    async def handle_leave(self, frame: dict[str, Any]) -> None:
+        conversation_id = self.require_watched(frame)
+        reason = await self.call(
+            check_leave_conversation, self.profile, conversation_id
+        )
+        await self.unwatch(conversation_id)
+        await self.send_json(
+            {"type": "released", "conversation": str(conversation_id), "reason": reason}
+        )
+
+    async def handle_whisper(self, frame: dict[str, Any]) -> None:
+        conversation_id = self.require_watched(frame)
+        whisper = await self.call(
+            check_send_whisper, self.profile, conversation_id, text=frame.get("text")
+        )
+        reply = {
+            "type": "whispered",
+            "conversation": str(conversation_id),
+            "whisper": whisper.id,
+        }
+        if isinstance(frame.get("id"), str):
+            reply["id"] = frame["id"]
+        await self.send_json(reply)
+
+    async def handle_board(self, frame: dict[str, Any]) -> None:
+        board = await self.call(check_board, self.profile)
+        await self.send_json(board)
+        if not self.watching_board:
+            await self.start_board()
+
+    async def handle_canned_save(self, frame: dict[str, Any]) -> None:
+        answer = await self.call(
+            check_save_canned,
+            self.profile,
+            answer_id=frame.get("id"),
+            service_slug=frame.get("service"),
+            title=frame.get("title"),
+            text=frame.get("text"),
+        )
+        await self.send_json({"type": "canned_saved", "id": answer.id})
+
+    async def handle_canned_delete(self, frame: dict[str, Any]) -> None:
+        await self.call(check_delete_canned, self.profile, answer_id=frame.get("id"))
+        await self.send_json({"type": "canned_deleted", "id": frame.get("id")})
+
+    async def handle_auto_assign(self, frame: dict[str, Any]) -> None:
+        enabled = await self.call(
+            check_set_auto_assign, self.profile, enabled=frame.get("enabled")
+        )
+        await self.send_json({"type": "auto_assign", "enabled": enabled})
+        if enabled:
+            await self.call(do_auto_assign, self.service_ids)
+
+    async def handle_send_resource(self, frame: dict[str, Any]) -> None:
+        """Share a directory entry as a card (issue 6, docs/protocol.md)."""
+        conversation_id = self.require_watched(frame)
+        message, card, _created = await self.call(
+            check_send_resource,
+            self.profile,
+            conversation_id,
+            resource_id=frame.get("resource"),
+            client_id=frame.get("id"),
+        )
+        self.note_own_message(message)
+        reply = {
+            "type": "resource_sent",
+            "conversation": str(conversation_id),
+            "resource": frame["resource"],
+            "seq": message.seq,
+            "card": card,
+        }
+        if isinstance(frame.get("id"), str):
+            reply["id"] = frame["id"]
+        await self.send_json(reply)
+
+    async def handle_confirm_force(self, frame: dict[str, Any]) -> None:
+        """Confirm a split commune's force, or hand it to the other force."""
+        conversation_id = self.require_watched(frame)
+        result = await self.call(
+            check_confirm_force,
+            self.profile,
+            conversation_id,
+            force=frame.get("force"),
+        )
+        if result["transferred"]:
+            await self.unwatch(conversation_id)
+        await self.send_json(
+            {"type": "force_confirmed", "conversation": str(conversation_id), **result}
+        )
+        if result["transferred"]:
+            await self.send_json(
+                {
+                    "type": "released",
+                    "conversation": str(conversation_id),
+                    "reason": "transferred",
+                }
+            )
+
     async def handle_later(self, frame: dict[str, Any]) -> None:
         raise ChatError(
             "not_implemented", _("Cette action arrive dans une prochaine version.")
         )
+
+    # -- the supervisors' board -------------------------------------------
+
+    async def start_board(self) -> None:
+        self.watching_board = True
+        if self.board_task is None or self.board_task.done():
+            self.board_task = asyncio.ensure_future(self.refresh_board_forever())
+
+    async def refresh_board_forever(self) -> None:
+        while self.profile is not None:
+            with contextlib.suppress(ChatError):
+                await self.send_json(await self.call(check_board, self.profile))
+            await asyncio.sleep(BOARD_REFRESH_SECONDS)
 
     # -- layer events -----------------------------------------------------
 
@@ -273,6 +485,67 @@ class StaffConsoleConsumer(ProtocolConsumer):
             frame["reconnecting"] = True
         await self.send_json(frame)
 
+    async def console_participant(self, event: dict[str, Any]) -> None:
+        if event["change"] == "in_charge":
+            await self.send_json(
+                {
+                    "type": "handed_over",
+                    "conversation": event["conversation"],
+                    "name": event["name"],
+                    "you": event.get("user") == self.profile.user_id,
+                }
+            )
+            return
+        await self.send_json(
+            {
+                "type": event["change"],
+                "conversation": event["conversation"],
+                "role": event["role"],
+                "name": event["name"],
+                "silent": event["silent"],
+            }
+        )
+
+    async def chat_invitation(self, event: dict[str, Any]) -> None:
+        # The visitor's question; staff follow the invitation on their own
+        # group (console.invitation).
+        return
+
+    async def console_invitation(self, event: dict[str, Any]) -> None:
+        frame = await database_sync_to_async(get_invitation_frame)(
+            self.profile, event["invitation"]
+        )
+        if frame is None:
+            return
+        # The event goes to the conversation's staff and to the invited
+        # service's staff; someone in both gets it twice.
+        key = (frame["invitation"], frame["status"])
+        if key in self.invitations_sent:
+            return
+        self.invitations_sent.add(key)
+        await self.send_json(frame)
+
+    async def console_note(self, event: dict[str, Any]) -> None:
+        if UUID(event["conversation"]) not in self.delivered:
+            return
+        frame = await database_sync_to_async(get_note_frame)(event["note"])
+        if frame is not None:
+            await self.send_json(frame)
+
+    async def console_whisper(self, event: dict[str, Any]) -> None:
+        if UUID(event["conversation"]) not in self.delivered:
+            return
+        frame = await database_sync_to_async(get_whisper_frame)(event["whisper"])
+        if frame is not None:
+            await self.send_json(frame)
+
+    async def console_canned_changed(self, event: dict[str, Any]) -> None:
+        items = await database_sync_to_async(list_canned_answers)(self.profile)
+        await self.send_json({"type": "canned", "items": items})
+
+    async def console_session_check(self, event: dict[str, Any]) -> None:
+        await self.recheck_access()
+
     async def chat_closed(self, event: dict[str, Any]) -> None:
         conversation_id = UUID(event["conversation"])
         if conversation_id not in self.delivered:
@@ -281,7 +554,11 @@ class StaffConsoleConsumer(ProtocolConsumer):
         await self.catch_up(conversation_id, 1 << 30)
         await self.unwatch(conversation_id)
         await self.send_json(
-            {"type": "closed", "conversation": event["conversation"], "reason": event["reason"]}
+            {
+                "type": "closed",
+                "conversation": event["conversation"],
+                "reason": event["reason"],
+            }
         )
 
     async def chat_status(self, event: dict[str, Any]) -> None:
@@ -296,8 +573,15 @@ class StaffConsoleConsumer(ProtocolConsumer):
 
     async def refresh_queue(self) -> None:
         await asyncio.sleep(QUEUE_DEBOUNCE_SECONDS)
+        if self.profile is None:
+            return
+        if self.profile.auto_assign:
+            await self.call(do_auto_assign, self.service_ids)
         items = await database_sync_to_async(list_queue_items)(self.profile)
         await self.send_json({"type": "queue", "items": items})
+        if self.watching_board:
+            with contextlib.suppress(ChatError):
+                await self.send_json(await self.call(check_board, self.profile))
 
     async def console_assigned(self, event: dict[str, Any]) -> None:
         await self.send_assigned(UUID(event["conversation"]))
@@ -314,4 +598,3 @@ class StaffConsoleConsumer(ProtocolConsumer):
                 "reason": event["reason"],
             }
         )
-

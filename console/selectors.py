@@ -1,12 +1,25 @@
-"""Read paths of the staff console."""
+"""Read paths of the staff console.
 
+Everything a console socket shows is built here. Staff-only content
+(notes, whispers, invitation summaries) is rendered only for a staff member
+who is in the conversation, or, for an invitation, one it is offered to.
+"""
+
+from datetime import datetime, time, timedelta
 from typing import Any
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
-from django.utils import timezone
+from django.conf import settings
+from django.db.models import Count, Q
+from django.utils import timezone, translation
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
+from anonymity.crypto import decrypt_note
+from chat.competence import queue_competence_fields, render_competence
 from chat.errors import ChatError
-from chat.models import Conversation
+from chat.models import Connection, Conversation, Note, Service
 from chat.selectors import (
     access_conversation_for_staff,
     get_staff_profile,
@@ -14,7 +27,125 @@ from chat.selectors import (
     list_messages_after,
     render_message,
 )
-from console.models import StaffProfile
+from console.models import CannedAnswer, Invitation, Participant, StaffProfile, Whisper
+
+PARIS = ZoneInfo("Europe/Paris")
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+BOARD_LIMIT = 300
+
+# Categories an operator may tick when closing (the statistics count them).
+CLOSE_CATEGORIES = [
+    ("conjugal", _("violences conjugales")),
+    ("sexual", _("violences sexuelles")),
+    ("sexist", _("violences sexistes, harcèlement")),
+    ("family", _("violences intrafamiliales")),
+    ("child", _("enfant en danger")),
+    ("cyber", _("cyberviolences")),
+    ("work", _("violences au travail")),
+    ("other", _("autre")),
+]
+
+
+# -- who is who -------------------------------------------------------------
+
+
+def get_console_profile(user: Any) -> StaffProfile | None:
+    """Return the staff profile with its services loaded, or None."""
+    profile = get_staff_profile(user)
+    if profile is not None:
+        list(profile.services.all())
+    return profile
+
+
+def get_participant(profile: StaffProfile, conversation_id: UUID) -> Participant | None:
+    """Return the staff member's current participation, if any."""
+    return Participant.objects.filter(
+        conversation_id=conversation_id, user_id=profile.user_id, left_at__isnull=True
+    ).first()
+
+
+def get_staff_place(profile: StaffProfile, conversation: Conversation) -> str | None:
+    """Return how the staff member is in the conversation, or None.
+
+    ``operator`` for the operator in charge, ``colleague`` for an operator
+    of another service brought in, else ``psychologist`` or ``supervisor``.
+    """
+    if conversation.operator_id == profile.user_id:
+        return "operator"
+    participant = get_participant(profile, conversation.id)
+    if participant is None:
+        return None
+    if participant.role == Participant.Role.OPERATOR:
+        return "colleague"
+    return participant.role
+
+
+def count_staff_load(user_id: int) -> int:
+    """Return how many active conversations occupy the staff member.
+
+    Conversations in charge, plus the ones joined as psychologist or
+    colleague; a supervisor watching does not count.
+    """
+    operated = Conversation.objects.filter(
+        operator_id=user_id, status=Conversation.Status.ACTIVE
+    ).count()
+    joined = (
+        Participant.objects.filter(
+            user_id=user_id,
+            left_at__isnull=True,
+            conversation__status=Conversation.Status.ACTIVE,
+        )
+        .exclude(role=Participant.Role.SUPERVISOR)
+        .count()
+    )
+    return operated + joined
+
+
+def is_on_duty(profile: StaffProfile, *, at: datetime | None = None) -> bool:
+    """Return True if ``at`` is within the staff member's duty hours.
+
+    Hours are Paris wall-clock time, as for services; none means always.
+    """
+    if not profile.duty_hours:
+        return True
+    local = (at or timezone.now()).astimezone(PARIS)
+    now = local.time()
+    for start, end in profile.duty_hours.get(WEEKDAYS[local.weekday()], []):
+        closing = time.max if end == "24:00" else time.fromisoformat(end)
+        if time.fromisoformat(start) <= now < closing:
+            return True
+    return False
+
+
+def list_online_user_ids() -> set[int]:
+    """Return the users with a console socket alive (any process)."""
+    fresh = timezone.now() - timedelta(seconds=settings.PRESENCE_STALE_SECONDS)
+    return set(
+        Connection.objects.filter(heartbeat_at__gte=fresh, user_id__isnull=False)
+        .values_list("user_id", flat=True)
+        .distinct()
+    )
+
+
+def list_staff_on_duty(service_id: int, role: str) -> list[StaffProfile]:
+    """Return the staff of ``service_id`` with ``role``, online and on duty."""
+    online = list_online_user_ids()
+    profiles = StaffProfile.objects.filter(
+        services__id=service_id, user__is_active=True, user_id__in=online
+    ).select_related("user")
+    return [
+        profile
+        for profile in profiles
+        if profile.has_role(role) and is_on_duty(profile)
+    ]
+
+
+# -- rendering --------------------------------------------------------------
+
+
+def pseudonym_of(user: Any) -> str:
+    profile = getattr(user, "staff", None) if user is not None else None
+    return profile.pseudonym if profile is not None else ""
 
 
 def render_hello_user(profile: StaffProfile) -> dict[str, Any]:
@@ -44,26 +175,75 @@ def list_queue_items(profile: StaffProfile) -> list[dict[str, Any]]:
             "waiting_s": round((now - conversation.created_at).total_seconds()),
             "urgent": conversation.urgent,
             "minor": conversation.minor,
+            **queue_competence_fields(conversation),
         }
         for conversation in waiting
     ]
 
 
 def list_active_conversations(profile: StaffProfile) -> list[Conversation]:
-    """Return the conversations the staff member is in charge of now."""
+    """Return the conversations the staff member is in now.
+
+    In charge of, or joined (psychologist, colleague, supervisor).
+    """
+    joined = Participant.objects.filter(
+        user_id=profile.user_id, left_at__isnull=True
+    ).values("conversation_id")
     return list(
-        Conversation.objects.filter(
-            operator=profile.user, status=Conversation.Status.ACTIVE
-        )
-        .select_related("service")
+        Conversation.objects.filter(status=Conversation.Status.ACTIVE)
+        .filter(Q(operator=profile.user) | Q(id__in=joined))
+        .select_related("service", "operator__staff")
         .order_by("claimed_at")
     )
 
 
+def render_participant(participant: Participant) -> dict[str, Any]:
+    return {
+        "role": participant.role,
+        "name": pseudonym_of(participant.user),
+        "silent": participant.silent,
+    }
+
+
+def render_note(note: Note) -> dict[str, Any]:
+    return {
+        "type": "note",
+        "conversation": str(note.conversation_id),
+        "id": note.id,
+        "name": pseudonym_of(note.author),
+        "text": decrypt_note(note.conversation_id, note.ciphertext),
+        "at": iso_utc(note.created_at),
+    }
+
+
+def render_whisper(whisper: Whisper) -> dict[str, Any]:
+    return {
+        "type": "whisper",
+        "conversation": str(whisper.conversation_id),
+        "id": whisper.id,
+        "from": whisper.author_role,
+        "name": whisper.author_name,
+        "text": decrypt_note(whisper.conversation_id, bytes(whisper.ciphertext)),
+        "at": iso_utc(whisper.created_at),
+    }
+
+
 def render_conversation(
-    conversation: Conversation, *, with_history: bool = True
+    conversation: Conversation,
+    *,
+    with_history: bool = True,
+    viewer: StaffProfile | None = None,
 ) -> dict[str, Any]:
-    """Return the staff view of a conversation, history included."""
+    """Return the staff view of a conversation, history included.
+
+    Notes, whispers and the open invitation are staff-only; callers render
+    this only for staff who are in the conversation.
+    """
+    participants = (
+        Participant.objects.filter(conversation=conversation, left_at__isnull=True)
+        .select_related("user__staff")
+        .order_by("joined_at", "id")
+    )
     data: dict[str, Any] = {
         "id": str(conversation.id),
         "service": conversation.service.slug,
@@ -73,15 +253,153 @@ def render_conversation(
         "status": conversation.status,
         "urgent": conversation.urgent,
         "minor": conversation.minor,
+        "competence": render_competence(conversation),
         "started_at": iso_utc(conversation.created_at),
         "last_seq": conversation.last_seq,
+        "operator": pseudonym_of(conversation.operator),
+        "participants": [render_participant(p) for p in participants],
     }
+    if viewer is not None:
+        data["as"] = get_staff_place(viewer, conversation)
     if with_history:
         data["history"] = [
             render_message(message, for_staff=True)
             for message in list_messages_after(conversation.id, 0)
         ]
+        data["notes"] = [
+            render_note(note)
+            for note in Note.objects.filter(conversation=conversation)
+            .select_related("author__staff")
+            .order_by("created_at", "id")
+        ]
+        data["whispers"] = [
+            render_whisper(whisper)
+            for whisper in Whisper.objects.filter(conversation=conversation)
+        ]
+        invitation = (
+            Invitation.objects.filter(
+                conversation=conversation, status__in=Invitation.OPEN_STATUSES
+            )
+            .select_related("conversation", "service", "invited_by__staff")
+            .first()
+        )
+        data["invitation"] = render_invitation(invitation) if invitation else None
     return data
+
+
+def render_invitation(
+    invitation: Invitation, *, with_summary: bool = True
+) -> dict[str, Any]:
+    conversation = invitation.conversation
+    frame: dict[str, Any] = {
+        "type": "invitation",
+        "invitation": str(invitation.id),
+        "conversation": str(conversation.id),
+        "role": invitation.role,
+        "status": invitation.status,
+        "service": invitation.service.slug,
+        "service_name": invitation.service.name,
+        "at": iso_utc(invitation.created_at),
+    }
+    if with_summary:
+        summary = (
+            decrypt_note(conversation.id, bytes(invitation.summary_ciphertext))
+            if invitation.summary_ciphertext
+            else ""
+        )
+        frame.update(
+            summary=summary,
+            name=pseudonym_of(invitation.invited_by),
+            place=conversation.place_label,
+            visitor_role=conversation.visitor_role,
+            urgent=conversation.urgent,
+            minor=conversation.minor,
+        )
+    return frame
+
+
+def may_take_invitation(profile: StaffProfile, invitation: Invitation) -> bool:
+    """Return True if the invitation is addressed to this staff member.
+
+    Psychologists of the invited service for a psychologist; operators of
+    the invited service, other than the inviter, for a colleague.
+    """
+    if not profile.services.filter(id=invitation.service_id).exists():
+        return False
+    if invitation.role == Invitation.Role.PSYCHOLOGIST:
+        return profile.has_role(StaffProfile.Role.PSYCHOLOGIST)
+    return (
+        profile.has_role(StaffProfile.Role.OPERATOR)
+        and invitation.invited_by_id != profile.user_id
+    )
+
+
+def get_invitation_frame(
+    profile: StaffProfile, invitation_id: UUID | str
+) -> dict[str, Any] | None:
+    """Return the invitation as this staff member may see it, or None.
+
+    Staff in the conversation see it whole. An invitee sees it whole once
+    it is offered to them, and only its status after that (so their
+    console can drop it); before the visitor agreed they see nothing.
+    """
+    invitation = (
+        Invitation.objects.filter(id=invitation_id)
+        .select_related("conversation__service", "service", "invited_by__staff")
+        .first()
+    )
+    if invitation is None:
+        return None
+    if get_staff_place(profile, invitation.conversation) is not None:
+        return render_invitation(invitation)
+    if not may_take_invitation(profile, invitation):
+        return None
+    if invitation.status == Invitation.Status.OFFERED:
+        return render_invitation(invitation)
+    if invitation.status == Invitation.Status.ASKING:
+        return None
+    return render_invitation(invitation, with_summary=False)
+
+
+def list_offered_invitations(profile: StaffProfile) -> list[dict[str, Any]]:
+    """Return the invitations waiting for this staff member to take them."""
+    offered = (
+        Invitation.objects.filter(
+            status=Invitation.Status.OFFERED,
+            service__in=profile.services.all(),
+        )
+        .exclude(conversation__status=Conversation.Status.CLOSED)
+        .select_related("conversation__service", "service", "invited_by__staff")
+        .order_by("created_at")
+    )
+    return [
+        render_invitation(invitation)
+        for invitation in offered
+        if may_take_invitation(profile, invitation)
+    ]
+
+
+def list_canned_answers(profile: StaffProfile) -> list[dict[str, Any]]:
+    answers = CannedAnswer.objects.filter(
+        service__in=profile.services.all()
+    ).select_related("service")
+    return [
+        {
+            "id": answer.id,
+            "service": answer.service.slug,
+            "title": answer.title,
+            "text": answer.body,
+        }
+        for answer in answers
+    ]
+
+
+def list_services() -> list[dict[str, str]]:
+    """Return every active service (transfer and handover targets)."""
+    return [
+        {"slug": service.slug, "name": service.name}
+        for service in Service.objects.filter(active=True).order_by("name")
+    ]
 
 
 def get_hello(profile: StaffProfile) -> dict[str, Any]:
@@ -90,28 +408,164 @@ def get_hello(profile: StaffProfile) -> dict[str, Any]:
         "user": render_hello_user(profile),
         "queue": list_queue_items(profile),
         "conversations": [
-            render_conversation(conversation)
+            render_conversation(conversation, viewer=profile)
             for conversation in list_active_conversations(profile)
         ],
+        "invitations": list_offered_invitations(profile),
+        "canned": list_canned_answers(profile),
+        "services": list_services(),
+        "categories": [
+            {"code": code, "label": str(label)} for code, label in CLOSE_CATEGORIES
+        ],
+        "capacity": profile.max_conversations,
+        "auto_assign": profile.auto_assign,
+        "on_duty": is_on_duty(profile),
     }
-
-
-def get_console_profile(user: Any) -> StaffProfile | None:
-    """Return the staff profile with its services loaded, or None."""
-    profile = get_staff_profile(user)
-    if profile is not None:
-        list(profile.services.all())
-    return profile
 
 
 def get_assigned_conversation(
     profile: StaffProfile, conversation_id: UUID
 ) -> dict[str, Any] | None:
-    """Return the staff view of a conversation this operator holds."""
+    """Return the staff view of a conversation this staff member is in."""
     try:
         conversation = access_conversation_for_staff(profile, conversation_id)
     except ChatError:
         return None
-    if conversation.operator_id != profile.user_id:
+    if get_staff_place(profile, conversation) is None:
         return None
-    return render_conversation(conversation)
+    return render_conversation(conversation, viewer=profile)
+
+
+def get_note_frame(note_id: int) -> dict[str, Any] | None:
+    note = Note.objects.filter(id=note_id).select_related("author__staff").first()
+    return render_note(note) if note else None
+
+
+def get_whisper_frame(whisper_id: int) -> dict[str, Any] | None:
+    whisper = Whisper.objects.filter(id=whisper_id).first()
+    return render_whisper(whisper) if whisper else None
+
+
+# -- supervision --------------------------------------------------------------
+
+
+def get_board(profile: StaffProfile) -> dict[str, Any]:
+    """Return the live board of the supervisor's services.
+
+    Callers check the role (``check_board``); this only reads.
+    """
+    now = timezone.now()
+    conversations = (
+        Conversation.objects.filter(
+            service__in=profile.services.all(),
+            status__in=[Conversation.Status.WAITING, Conversation.Status.ACTIVE],
+        )
+        .select_related("service", "operator__staff")
+        .order_by("status", "-urgent", "queue_key")[:BOARD_LIMIT]
+    )
+    ids = [conversation.id for conversation in conversations]
+    participants: dict[UUID, list[dict[str, Any]]] = {}
+    for participant in Participant.objects.filter(
+        conversation_id__in=ids, left_at__isnull=True
+    ).select_related("user__staff"):
+        participants.setdefault(participant.conversation_id, []).append(
+            render_participant(participant)
+        )
+    online = list_online_user_ids()
+    staff = (
+        StaffProfile.objects.filter(services__in=profile.services.all())
+        .distinct()
+        .select_related("user")
+        .prefetch_related("services")
+        .order_by("pseudonym")
+    )
+    operated = dict(
+        Conversation.objects.filter(status=Conversation.Status.ACTIVE)
+        .values("operator_id")
+        .annotate(n=Count("id"))
+        .values_list("operator_id", "n")
+    )
+    joined = dict(
+        Participant.objects.filter(
+            left_at__isnull=True, conversation__status=Conversation.Status.ACTIVE
+        )
+        .exclude(role=Participant.Role.SUPERVISOR)
+        .values("user_id")
+        .annotate(n=Count("id"))
+        .values_list("user_id", "n")
+    )
+    return {
+        "type": "board",
+        "conversations": [
+            {
+                "id": str(conversation.id),
+                "service": conversation.service.slug,
+                "status": conversation.status,
+                "role": conversation.visitor_role,
+                "place": conversation.place_label,
+                "urgent": conversation.urgent,
+                "minor": conversation.minor,
+                "operator": pseudonym_of(conversation.operator),
+                "participants": participants.get(conversation.id, []),
+                "since_s": round(
+                    (
+                        now - (conversation.claimed_at or conversation.created_at)
+                    ).total_seconds()
+                ),
+                "last_seq": conversation.last_seq,
+            }
+            for conversation in conversations
+        ],
+        "staff": [
+            {
+                "name": member.pseudonym,
+                "roles": list(member.roles),
+                "services": sorted(s.slug for s in member.services.all()),
+                "online": member.user_id in online,
+                "on_duty": is_on_duty(member),
+                "load": operated.get(member.user_id, 0) + joined.get(member.user_id, 0),
+                "capacity": member.max_conversations,
+                "auto_assign": member.auto_assign,
+            }
+            for member in staff
+            if member.user.is_active
+        ],
+    }
+
+
+# -- the visitor's side of an invitation ------------------------------------
+
+
+def visitor_invitation_text(invitation: Invitation, lang: str) -> str:
+    """Return the question the visitor sees, in their language."""
+    with translation.override(lang):
+        if invitation.role == Invitation.Role.PSYCHOLOGIST:
+            return gettext(
+                "Un·e psychologue de l'équipe peut rejoindre la conversation "
+                "pour vous écouter. Acceptez-vous ? Vous pouvez refuser, la "
+                "conversation continue de la même façon."
+            )
+        return gettext(
+            "Un·e collègue du service « %(service)s » peut rejoindre la "
+            "conversation et la poursuivre avec vous, sans que vous ayez à "
+            "tout raconter de nouveau. Acceptez-vous ? Vous pouvez refuser."
+        ) % {"service": invitation.service.name}
+
+
+def get_visitor_invitation_frame(conversation: Conversation) -> dict[str, Any] | None:
+    """Return the question pending for the visitor (after a resume), if any."""
+    invitation = (
+        Invitation.objects.filter(
+            conversation_id=conversation.id, status=Invitation.Status.ASKING
+        )
+        .select_related("service")
+        .first()
+    )
+    if invitation is None:
+        return None
+    return {
+        "type": "participant_request",
+        "request": str(invitation.id),
+        "role": invitation.role,
+        "text": visitor_invitation_text(invitation, conversation.lang),
+    }

@@ -92,7 +92,7 @@ class Migration(migrations.Migration):
             name='Note',
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('body', models.TextField()),
+                ('ciphertext', models.BinaryField()),
                 ('created_at', models.DateTimeField(auto_now_add=True)),
                 ('author', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
                 ('conversation', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='notes', to='chat.conversation')),
@@ -119,7 +119,7 @@ class Migration(migrations.Migration):
                 ('sender', models.CharField(choices=[('visitor', 'personne'), ('operator', 'opérateur·rice'), ('psychologist', 'psychologue'), ('supervisor', 'superviseur·e'), ('system', 'système')], max_length=16)),
                 ('author_name', models.CharField(blank=True, max_length=80)),
                 ('client_id', models.UUIDField(blank=True, null=True)),
-                ('body', models.TextField()),
+                ('ciphertext', models.BinaryField()),
                 ('card', models.JSONField(blank=True, null=True)),
                 ('created_at', models.DateTimeField(auto_now_add=True)),
                 ('author', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),

@@ -10,22 +10,25 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from chat import events, places
+from anonymity.crypto import do_create_conversation_key
+from chat import coverage, events, places
+from chat.competence import competence_fields
 from chat.errors import ChatError
 from chat.hours import is_service_open
 from chat.models import Conversation, Service
 from chat.selectors import (
     access_conversation_by_token,
     access_conversation_for_staff,
+    get_service_by_slug_or_group,
     get_service_for_commune,
     hash_token,
 )
 from chat.services.queue import do_notify_queue_changed, do_record_claim
 from console.models import StaffProfile
+from console.selectors import count_staff_load
 
 EMERGENCY_NOTICE = gettext_lazy(
-    "En cas de danger immédiat, appelez le 17 ou le 112, "
-    "ou envoyez un SMS au 114."
+    "En cas de danger immédiat, appelez le 17 ou le 112, ou envoyez un SMS au 114."
 )
 CLAIM_ATTEMPTS = 20
 
@@ -70,23 +73,16 @@ def check_start_conversation(
             "invalid_place",
             _("Nous ne trouvons pas cette ville ou ce code postal."),
         )
-    service = get_service_for_commune(
-        resolution.commune, role=role, slug=service_slug
-    )
+    service = get_service_for_commune(resolution.commune, role=role, slug=service_slug)
     if service is None:
-        raise ChatError(
-            "invalid_service",
-            _("Aucun service ne répond pour ce lieu ou ce rôle."),
-        )
+        # Issue 6: a known service that does not cover this commune (or
+        # role) says so and lists the services that do.
+        asked = get_service_by_slug_or_group(service_slug) if service_slug else None
+        if asked is not None:
+            raise coverage.not_covered_error(resolution.commune, role=role, asked=asked)
+        raise coverage.no_service_error(resolution.commune, role=role)
     if not is_service_open(service):
-        hours = service.hours_text or _("horaires non renseignés")
-        raise ChatError(
-            "service_closed",
-            _("Le service est fermé. Horaires : %(hours)s. %(emergency)s")
-            % {"hours": hours, "emergency": EMERGENCY_NOTICE},
-            hours=hours,
-            emergency=["17", "112", "114"],
-        )
+        raise coverage.closed_error(service)
     label = resolution.commune.name
     if resolution.postal_code:
         label = f"{resolution.postal_code} {label}"
@@ -127,9 +123,11 @@ def do_start_conversation(
         token_hash=hash_token(token),
         queue_key=now,
         position_at_start=waiting + 1,
+        **competence_fields(commune),
     )
     conversation.full_clean()
     conversation.save()
+    do_create_conversation_key(conversation.id)
     do_notify_queue_changed(service)
     return conversation, token
 
@@ -144,14 +142,18 @@ def check_resume_conversation(token: Any) -> Conversation:
 def do_leave_conversation(conversation: Conversation) -> None:
     """End the conversation at the visitor's request."""
     now = timezone.now()
-    updated = Conversation.objects.filter(
-        id=conversation.id,
-    ).exclude(status=Conversation.Status.CLOSED).update(
-        status=Conversation.Status.CLOSED,
-        closed_at=now,
-        outcome=Conversation.Outcome.VISITOR_LEFT,
-        visitor_grace_until=None,
-        operator_grace_until=None,
+    updated = (
+        Conversation.objects.filter(
+            id=conversation.id,
+        )
+        .exclude(status=Conversation.Status.CLOSED)
+        .update(
+            status=Conversation.Status.CLOSED,
+            closed_at=now,
+            outcome=Conversation.Outcome.VISITOR_LEFT,
+            visitor_grace_until=None,
+            operator_grace_until=None,
+        )
     )
     if updated:
         events.notify_conversation_closed(conversation.id, "visitor_left")
@@ -177,8 +179,10 @@ def do_claim_conversation(
 
     The claim is a conditional UPDATE on ``status = waiting``: the
     database, not any process, decides who gets it, on SQLite and on
-    PostgreSQL alike.
+    PostgreSQL alike. The operator's capacity is checked in the same
+    transaction, under the lock of their profile row.
     """
+    do_lock_capacity(profile)
     now = timezone.now()
     if conversation_id is not None:
         candidates = [conversation_id]
@@ -229,6 +233,28 @@ def do_claim_conversation(
     events.notify_assigned(profile.user_id, conversation.id)
     do_notify_queue_changed(conversation.service_id)
     return conversation
+
+
+def do_lock_capacity(profile: StaffProfile) -> None:
+    """Raise ``at_capacity`` if the staff member is at their maximum load.
+
+    Must run inside the transaction that then gives them a conversation:
+    the lock on their profile row serializes every assignment to them
+    (claims from two tabs, automatic assignment from several processes),
+    so the count cannot go stale between the check and the write. On
+    SQLite the IMMEDIATE transaction holds the database write lock instead.
+    """
+    limit = (
+        StaffProfile.objects.select_for_update()
+        .filter(pk=profile.pk)
+        .values_list("max_conversations", flat=True)
+        .first()
+    )
+    if limit is None or count_staff_load(profile.user_id) >= limit:
+        raise ChatError(
+            "at_capacity",
+            _("Vous avez déjà le nombre maximal de conversations simultanées."),
+        )
 
 
 def check_release_conversation(profile: StaffProfile, conversation_id: Any) -> None:

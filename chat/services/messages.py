@@ -8,11 +8,12 @@ from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
+from anonymity.crypto import encrypt_message_body, encrypt_note
 from chat import events
 from chat.errors import ChatError
 from chat.models import Conversation, Message, Note
 from chat.selectors import access_conversation_for_staff
-from console.models import StaffProfile
+from console.models import Participant, StaffProfile
 
 
 def check_text(text: Any) -> str:
@@ -44,13 +45,24 @@ def _bad_id() -> UUID:
 def staff_sender_role(profile: StaffProfile, conversation: Conversation) -> str:
     """Return the sender role of a staff member writing into ``conversation``.
 
-    Only the operator in charge writes, for now; psychologists and
-    supervisors join with the console issue.
+    The operator in charge writes as ``operator``; a staff member who joined
+    (console.Participant) writes under the role they joined with.
     """
     if conversation.operator_id == profile.user_id and profile.has_role(
         StaffProfile.Role.OPERATOR
     ):
         return Message.Sender.OPERATOR
+    participant = (
+        Participant.objects.filter(
+            conversation_id=conversation.id,
+            user_id=profile.user_id,
+            left_at__isnull=True,
+        )
+        .only("role")
+        .first()
+    )
+    if participant is not None and conversation.status == Conversation.Status.ACTIVE:
+        return participant.role
     raise ChatError("bad_state", _("Vous ne participez pas à cette conversation."))
 
 
@@ -152,7 +164,9 @@ def _store_message(
         author=author,
         author_name=author_name,
         client_id=client_id,
-        body=body,
+        ciphertext=encrypt_message_body(
+            conversation_id, seq=seq, sender=sender, text=body
+        ),
         card=card,
     )
     Conversation.objects.filter(id=conversation_id).update(last_seq=seq)
@@ -160,15 +174,15 @@ def _store_message(
     return message, True
 
 
-def check_send_note(
-    profile: StaffProfile, conversation_id: Any, *, text: Any
-) -> Note:
+def check_send_note(profile: StaffProfile, conversation_id: Any, *, text: Any) -> Note:
     """Store a private note: staff of the service only, never the visitor."""
     body = check_text(text)
     conversation = access_conversation_for_staff(profile, conversation_id)
     staff_sender_role(profile, conversation)
     return Note.objects.create(
-        conversation=conversation, author=profile.user, body=body
+        conversation=conversation,
+        author=profile.user,
+        ciphertext=encrypt_note(conversation.id, body),
     )
 
 

@@ -52,9 +52,7 @@ def do_refresh_heartbeats(server_id: str) -> int:
 
 
 def _fresh_connections():  # noqa: ANN202 - a QuerySet
-    stale_before = timezone.now() - timedelta(
-        seconds=settings.PRESENCE_STALE_SECONDS
-    )
+    stale_before = timezone.now() - timedelta(seconds=settings.PRESENCE_STALE_SECONDS)
     return Connection.objects.filter(heartbeat_at__gte=stale_before)
 
 
@@ -87,9 +85,11 @@ def do_sweep_presence() -> dict[str, int]:
     active = Conversation.objects.filter(status=Conversation.Status.ACTIVE)
     operator_grace = timedelta(seconds=settings.OPERATOR_GRACE_SECONDS)
 
-    for conversation in active.filter(operator_grace_until__isnull=True).exclude(
-        operator_online
-    ).select_related("operator__staff"):
+    for conversation in (
+        active.filter(operator_grace_until__isnull=True)
+        .exclude(operator_online)
+        .select_related("operator__staff")
+    ):
         with transaction.atomic():
             updated = Conversation.objects.filter(
                 id=conversation.id,
@@ -107,9 +107,11 @@ def do_sweep_presence() -> dict[str, int]:
                     grace_s=round(settings.OPERATOR_GRACE_SECONDS),
                 )
 
-    for conversation in active.filter(operator_grace_until__isnull=False).filter(
-        operator_online
-    ).select_related("operator__staff"):
+    for conversation in (
+        active.filter(operator_grace_until__isnull=False)
+        .filter(operator_online)
+        .select_related("operator__staff")
+    ):
         with transaction.atomic():
             updated = Conversation.objects.filter(
                 id=conversation.id,

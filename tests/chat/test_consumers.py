@@ -5,6 +5,7 @@ import json
 import uuid
 
 import pytest
+
 from django.test import override_settings
 
 from chat.models import Conversation, Message
@@ -44,7 +45,9 @@ async def start_visitor(place="33000", role="victim", **extra):
     communicator = visitor_communicator()
     connected, _ = await communicator.connect()
     assert connected
-    await communicator.send_json_to({"type": "start", "place": place, "role": role, **extra})
+    await communicator.send_json_to(
+        {"type": "start", "place": place, "role": role, **extra}
+    )
     started = await communicator.receive_json_from()
     return communicator, started
 
@@ -65,7 +68,9 @@ async def connect_operator(service, pseudonym="Opératrice 12"):
 async def count(model, **filters):
     from channels.db import database_sync_to_async
 
-    return await database_sync_to_async(lambda: model.objects.filter(**filters).count())()
+    return await database_sync_to_async(
+        lambda: model.objects.filter(**filters).count()
+    )()
 
 
 async def test_start_opens_a_waiting_conversation(bordeaux, national):
@@ -83,7 +88,12 @@ async def test_start_opens_a_waiting_conversation(bordeaux, national):
 
 async def test_token_is_stored_only_as_hash(bordeaux, national):
     visitor, started = await start_visitor()
-    rows = [row async for row in Conversation.objects.filter(id=started["conversation"]).values()]
+    rows = [
+        row
+        async for row in Conversation.objects.filter(
+            id=started["conversation"]
+        ).values()
+    ]
     stored = json.dumps([str(value) for value in rows[0].values()])
     assert started["token"] not in stored
     await visitor.disconnect()
@@ -164,7 +174,9 @@ async def test_closed_service_gives_hours_and_emergency_numbers(bordeaux, db):
         "night",
         name="Ligne de nuit",
         is_default=True,
-        opening_hours={day: [] for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
+        opening_hours={
+            day: [] for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+        }
         | {"mon": [["03:00", "03:01"]]},
         hours_text="lundi 3 h – 3 h 01",
     )
@@ -181,7 +193,9 @@ async def test_message_is_acked_with_gapless_seq_and_stored_once(bordeaux, natio
     visitor, started = await start_visitor()
     ids = [str(uuid.uuid4()) for _ in range(3)]
     for index, client_id in enumerate(ids, start=1):
-        await visitor.send_json_to({"type": "message", "id": client_id, "text": f"m{index}"})
+        await visitor.send_json_to(
+            {"type": "message", "id": client_id, "text": f"m{index}"}
+        )
         ack = await receive_until(visitor, "ack")
         assert ack == {"type": "ack", "id": client_id, "seq": index}
     # The same id again: the original ack, nothing stored twice.
@@ -189,7 +203,8 @@ async def test_message_is_acked_with_gapless_seq_and_stored_once(bordeaux, natio
     ack = await receive_until(visitor, "ack")
     assert ack["seq"] == 2
     seqs = [
-        m.seq async for m in Message.objects.filter(conversation_id=started["conversation"])
+        m.seq
+        async for m in Message.objects.filter(conversation_id=started["conversation"])
     ]
     assert seqs == [1, 2, 3]
     await visitor.disconnect()
@@ -210,13 +225,18 @@ async def test_message_is_acked_with_gapless_seq_and_stored_once(bordeaux, natio
         ({"type": "typing", "active": "yes"}, "bad_request"),
         ({"type": "resume", "token": "x" * 43}, "bad_state"),
         ({"type": "start", "place": "33000", "role": "victim"}, "bad_state"),
-        ({"type": "consent", "request": str(uuid.uuid4()), "accept": True}, "not_found"),
+        (
+            {"type": "consent", "request": str(uuid.uuid4()), "accept": True},
+            "not_found",
+        ),
         ({"type": "consent", "request": 3, "accept": True}, "bad_request"),
         ({"type": "teleport"}, "unknown_type"),
         ({"no": "type"}, "bad_request"),
     ],
 )
-async def test_bad_frames_get_errors_and_change_nothing(bordeaux, national, frame, code):
+async def test_bad_frames_get_errors_and_change_nothing(
+    bordeaux, national, frame, code
+):
     visitor, started = await start_visitor()
     before = await Conversation.objects.aget(id=started["conversation"])
     await visitor.send_json_to(frame)
@@ -236,18 +256,25 @@ async def test_malformed_and_oversized_frames(bordeaux, national):
     assert (await receive_until(visitor, "error"))["code"] == "bad_json"
     await send_raw(visitor, json.dumps([1, 2]))
     assert (await receive_until(visitor, "error"))["code"] == "bad_request"
-    await send_raw(visitor, json.dumps({"type": "message", "id": str(uuid.uuid4()), "text": "é" * 9000}))
+    await send_raw(
+        visitor,
+        json.dumps({"type": "message", "id": str(uuid.uuid4()), "text": "é" * 9000}),
+    )
     assert (await receive_until(visitor, "error"))["code"] == "too_large"
     await visitor.send_to(bytes_data=b"\x00\x01")
     assert (await receive_until(visitor, "error"))["code"] == "bad_json"
     assert await count(Message) == 0
     # Still open and working.
-    await visitor.send_json_to({"type": "message", "id": str(uuid.uuid4()), "text": "ok"})
+    await visitor.send_json_to(
+        {"type": "message", "id": str(uuid.uuid4()), "text": "ok"}
+    )
     assert (await receive_until(visitor, "ack"))["seq"] == 1
     await visitor.disconnect()
 
 
-@override_settings(CHAT_RATE_PER_SECOND=10.0, CHAT_RATE_BURST=20, CHAT_FLOOD_CLOSE_AFTER=30)
+@override_settings(
+    CHAT_RATE_PER_SECOND=10.0, CHAT_RATE_BURST=20, CHAT_FLOOD_CLOSE_AFTER=30
+)
 async def test_flood_is_rate_limited_then_closed(bordeaux, national):
     visitor, started = await start_visitor()
     for _ in range(25):
@@ -257,7 +284,9 @@ async def test_flood_is_rate_limited_then_closed(bordeaux, national):
     assert "rate_limited" in codes
     # Rate-limited frames are dropped, the socket stays open.
     await asyncio.sleep(1.1)
-    await visitor.send_json_to({"type": "message", "id": str(uuid.uuid4()), "text": "ok"})
+    await visitor.send_json_to(
+        {"type": "message", "id": str(uuid.uuid4()), "text": "ok"}
+    )
     assert (await receive_until(visitor, "ack"))["seq"] == 1
     for _ in range(80):
         await visitor.send_json_to({"type": "typing", "active": False})
@@ -274,7 +303,9 @@ async def test_flood_is_rate_limited_then_closed(bordeaux, national):
 async def test_resume_after_drop_gets_exactly_the_missed_messages(bordeaux, national):
     visitor, started = await start_visitor()
     operator, _user = await connect_operator(national)
-    await operator.send_json_to({"type": "claim", "conversation": started["conversation"]})
+    await operator.send_json_to(
+        {"type": "claim", "conversation": started["conversation"]}
+    )
     assigned = await receive_until(operator, "assigned")
     conversation_id = assigned["conversation"]["id"]
     for index in range(5):
@@ -287,13 +318,20 @@ async def test_resume_after_drop_gets_exactly_the_missed_messages(bordeaux, nati
     await visitor.disconnect()
     for index in range(3):
         await operator.send_json_to(
-            {"type": "message", "conversation": conversation_id, "id": str(uuid.uuid4()), "text": f"later {index}"}
+            {
+                "type": "message",
+                "conversation": conversation_id,
+                "id": str(uuid.uuid4()),
+                "text": f"later {index}",
+            }
         )
         assert (await receive_until(operator, "ack"))["seq"] == 6 + index
 
     again = visitor_communicator()
     await again.connect()
-    await again.send_json_to({"type": "resume", "token": started["token"], "last_seq": 5})
+    await again.send_json_to(
+        {"type": "resume", "token": started["token"], "last_seq": 5}
+    )
     resumed = await again.receive_json_from()
     assert resumed["type"] == "resumed"
     assert resumed["status"] == "active"
@@ -332,7 +370,9 @@ async def test_resume_rejects_bad_fields(bordeaux, national):
 async def test_sync_returns_every_message_after(bordeaux, national):
     visitor, started = await start_visitor()
     for index in range(4):
-        await visitor.send_json_to({"type": "message", "id": str(uuid.uuid4()), "text": f"m{index}"})
+        await visitor.send_json_to(
+            {"type": "message", "id": str(uuid.uuid4()), "text": f"m{index}"}
+        )
         await receive_until(visitor, "ack")
     await visitor.send_json_to({"type": "sync", "after": 2})
     frames = [await visitor.receive_json_from() for _ in range(2)]
@@ -356,20 +396,38 @@ async def test_operator_and_visitor_exchange_messages_and_typing(bordeaux, natio
 
     await visitor.send_json_to({"type": "typing", "active": True})
     typing = await receive_until(operator, "typing")
-    assert typing == {"type": "typing", "conversation": conversation_id, "from": "visitor", "active": True}
+    assert typing == {
+        "type": "typing",
+        "conversation": conversation_id,
+        "from": "visitor",
+        "active": True,
+    }
 
     client_id = str(uuid.uuid4())
-    await visitor.send_json_to({"type": "message", "id": client_id, "text": "J'ai besoin d'aide"})
+    await visitor.send_json_to(
+        {"type": "message", "id": client_id, "text": "J'ai besoin d'aide"}
+    )
     assert (await receive_until(visitor, "ack"))["seq"] == 1
     received = await receive_until(operator, "message")
     assert received["text"] == "J'ai besoin d'aide"
     assert received["from"] == "visitor"
     assert received["conversation"] == conversation_id
 
-    await operator.send_json_to({"type": "typing", "conversation": conversation_id, "active": True})
-    assert (await receive_until(visitor, "typing")) == {"type": "typing", "from": "operator", "active": True}
     await operator.send_json_to(
-        {"type": "message", "conversation": conversation_id, "id": str(uuid.uuid4()), "text": "Je vous écoute."}
+        {"type": "typing", "conversation": conversation_id, "active": True}
+    )
+    assert (await receive_until(visitor, "typing")) == {
+        "type": "typing",
+        "from": "operator",
+        "active": True,
+    }
+    await operator.send_json_to(
+        {
+            "type": "message",
+            "conversation": conversation_id,
+            "id": str(uuid.uuid4()),
+            "text": "Je vous écoute.",
+        }
     )
     assert (await receive_until(operator, "ack"))["seq"] == 2
     reply = await receive_until(visitor, "message")
@@ -396,7 +454,9 @@ async def test_leave_closes_the_conversation_for_everyone(bordeaux, national):
     conversation = await Conversation.objects.aget(id=started["conversation"])
     assert conversation.status == "closed"
     assert conversation.outcome == "visitor_left"
-    await visitor.send_json_to({"type": "message", "id": str(uuid.uuid4()), "text": "encore"})
+    await visitor.send_json_to(
+        {"type": "message", "id": str(uuid.uuid4()), "text": "encore"}
+    )
     assert (await receive_until(visitor, "error"))["code"] == "bad_state"
     assert await count(Message) == 0
     await visitor.disconnect()
@@ -422,7 +482,9 @@ async def test_resume_of_a_waiting_conversation_sends_its_position(bordeaux, nat
     await visitor.disconnect()
     again = visitor_communicator()
     await again.connect()
-    await again.send_json_to({"type": "resume", "token": started["token"], "last_seq": 0})
+    await again.send_json_to(
+        {"type": "resume", "token": started["token"], "last_seq": 0}
+    )
     assert (await again.receive_json_from())["status"] == "waiting"
     queue = await again.receive_json_from()
     assert queue["type"] == "queue"
@@ -455,7 +517,9 @@ async def test_estimated_wait_comes_from_recent_waits(bordeaux, national):
     def record():
         for waited in (30, 60, 90):
             ClaimRecord.objects.create(
-                service=national, waited_seconds=waited, position_at_start=1,
+                service=national,
+                waited_seconds=waited,
+                position_at_start=1,
                 claimed_at=timezone.now(),
             )
         make_conversation(national)

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from unittest import mock
 
 import pytest
+
 from django.db import close_old_connections
 from django.utils import timezone
 
@@ -49,12 +50,16 @@ def test_concurrent_writers_get_gapless_unique_seqs():
     def send(index):
         for number in range(15):
             do_send_message(
-                conversation.id, sender="visitor", body=f"{index}-{number}",
+                conversation.id,
+                sender="visitor",
+                body=f"{index}-{number}",
                 client_id=uuid.uuid4(),
             )
 
     assert run_threads(4, send) == []
-    seqs = list(Message.objects.filter(conversation=conversation).values_list("seq", flat=True))
+    seqs = list(
+        Message.objects.filter(conversation=conversation).values_list("seq", flat=True)
+    )
     assert seqs == list(range(1, 61))
     conversation.refresh_from_db()
     assert conversation.last_seq == 60
@@ -137,7 +142,9 @@ def test_operator_grace_then_requeue_at_the_head(settings):
         assert do_sweep_presence()["requeued"] == 1
     conversation.refresh_from_db()
     assert (conversation.status, conversation.operator_id) == ("waiting", None)
-    head = Conversation.objects.filter(status="waiting").order_by("-urgent", "queue_key")
+    head = Conversation.objects.filter(status="waiting").order_by(
+        "-urgent", "queue_key"
+    )
     assert list(head.values_list("id", flat=True)) == [conversation.id, waiting.id]
 
 
@@ -180,7 +187,9 @@ def test_connections_of_a_dead_process_stop_counting(settings):
     settings.PRESENCE_STALE_SECONDS = 10
     service = make_service()
     conversation, _ = make_conversation(service)
-    do_register_connection("chan-dead", server_id="dead", conversation_id=conversation.id)
+    do_register_connection(
+        "chan-dead", server_id="dead", conversation_id=conversation.id
+    )
     with later(11):
         assert do_sweep_presence()["visitor_grace_started"] == 1
     with later(31):
@@ -212,4 +221,6 @@ def test_opening_hours_follow_paris_time_across_dst(utc, expected):
 
 
 def test_empty_schedule_is_always_open():
-    assert is_service_open(make_service("always"), at=datetime(2026, 1, 1, 3, tzinfo=UTC))
+    assert is_service_open(
+        make_service("always"), at=datetime(2026, 1, 1, 3, tzinfo=UTC)
+    )

@@ -3,6 +3,7 @@
 import uuid
 
 import pytest
+
 from channels.db import database_sync_to_async
 from django.contrib.auth.models import User
 
@@ -80,7 +81,9 @@ async def test_anonymous_socket_is_closed_4401(national):
 
 
 async def test_logged_in_user_without_staff_profile_is_closed_4403(national):
-    user = await database_sync_to_async(User.objects.create_user)("visitor-ish", password="x" * 12)
+    user = await database_sync_to_async(User.objects.create_user)(
+        "visitor-ish", password="x" * 12
+    )
     cookie = await database_sync_to_async(make_session_cookie)(user)
     staff = staff_communicator(cookie)
     await staff.connect()
@@ -103,10 +106,24 @@ async def test_hello_lists_user_queue_and_own_conversations(national):
     visitor, started = await start_visitor()
     user = await new_operator(national, pseudonym="Opérateur 7")
     staff, hello = await connect_staff(user)
-    assert hello["user"] == {"name": "Opérateur 7", "roles": ["operator"], "services": ["national"]}
-    assert [item["conversation"] for item in hello["queue"]] == [started["conversation"]]
+    assert hello["user"] == {
+        "name": "Opérateur 7",
+        "roles": ["operator"],
+        "services": ["national"],
+    }
+    assert [item["conversation"] for item in hello["queue"]] == [
+        started["conversation"]
+    ]
     item = hello["queue"][0]
-    assert set(item) == {"conversation", "service", "role", "place", "waiting_s", "urgent", "minor"}
+    assert set(item) == {
+        "conversation",
+        "service",
+        "role",
+        "place",
+        "waiting_s",
+        "urgent",
+        "minor",
+    }
     assert item["place"] == "33000 Bordeaux"
     assert hello["conversations"] == []
     assert_no_sealed_field(hello)
@@ -122,7 +139,9 @@ async def test_claim_next_specific_already_claimed_and_queue_empty(national):
     assigned = await receive_until(first, "assigned")
     assert assigned["conversation"]["id"] == started["conversation"]
     assert assigned["conversation"]["history"] == []
-    await second.send_json_to({"type": "claim", "conversation": started["conversation"]})
+    await second.send_json_to(
+        {"type": "claim", "conversation": started["conversation"]}
+    )
     assert (await receive_until(second, "error"))["code"] == "already_claimed"
     await second.send_json_to({"type": "claim"})
     assert (await receive_until(second, "error"))["code"] == "queue_empty"
@@ -138,7 +157,10 @@ async def test_psychologist_cannot_claim(national):
         roles=(StaffProfile.Role.PSYCHOLOGIST,), services=(national,)
     )
     staff, _ = await connect_staff(psychologist)
-    for frame in ({"type": "claim"}, {"type": "claim", "conversation": started["conversation"]}):
+    for frame in (
+        {"type": "claim"},
+        {"type": "claim", "conversation": started["conversation"]},
+    ):
         await staff.send_json_to(frame)
         assert (await receive_until(staff, "error"))["code"] == "forbidden"
     assert await conversation_state(started["conversation"]) == ("waiting", None, 0)
@@ -146,13 +168,19 @@ async def test_psychologist_cannot_claim(national):
     await visitor.disconnect()
 
 
-async def test_operator_never_sees_or_claims_another_services_conversation(national, other_service):
+async def test_operator_never_sees_or_claims_another_services_conversation(
+    national, other_service
+):
     visitor, started = await start_visitor("enfance")
     outsider, hello = await connect_staff(await new_operator(national))
     insider, inside_hello = await connect_staff(await new_operator(other_service))
     assert hello["queue"] == []
-    assert [item["conversation"] for item in inside_hello["queue"]] == [started["conversation"]]
-    await outsider.send_json_to({"type": "claim", "conversation": started["conversation"]})
+    assert [item["conversation"] for item in inside_hello["queue"]] == [
+        started["conversation"]
+    ]
+    await outsider.send_json_to(
+        {"type": "claim", "conversation": started["conversation"]}
+    )
     error = await receive_until(outsider, "error")
     assert error["code"] == "not_found"
     # Same answer as for an id that does not exist at all.
@@ -162,14 +190,29 @@ async def test_operator_never_sees_or_claims_another_services_conversation(natio
     assert (await receive_until(outsider, "error"))["code"] == "queue_empty"
     for frame_type in ("message", "typing", "sync", "note", "release", "close"):
         await outsider.send_json_to(
-            {"type": frame_type, "conversation": started["conversation"], "id": str(uuid.uuid4()),
-             "text": "x", "active": True, "after": 0, "outcome": "other"}
+            {
+                "type": frame_type,
+                "conversation": started["conversation"],
+                "id": str(uuid.uuid4()),
+                "text": "x",
+                "active": True,
+                "after": 0,
+                "outcome": "other",
+            }
         )
-        assert (await receive_until(outsider, "error"))["code"] == "not_found", frame_type
-    await outsider.send_json_to({"type": "flag", "conversation": started["conversation"], "urgent": True})
+        assert (await receive_until(outsider, "error"))["code"] == "not_found", (
+            frame_type
+        )
+    await outsider.send_json_to(
+        {"type": "flag", "conversation": started["conversation"], "urgent": True}
+    )
     assert (await receive_until(outsider, "error"))["code"] == "not_found"
     conversation = await Conversation.objects.aget(id=started["conversation"])
-    assert (conversation.status, conversation.urgent, conversation.last_seq) == ("waiting", False, 0)
+    assert (conversation.status, conversation.urgent, conversation.last_seq) == (
+        "waiting",
+        False,
+        0,
+    )
     assert await Note.objects.acount() == 0
     for communicator in (outsider, insider, visitor):
         await communicator.disconnect()
@@ -194,11 +237,21 @@ async def test_release_puts_it_back_at_the_head_of_the_queue(national):
     left = await receive_until(visitor, "left")
     assert left["role"] == "operator"
     queue = await receive_until(staff, "queue")
-    assert [item["conversation"] for item in queue["items"]] == [conversation_id, later_started["conversation"]]
+    assert [item["conversation"] for item in queue["items"]] == [
+        conversation_id,
+        later_started["conversation"],
+    ]
     assert (await receive_until(visitor, "queue"))["position"] == 1
     assert (await conversation_state(conversation_id))[:2] == ("waiting", None)
     # Released: no more messages from this operator.
-    await staff.send_json_to({"type": "message", "conversation": conversation_id, "id": str(uuid.uuid4()), "text": "x"})
+    await staff.send_json_to(
+        {
+            "type": "message",
+            "conversation": conversation_id,
+            "id": str(uuid.uuid4()),
+            "text": "x",
+        }
+    )
     assert (await receive_until(staff, "error"))["code"] == "not_found"
     for communicator in (staff, visitor, later):
         await communicator.disconnect()
@@ -208,11 +261,29 @@ async def test_flag_urgent_jumps_the_queue(national):
     first, first_started = await start_visitor()
     second, second_started = await start_visitor()
     staff, _ = await connect_staff(await new_operator(national))
-    await staff.send_json_to({"type": "flag", "conversation": second_started["conversation"], "urgent": True, "minor": True})
+    await staff.send_json_to(
+        {
+            "type": "flag",
+            "conversation": second_started["conversation"],
+            "urgent": True,
+            "minor": True,
+        }
+    )
     flagged = await receive_until(staff, "flagged")
-    assert flagged == {"type": "flagged", "conversation": second_started["conversation"], "urgent": True, "minor": True}
+    assert flagged == {
+        "type": "flagged",
+        "conversation": second_started["conversation"],
+        "urgent": True,
+        "minor": True,
+    }
     assert (await receive_until(second, "queue"))["position"] == 1
-    await staff.send_json_to({"type": "flag", "conversation": second_started["conversation"], "urgent": "very"})
+    await staff.send_json_to(
+        {
+            "type": "flag",
+            "conversation": second_started["conversation"],
+            "urgent": "very",
+        }
+    )
     assert (await receive_until(staff, "error"))["code"] == "bad_request"
     await staff.send_json_to({"type": "claim"})
     assigned = await receive_until(staff, "assigned")
@@ -224,23 +295,52 @@ async def test_flag_urgent_jumps_the_queue(national):
 
 async def test_close_requires_an_outcome_and_tells_the_visitor(national):
     visitor, staff, conversation_id, _ = await claimed_pair(national)
-    for bad in ({"outcome": "done"}, {}, {"outcome": "report", "categories": "x"}, {"outcome": "report", "categories": [3]}):
-        await staff.send_json_to({"type": "close", "conversation": conversation_id, **bad})
+    for bad in (
+        {"outcome": "done"},
+        {},
+        {"outcome": "report", "categories": "x"},
+        {"outcome": "report", "categories": [3]},
+    ):
+        await staff.send_json_to(
+            {"type": "close", "conversation": conversation_id, **bad}
+        )
         assert (await receive_until(staff, "error"))["code"] == "bad_request", bad
     assert (await conversation_state(conversation_id))[0] == "active"
-    await staff.send_json_to({"type": "close", "conversation": conversation_id, "outcome": "orientation", "categories": ["conjugal"]})
+    await staff.send_json_to(
+        {
+            "type": "close",
+            "conversation": conversation_id,
+            "outcome": "orientation",
+            "categories": ["conjugal"],
+        }
+    )
     closed = await receive_until(staff, "closed")
-    assert closed == {"type": "closed", "conversation": conversation_id, "reason": "closed_by_operator"}
+    assert closed == {
+        "type": "closed",
+        "conversation": conversation_id,
+        "reason": "closed_by_operator",
+    }
     assert (await receive_until(visitor, "closed"))["reason"] == "closed_by_operator"
     conversation = await Conversation.objects.aget(id=conversation_id)
-    assert (conversation.status, conversation.outcome, conversation.categories) == ("closed", "orientation", ["conjugal"])
+    assert (conversation.status, conversation.outcome, conversation.categories) == (
+        "closed",
+        "orientation",
+        ["conjugal"],
+    )
     await staff.disconnect()
     await visitor.disconnect()
 
 
 async def test_private_note_never_reaches_the_visitor(national):
     visitor, staff, conversation_id, _ = await claimed_pair(national)
-    await staff.send_json_to({"type": "note", "conversation": conversation_id, "text": "NOTE-SECRETE", "id": "n1"})
+    await staff.send_json_to(
+        {
+            "type": "note",
+            "conversation": conversation_id,
+            "text": "NOTE-SECRETE",
+            "id": "n1",
+        }
+    )
     noted = await receive_until(staff, "noted")
     assert noted["conversation"] == conversation_id
     assert noted["id"] == "n1"
@@ -254,12 +354,18 @@ async def test_private_note_never_reaches_the_visitor(national):
 
 async def test_transfer_hands_over_to_another_services_queue(national, other_service):
     visitor, staff, conversation_id, _ = await claimed_pair(national)
-    await visitor.send_json_to({"type": "message", "id": str(uuid.uuid4()), "text": "mon histoire"})
+    await visitor.send_json_to(
+        {"type": "message", "id": str(uuid.uuid4()), "text": "mon histoire"}
+    )
     await receive_until(visitor, "ack")
     receiver, _ = await connect_staff(await new_operator(other_service))
-    await staff.send_json_to({"type": "transfer", "conversation": conversation_id, "service": "nowhere"})
+    await staff.send_json_to(
+        {"type": "transfer", "conversation": conversation_id, "service": "nowhere"}
+    )
     assert (await receive_until(staff, "error"))["code"] == "invalid_service"
-    await staff.send_json_to({"type": "transfer", "conversation": conversation_id, "service": "enfance"})
+    await staff.send_json_to(
+        {"type": "transfer", "conversation": conversation_id, "service": "enfance"}
+    )
     assert (await receive_until(staff, "released"))["reason"] == "transferred"
     queue = await receive_until(receiver, "queue")
     assert [item["conversation"] for item in queue["items"]] == [conversation_id]
@@ -272,19 +378,27 @@ async def test_transfer_hands_over_to_another_services_queue(national, other_ser
 
 async def test_reconnecting_operator_gets_conversations_with_history(national):
     visitor, staff, conversation_id, user = await claimed_pair(national)
-    await visitor.send_json_to({"type": "message", "id": str(uuid.uuid4()), "text": "un"})
+    await visitor.send_json_to(
+        {"type": "message", "id": str(uuid.uuid4()), "text": "un"}
+    )
     await receive_until(staff, "message")
     await staff.disconnect()
-    await visitor.send_json_to({"type": "message", "id": str(uuid.uuid4()), "text": "deux"})
+    await visitor.send_json_to(
+        {"type": "message", "id": str(uuid.uuid4()), "text": "deux"}
+    )
     await receive_until(visitor, "ack")
     again, hello = await connect_staff(user)
     [conversation] = hello["conversations"]
     assert conversation["id"] == conversation_id
     assert [m["text"] for m in conversation["history"]] == ["un", "deux"]
     assert [m["seq"] for m in conversation["history"]] == [1, 2]
-    await visitor.send_json_to({"type": "message", "id": str(uuid.uuid4()), "text": "trois"})
+    await visitor.send_json_to(
+        {"type": "message", "id": str(uuid.uuid4()), "text": "trois"}
+    )
     assert (await receive_until(again, "message"))["seq"] == 3
-    await again.send_json_to({"type": "sync", "conversation": conversation_id, "after": 1})
+    await again.send_json_to(
+        {"type": "sync", "conversation": conversation_id, "after": 1}
+    )
     synced = [await receive_until(again, "message") for _ in range(2)]
     assert [m["seq"] for m in synced] == [2, 3]
     await again.disconnect()
@@ -295,7 +409,14 @@ async def test_second_console_tab_sees_the_operators_own_messages(national):
     visitor, staff, conversation_id, user = await claimed_pair(national)
     second_tab, hello = await connect_staff(user)
     assert [c["id"] for c in hello["conversations"]] == [conversation_id]
-    await staff.send_json_to({"type": "message", "conversation": conversation_id, "id": str(uuid.uuid4()), "text": "bonjour"})
+    await staff.send_json_to(
+        {
+            "type": "message",
+            "conversation": conversation_id,
+            "id": str(uuid.uuid4()),
+            "text": "bonjour",
+        }
+    )
     await receive_until(staff, "ack")
     copy = await receive_until(second_tab, "message")
     assert (copy["from"], copy["text"]) == ("operator", "bonjour")
@@ -310,18 +431,94 @@ async def test_staff_bad_frames_change_nothing(national):
     assert (await receive_until(staff, "error"))["code"] == "bad_json"
     cases = [
         ({"type": "warp"}, "unknown_type"),
-        ({"type": "message", "conversation": "nope", "id": str(uuid.uuid4()), "text": "x"}, "bad_request"),
-        ({"type": "message", "conversation": conversation_id, "id": "nope", "text": "x"}, "bad_request"),
-        ({"type": "message", "conversation": conversation_id, "id": str(uuid.uuid4()), "text": "y" * 4001}, "too_large"),
+        (
+            {
+                "type": "message",
+                "conversation": "nope",
+                "id": str(uuid.uuid4()),
+                "text": "x",
+            },
+            "bad_request",
+        ),
+        (
+            {
+                "type": "message",
+                "conversation": conversation_id,
+                "id": "nope",
+                "text": "x",
+            },
+            "bad_request",
+        ),
+        (
+            {
+                "type": "message",
+                "conversation": conversation_id,
+                "id": str(uuid.uuid4()),
+                "text": "y" * 4001,
+            },
+            "too_large",
+        ),
         ({"type": "claim", "conversation": 5}, "bad_request"),
-        ({"type": "sync", "conversation": conversation_id, "after": None}, "bad_request"),
-        ({"type": "typing", "conversation": conversation_id, "active": 1}, "bad_request"),
-        ({"type": "transfer", "conversation": conversation_id, "service": 3}, "bad_request"),
+        (
+            {"type": "sync", "conversation": conversation_id, "after": None},
+            "bad_request",
+        ),
+        (
+            {"type": "typing", "conversation": conversation_id, "active": 1},
+            "bad_request",
+        ),
+        (
+            {"type": "transfer", "conversation": conversation_id, "service": 3},
+            "bad_request",
+        ),
         ({"type": "flag", "conversation": 3, "urgent": True}, "bad_request"),
-        ({"type": "invite", "conversation": conversation_id, "role": "psychologist"}, "not_implemented"),
-        ({"type": "send_resource", "conversation": conversation_id, "resource": "x"}, "not_implemented"),
-        ({"type": "request_consent", "conversation": conversation_id}, "not_implemented"),
-        ({"type": "join", "conversation": conversation_id}, "not_implemented"),
+        (
+            {"type": "invite", "conversation": conversation_id, "role": "psychologist"},
+            "none_available",
+        ),
+        (
+            {"type": "invite", "conversation": conversation_id, "role": "wizard"},
+            "bad_request",
+        ),
+        (
+            {
+                "type": "invite",
+                "conversation": conversation_id,
+                "role": "operator",
+                "service": 3,
+            },
+            "bad_request",
+        ),
+        (
+            {
+                "type": "invite",
+                "conversation": conversation_id,
+                "role": "psychologist",
+                "summary": 5,
+            },
+            "bad_request",
+        ),
+        (
+            {"type": "send_resource", "conversation": conversation_id, "resource": "x"},
+            "not_found",
+        ),
+        (
+            {"type": "request_consent", "conversation": conversation_id},
+            "not_implemented",
+        ),
+        ({"type": "join", "conversation": conversation_id}, "forbidden"),
+        ({"type": "join", "conversation": "nope"}, "not_found"),
+        ({"type": "leave", "conversation": conversation_id}, "bad_state"),
+        (
+            {"type": "whisper", "conversation": conversation_id, "text": ""},
+            "bad_request",
+        ),
+        ({"type": "board"}, "forbidden"),
+        (
+            {"type": "canned_save", "service": "national", "title": "t", "text": "x"},
+            "forbidden",
+        ),
+        ({"type": "auto_assign", "enabled": "yes"}, "bad_request"),
     ]
     for frame, code in cases:
         await staff.send_json_to(frame)

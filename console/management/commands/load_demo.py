@@ -2,12 +2,15 @@
 
 Passwords are generated on the first run and kept in an untracked file
 (``var/demo-accounts.json``, mode 0600) so every later ``make run``
-prints the same ones.
+prints the same ones. Every account has a TOTP device (two-factor login
+is mandatory); its secret is printed in base32 and as an ``otpauth://``
+URI, so any authenticator app can be set up from the terminal.
 """
 
 import json
 import os
 import secrets
+from base64 import b32encode
 from pathlib import Path
 
 from django.conf import settings
@@ -16,8 +19,9 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from chat.models import Service
-from console.models import StaffProfile
-from console.services import do_create_staff
+from console.models import CannedAnswer, StaffProfile
+from console.services import do_create_staff, do_create_totp_device
+from directory import demo as directory_demo
 
 SERVICES = [
     {
@@ -26,13 +30,57 @@ SERVICES = [
         "description": "Police et gendarmerie, 24 h/24, anonyme et gratuit.",
         "is_default": True,
     },
+    {
+        "slug": "enfance",
+        "name": "Cellule de suivi protection de l'enfance",
+        "description": "Suivi des situations d'enfants en danger.",
+        "is_default": False,
+    },
 ]
 
+# username, pseudonym, roles, services (slugs)
 ACCOUNTS = [
-    ("operatrice", "Opératrice 12", [StaffProfile.Role.OPERATOR]),
-    ("operateur", "Opérateur 7", [StaffProfile.Role.OPERATOR]),
-    ("psychologue", "Psychologue 3", [StaffProfile.Role.PSYCHOLOGIST]),
-    ("superviseure", "Superviseure 1", [StaffProfile.Role.SUPERVISOR]),
+    ("operatrice", "Opératrice 12", [StaffProfile.Role.OPERATOR], ["national"]),
+    ("operateur", "Opérateur 7", [StaffProfile.Role.OPERATOR], ["national"]),
+    ("enfance", "Opératrice 21", [StaffProfile.Role.OPERATOR], ["enfance"]),
+    (
+        "psychologue",
+        "Psychologue 3",
+        [StaffProfile.Role.PSYCHOLOGIST],
+        ["national", "enfance"],
+    ),
+    (
+        "superviseure",
+        "Superviseure 1",
+        [StaffProfile.Role.SUPERVISOR],
+        ["national", "enfance"],
+    ),
+] + directory_demo.DEMO_ACCOUNTS
+
+CANNED = [
+    (
+        "national",
+        "Accueil",
+        "Bonjour, je suis là pour vous écouter. Vous pouvez écrire à votre "
+        "rythme ; cette conversation est anonyme.",
+    ),
+    (
+        "national",
+        "Danger immédiat",
+        "Si vous êtes en danger immédiat, appelez le 17 ou le 112, ou "
+        "envoyez un SMS au 114.",
+    ),
+    (
+        "national",
+        "Preuves",
+        "Conservez les messages, photos et certificats médicaux : ils "
+        "pourront servir si vous décidez de porter plainte.",
+    ),
+    (
+        "enfance",
+        "Accueil",
+        "Bonjour, vous êtes en lien avec la cellule protection de l'enfance.",
+    ),
 ]
 
 
@@ -43,29 +91,49 @@ class Command(BaseCommand):
         path = Path(settings.BASE_DIR) / "var/demo-accounts.json"
         passwords = json.loads(path.read_text()) if path.exists() else {}
         with transaction.atomic():
-            services = [self.ensure_service(data) for data in SERVICES]
-            for username, pseudonym, roles in ACCOUNTS:
-                if User.objects.filter(username=username).exists():
-                    continue
-                passwords[username] = secrets.token_urlsafe(9)
-                do_create_staff(
-                    username=username,
-                    password=passwords[username],
-                    pseudonym=pseudonym,
-                    roles=roles,
-                    services=services,
+            services = {data["slug"]: self.ensure_service(data) for data in SERVICES}
+            # Issue 6: the five helplines (police/gendarmerie queues, ...).
+            services.update(directory_demo.ensure_demo_services())
+            for username, pseudonym, roles, slugs in ACCOUNTS:
+                user = User.objects.filter(username=username).first()
+                if user is None:
+                    passwords[username] = secrets.token_urlsafe(9)
+                    user = do_create_staff(
+                        username=username,
+                        password=passwords[username],
+                        pseudonym=pseudonym,
+                        roles=roles,
+                        services=[services[slug] for slug in slugs],
+                    )
+                else:
+                    do_create_totp_device(user)
+            # Issue 6: partner associations (keys, staff), care centres.
+            partners = directory_demo.ensure_demo_directory(services, passwords)
+            for slug, title, body in CANNED:
+                CannedAnswer.objects.get_or_create(
+                    service=services[slug], title=title, defaults={"body": body}
                 )
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as handle:
             json.dump(passwords, handle)
-        self.stdout.write("Demo staff accounts (log in at /console/login/):")
-        for username, pseudonym, roles in ACCOUNTS:
+        self.stdout.write(
+            "Demo staff accounts (log in at /console/login/ with the password "
+            "and a code from any authenticator app):"
+        )
+        for username, pseudonym, roles, slugs in ACCOUNTS:
+            user = User.objects.get(username=username)
+            device = do_create_totp_device(user)
+            secret = b32encode(device.bin_key).decode()
             password = passwords.get(username, "(set before this file existed)")
             self.stdout.write(
-                f"  {username:<14} password {password:<14} "
-                f"{'/'.join(roles):<14} shown to visitors as «{pseudonym}»"
+                f"  {username:<13} password {password:<14} "
+                f"{'/'.join(roles):<13} {','.join(slugs):<16} "
+                f"shown to visitors as «{pseudonym}»"
             )
+            self.stdout.write(f"      TOTP secret {secret}")
+            self.stdout.write(f"      {device.config_url}")
+        directory_demo.print_demo_directory(self.stdout.write, partners)
 
     def ensure_service(self, data: dict) -> Service:
         service, _ = Service.objects.update_or_create(

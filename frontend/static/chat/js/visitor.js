@@ -1,107 +1,613 @@
-// Plain visitor page: start or resume, send with an outbox, reconnect.
-const root = document.getElementById("visitor");
-const log = document.getElementById("log");
-const statusLine = document.getElementById("status");
-const startForm = document.getElementById("start-form");
-const sendForm = document.getElementById("send-form");
-const textBox = document.getElementById("text");
-const KEY = "ecoute.conversation";
+// The visitor page: landing, queue, conversation, end; wired to the socket.
+import { ConsentDialog, LeaveDialog, ParticipantDialog } from "./dialogs.js";
+import { setupQuickExit } from "./exit.js";
+import { choiceLabel, PlaceField } from "./place.js";
+import { ChatSocket } from "./socket.js";
+import * as storage from "./storage.js";
+import { t } from "./strings.js";
+import { authorName, namesRole, newMessageId, Transcript } from "./transcript.js";
 
-let socket = null;
-let lastSeq = 0;
-let backoff = 500;
-const outbox = new Map();  // client id -> text, until acked
+const ACK_TIMEOUT_MS = 10000;
+const GAP_WAIT_MS = 1000;
+const RETRY_SEND_MS = 2000;
+const TYPING_SEND_EVERY_MS = 3000;
+const TYPING_IDLE_MS = 4000;
+const TYPING_SHOWN_MS = 8000;
+const DEGRADED_POLL_MS = 5000;
+const DEGRADED_FOR_MS = 60000;
+const BACK_ONLINE_SHOWN_MS = 3000;
+const STAFF_ROLES = ["operator", "psychologist", "supervisor"];
 
-function show(text, mine = false) {
-  const item = document.createElement("li");
-  item.textContent = text;
-  if (mine) item.classList.add("mine");
-  log.append(item);
+const byId = (id) => document.getElementById(id);
+const root = byId("main");
+const ui = {
+  netStatus: byId("net-status"),
+  startForm: byId("start-form"),
+  startButton: byId("start-button"),
+  startError: byId("start-error"),
+  place: byId("place"),
+  placeError: byId("place-error"),
+  choices: byId("place-choices"),
+  conversation: byId("screen-conversation"),
+  serviceName: byId("service-name"),
+  waiting: byId("waiting"),
+  queuePosition: byId("queue-position"),
+  queueWait: byId("queue-wait"),
+  log: byId("log"),
+  typing: byId("typing"),
+  sendForm: byId("send-form"),
+  text: byId("text"),
+  closedHours: byId("closed-hours"),
+  endReason: byId("end-reason"),
+  endTranscript: byId("end-transcript"),
+  announcer: byId("announcer"),
+  neutralTitle: byId("neutral-title"),
+};
+const pageTitle = document.title;
+
+const state = {
+  token: storage.get("token") || null,
+  status: null, // waiting | active | closed
+  pendingStart: null, // the start frame, until "started" or an error
+  leaving: false, // leave asked while offline: send it once reconnected
+  controls: [], // consent answers waiting for the socket
+  staff: new Map(), // role -> pseudonym
+  wasDown: false,
+  timers: {},
+  typingSentAt: 0,
+  announcements: [],
+};
+
+// -- screens -------------------------------------------------------------
+
+function showScreen(name, { focus = true } = {}) {
+  for (const screen of document.querySelectorAll("[data-screen]")) {
+    screen.hidden = screen.dataset.screen !== name;
+  }
+  document.body.classList.toggle("in-conversation", name === "conversation");
+  if (focus) document.querySelector(`[data-screen="${name}"] h1`)?.focus();
 }
 
-function saved() {
-  try { return JSON.parse(sessionStorage.getItem(KEY)); } catch { return null; }
+function setStatus(status) {
+  state.status = status;
+  root.dataset.status = status;
+  ui.waiting.hidden = status !== "waiting";
+  ui.sendForm.hidden = status === "closed";
 }
 
-function connect(firstFrame) {
-  const scheme = location.protocol === "https:" ? "wss" : "ws";
-  socket = new WebSocket(`${scheme}://${location.host}${root.dataset.ws}`);
-  socket.addEventListener("open", () => {
-    backoff = 500;
-    const state = saved();
-    socket.send(JSON.stringify(state ? { type: "resume", token: state.token, last_seq: lastSeq } : firstFrame));
-  });
-  socket.addEventListener("message", (event) => handle(JSON.parse(event.data)));
-  socket.addEventListener("close", (event) => {
-    if (event.code === 4404) { sessionStorage.removeItem(KEY); statusLine.textContent = "Conversation introuvable."; return; }
-    statusLine.textContent = "Hors ligne — reconnexion…";
-    setTimeout(() => connect(firstFrame), backoff);
-    backoff = Math.min(backoff * 2, 15000);
-  });
+function setNet(key) {
+  clearTimeout(state.timers.net);
+  ui.netStatus.textContent = key ? t(key) : "";
+  ui.netStatus.classList.toggle("is-offline", key === "offline");
+  ui.netStatus.classList.toggle("is-visible", Boolean(key));
+  root.classList.toggle("offline", key === "offline");
+  if (key === "back_online") state.timers.net = setTimeout(() => setNet(null), BACK_ONLINE_SHOWN_MS);
+}
+
+function applyTitle() {
+  document.title = storage.get("neutralTitle") ? t("neutral_title") : pageTitle;
+}
+
+function announce(text) {
+  // Emptied first, so that the same words said twice are read twice.
+  ui.announcer.textContent = "";
+  state.announcements.push(text);
+  clearTimeout(state.timers.announce);
+  state.timers.announce = setTimeout(() => {
+    const items = state.announcements;
+    state.announcements = [];
+    ui.announcer.textContent =
+      items.length > 2 ? `${t("new_messages", { n: items.length })} ${items[items.length - 1]}` : items.join(" ");
+  }, 200);
+}
+
+// -- the conversation's messages ----------------------------------------
+
+const transcript = new Transcript(ui.log, {
+  onIncoming(frame) {
+    hideTyping();
+    announce(t("message_from", { name: authorName(frame), text: frame.text || frame.card?.name || "" }));
+  },
+});
+
+function saveOutbox() {
+  if (state.token) storage.set({ outbox: transcript.outbox });
+}
+
+function armAckTimer() {
+  clearTimeout(state.timers.ack);
+  if (!transcript.pending.size) return;
+  // No ack in time: the socket is probably dead without knowing it.
+  state.timers.ack = setTimeout(() => {
+    if (transcript.pending.size) socket.drop();
+  }, ACK_TIMEOUT_MS);
 }
 
 function flushOutbox() {
-  for (const [id, text] of outbox) socket.send(JSON.stringify({ type: "message", id, text }));
+  const outbox = transcript.outbox;
+  if (!outbox.length || !socket.isOpen) return;
+  for (const { id, text } of outbox) socket.send({ type: "message", id, text });
+  transcript.setPendingState("sending");
+  armAckTimer();
 }
 
-function handle(frame) {
-  switch (frame.type) {
-    case "started":
-      sessionStorage.setItem(KEY, JSON.stringify({ token: frame.token }));
-      startForm.hidden = true; sendForm.hidden = false;
-      statusLine.textContent = `${frame.service_name} — position ${frame.queue.position}, environ ${Math.round(frame.queue.estimated_wait_s / 60)} min`;
-      break;
-    case "resumed":
-      startForm.hidden = true; sendForm.hidden = false;
-      statusLine.textContent = frame.status === "closed" ? "Conversation terminée." : "Reconnecté·e.";
-      flushOutbox();
-      break;
-    case "queue":
-      statusLine.textContent = `Position ${frame.position}, environ ${Math.round(frame.estimated_wait_s / 60)} min`;
-      break;
-    case "ack":
-      outbox.delete(frame.id);
-      lastSeq = Math.max(lastSeq, frame.seq);
-      break;
-    case "message":
-      if (frame.seq <= lastSeq && frame.from !== "visitor") break;
-      if (frame.seq > lastSeq + 1) socket.send(JSON.stringify({ type: "sync", after: lastSeq }));
-      lastSeq = Math.max(lastSeq, frame.seq);
-      show(`${frame.name || (frame.from === "visitor" ? "Vous" : frame.from)} : ${frame.text}`, frame.from === "visitor");
-      break;
-    case "joined": statusLine.textContent = `${frame.name} a rejoint la conversation.`; break;
-    case "left": statusLine.textContent = frame.reconnecting ? `${frame.name} se reconnecte…` : `${frame.name} a quitté la conversation.`; break;
-    case "typing": statusLine.textContent = frame.active ? "…écrit" : ""; break;
-    case "closed": statusLine.textContent = "Conversation terminée."; sendForm.hidden = true; sessionStorage.removeItem(KEY); break;
-    case "error":
-      if (frame.code === "ambiguous_place") {
-        statusLine.textContent = frame.message + " " + frame.choices.map((c) => `${c.name} (${c.code_insee})`).join(", ");
-      } else {
-        statusLine.textContent = frame.message;
-      }
-      break;
-    default: break;
+function sendMessage(text) {
+  const id = newMessageId();
+  transcript.addPending(id, text, socket.isOpen ? "sending" : "queued");
+  saveOutbox();
+  if (socket.send({ type: "message", id, text })) armAckTimer();
+  stopTyping();
+}
+
+function checkGap() {
+  if (!transcript.hasGap || state.timers.gap) return;
+  // A message overtaken by a later one usually arrives a moment later.
+  state.timers.gap = setTimeout(() => {
+    state.timers.gap = null;
+    if (transcript.hasGap) socket.send({ type: "sync", after: transcript.lastSeq });
+  }, GAP_WAIT_MS);
+}
+
+// The server stored the message but its live delivery is down: poll.
+function startDegradedPolling() {
+  state.degradedUntil = Date.now() + DEGRADED_FOR_MS;
+  if (state.timers.degraded) return;
+  state.timers.degraded = setInterval(() => {
+    if (Date.now() > state.degradedUntil) {
+      clearInterval(state.timers.degraded);
+      state.timers.degraded = null;
+      return;
+    }
+    socket.send({ type: "sync", after: transcript.lastSeq });
+  }, DEGRADED_POLL_MS);
+}
+
+function staffName(role) {
+  return state.staff.get(role) || t(role);
+}
+
+function showTyping(role, active) {
+  clearTimeout(state.timers.typingShown);
+  if (!active) {
+    hideTyping();
+    return;
+  }
+  state.typingRole = role;
+  ui.typing.textContent = t("typing", { name: staffName(role) });
+  ui.typing.hidden = false;
+  state.timers.typingShown = setTimeout(hideTyping, TYPING_SHOWN_MS);
+}
+
+function hideTyping() {
+  ui.typing.hidden = true;
+  ui.typing.textContent = "";
+}
+
+function noteTyping() {
+  if (state.status !== "active" || !socket.isOpen) return;
+  const now = Date.now();
+  if (now - state.typingSentAt > TYPING_SEND_EVERY_MS) {
+    socket.send({ type: "typing", active: true });
+    state.typingSentAt = now;
+  }
+  clearTimeout(state.timers.typingIdle);
+  state.timers.typingIdle = setTimeout(stopTyping, TYPING_IDLE_MS);
+}
+
+function stopTyping() {
+  clearTimeout(state.timers.typingIdle);
+  if (state.typingSentAt && socket.isOpen) socket.send({ type: "typing", active: false });
+  state.typingSentAt = 0;
+}
+
+function showQueue(position, waitSeconds) {
+  ui.queuePosition.textContent = String(position);
+  byId("queue-note").hidden = position > 1;
+  const minutes = Math.round(waitSeconds / 60);
+  let wait = t("wait_minutes", { n: minutes });
+  if (waitSeconds < 60) wait = t("wait_under_minute");
+  else if (minutes <= 1) wait = t("wait_one_minute");
+  ui.queueWait.textContent = wait;
+}
+
+// -- starting, resuming, ending ------------------------------------------
+
+function enterConversation(status, { focus = true } = {}) {
+  const already = !ui.conversation.hidden;
+  if (ui.log.parentElement !== ui.conversation) ui.typing.before(ui.log);
+  showScreen("conversation", { focus: focus && !already });
+  setStatus(status);
+}
+
+function begin(frame) {
+  clearStartErrors();
+  state.lastStart = frame; // a chosen commune resends it with its code
+  state.pendingStart = frame;
+  ui.startButton.disabled = true;
+  ui.startButton.setAttribute("aria-busy", "true");
+  if (state.leaving) return; // sent once the last conversation is closed
+  if (!socket.send(frame)) socket.start();
+}
+
+function startFailed(message, { field = false } = {}) {
+  state.pendingStart = null;
+  socket.stop();
+  setNet(null);
+  ui.startButton.disabled = false;
+  ui.startButton.removeAttribute("aria-busy");
+  const target = field ? ui.placeError : ui.startError;
+  target.textContent = message;
+  target.hidden = false;
+  if (field) {
+    ui.place.setAttribute("aria-invalid", "true");
+    ui.place.focus();
   }
 }
 
-startForm.addEventListener("submit", (event) => {
-  event.preventDefault();
-  connect({ type: "start", place: startForm.place.value, role: startForm.role.value, lang: document.documentElement.lang });
+function clearStartErrors() {
+  for (const node of [ui.startError, ui.placeError]) {
+    node.hidden = true;
+    node.textContent = "";
+  }
+  ui.place.removeAttribute("aria-invalid");
+  ui.choices.hidden = true;
+}
+
+function showChoices(choices) {
+  const list = ui.choices.querySelector("ul");
+  list.replaceChildren(
+    ...choices.map((choice) => {
+      const item = document.createElement("li");
+      const button = document.createElement("button");
+      button.type = "button";
+      button.className = "button choice";
+      button.dataset.action = "choose-place";
+      button.dataset.code = choice.code_insee;
+      button.dataset.label = choiceLabel(choice);
+      button.textContent = `${choice.name} (${choice.postal_code}, ${choice.department})`;
+      item.append(button);
+      return item;
+    }),
+  );
+  ui.choices.hidden = false;
+  list.querySelector("button")?.focus();
+}
+
+function endConversation(reason) {
+  const keys = {
+    visitor_left: "end_visitor_left",
+    closed_by_operator: "end_operator",
+    abandoned: "end_abandoned",
+  };
+  storage.forgetConversation();
+  if (!state.leaving) {
+    state.token = null;
+    socket.stop();
+  }
+  leaveDialog.close();
+  consentDialog.close();
+  participantDialog.close();
+  clearTimeout(state.timers.ack);
+  hideTyping();
+  setNet(null);
+  setStatus("closed");
+  ui.endReason.textContent = t(keys[reason] || "end_other");
+  ui.endTranscript.open = false;
+  ui.endTranscript.hidden = transcript.isEmpty;
+  ui.endTranscript.append(ui.log);
+  ui.text.value = "";
+  showScreen("end");
+}
+
+function goHome() {
+  transcript.reset();
+  state.staff.clear();
+  ui.typing.before(ui.log);
+  ui.startButton.disabled = false;
+  ui.startButton.removeAttribute("aria-busy");
+  clearStartErrors();
+  showScreen("landing");
+}
+
+function forgetAndGoHome() {
+  state.token = null;
+  state.leaving = false;
+  storage.forgetConversation();
+  goHome();
+  ui.startError.textContent = t("error_not_found");
+  ui.startError.hidden = false;
+}
+
+function requestLeave() {
+  if (socket.send({ type: "leave" })) return;
+  // Offline: end now on screen, tell the server once reconnected.
+  state.leaving = true;
+  endConversation("visitor_left");
+}
+
+// The server now knows the visitor left; a new conversation may have been
+// asked for meanwhile, on a fresh socket.
+function finishPendingLeave() {
+  state.leaving = false;
+  state.token = null;
+  socket.stop();
+  if (state.pendingStart) socket.start();
+}
+
+function sendControl(frame) {
+  if (!socket.send(frame)) state.controls.push(frame);
+}
+
+// -- the socket ----------------------------------------------------------
+
+const socket = new ChatSocket(root.dataset.ws, {
+  onOpen() {
+    if (state.token) {
+      socket.send({ type: "resume", token: state.token, last_seq: transcript.lastSeq });
+    } else if (state.pendingStart) {
+      socket.send(state.pendingStart);
+    } else {
+      socket.stop();
+    }
+  },
+  onDown() {
+    state.wasDown = true;
+    clearTimeout(state.timers.ack);
+    if (state.token && !state.leaving) {
+      setNet("offline");
+      transcript.setPendingState("queued");
+    } else if (state.pendingStart) {
+      setNet("connecting");
+    }
+  },
+  onGone() {
+    if (state.leaving) {
+      finishPendingLeave();
+      return;
+    }
+    forgetAndGoHome();
+  },
 });
 
-sendForm.addEventListener("submit", (event) => {
+socket
+  .on("started", (frame) => {
+    state.token = frame.token;
+    state.pendingStart = null;
+    storage.set({ token: frame.token, outbox: [] });
+    socket.settled();
+    setNet(null);
+    transcript.reset();
+    state.staff.clear();
+    ui.serviceName.textContent = frame.service_name || "";
+    ui.startButton.disabled = false;
+    ui.startButton.removeAttribute("aria-busy");
+    placeField.reset();
+    enterConversation("waiting");
+    ui.waiting.querySelector("h2").focus();
+    showQueue(frame.queue.position, frame.queue.estimated_wait_s);
+  })
+  .on("resumed", (frame) => {
+    socket.settled();
+    if (state.leaving) {
+      socket.send({ type: "leave" });
+      return;
+    }
+    setNet(state.wasDown ? "back_online" : null);
+    if (state.wasDown) announce(t("resumed"));
+    state.wasDown = false;
+    ui.serviceName.textContent = frame.service_name || "";
+    transcript.holdReplays();
+    flushOutbox();
+    for (const control of state.controls.splice(0)) socket.send(control);
+    if (frame.status !== "closed") enterConversation(frame.status, { focus: false });
+  })
+  .on("queue", (frame) => {
+    if (state.status === "active") transcript.notice(t("requeued"));
+    if (state.status !== "closed") setStatus("waiting");
+    showQueue(frame.position, frame.estimated_wait_s);
+  })
+  .on("ack", (frame) => {
+    transcript.ack(frame.id, frame.seq);
+    saveOutbox();
+    armAckTimer();
+    if (frame.live === false) startDegradedPolling();
+    checkGap();
+  })
+  .on("message", (frame) => {
+    if (STAFF_ROLES.includes(frame.from) && frame.name) state.staff.set(frame.from, frame.name);
+    transcript.message(frame);
+    if (frame.from === "operator" && state.status === "waiting") setStatus("active");
+    checkGap();
+  })
+  .on("joined", (frame) => {
+    if (frame.name) state.staff.set(frame.role, frame.name);
+    let key = { operator: "joined_operator", psychologist: "joined_psychologist" }[frame.role] || "joined_other";
+    if (frame.role === "psychologist" && namesRole(staffName(frame.role), frame.role)) key = "joined_other";
+    const text = t(key, { name: staffName(frame.role) });
+    transcript.notice(text, "joined");
+    announce(text);
+    if (frame.role === "operator") setStatus("active");
+  })
+  .on("left", (frame) => {
+    const name = frame.name || staffName(frame.role);
+    let key = frame.role === "psychologist" && !namesRole(name, frame.role) ? "left_psychologist" : "left_staff";
+    if (frame.reconnecting) key = "reconnecting_staff";
+    const text = t(key, { name });
+    transcript.notice(text, frame.reconnecting ? "warning" : "left");
+    announce(text);
+    if (frame.role === state.typingRole) hideTyping();
+  })
+  .on("typing", (frame) => showTyping(frame.from, frame.active === true))
+  .on("consent_request", (frame) => {
+    if (typeof frame.request === "string" && typeof frame.text === "string") {
+      consentDialog.open(frame.request, frame.text);
+    }
+  })
+  .on("participant_request", (frame) => {
+    if (typeof frame.request === "string" && typeof frame.text === "string") {
+      participantDialog.open(frame.request, frame.text);
+    }
+  })
+  .on("participant_request_cancelled", (frame) => {
+    if (participantDialog.close(frame.request)) transcript.notice(t("participant_cancelled"));
+  })
+  .on("participant_answered", (frame) => {
+    transcript.notice(t(frame.accept ? "participant_accepted" : "participant_declined"), "consent");
+  })
+  .on("closed", (frame) => {
+    if (state.leaving) {
+      finishPendingLeave();
+      return;
+    }
+    endConversation(frame.reason);
+  })
+  .on("error", (frame) => {
+    switch (frame.code) {
+      case "ambiguous_place":
+        state.pendingStart = null;
+        socket.stop();
+        ui.startButton.disabled = false;
+        ui.startButton.removeAttribute("aria-busy");
+        showChoices(Array.isArray(frame.choices) ? frame.choices : []);
+        break;
+      case "invalid_place":
+        startFailed(t("error_invalid_place"), { field: true });
+        break;
+      case "invalid_role":
+      case "invalid_service":
+        startFailed(t(`error_${frame.code}`));
+        break;
+      case "service_closed":
+        state.pendingStart = null;
+        socket.stop();
+        ui.startButton.disabled = false;
+        ui.startButton.removeAttribute("aria-busy");
+        ui.closedHours.textContent = frame.hours || t("hours_unknown");
+        showScreen("closed");
+        break;
+      case "not_found":
+        break; // the 4404 close that follows forgets the conversation
+      case "too_large":
+        if (frame.ref) transcript.fail(frame.ref, "failed_too_long");
+        saveOutbox();
+        break;
+      case "rate_limited":
+      case "unavailable":
+        if (frame.ref) {
+          transcript.setPendingState("retrying");
+          clearTimeout(state.timers.retry);
+          state.timers.retry = setTimeout(flushOutbox, RETRY_SEND_MS);
+        }
+        break;
+      default:
+        if (state.pendingStart) startFailed(t("error_generic"));
+    }
+  });
+
+// -- page wiring ---------------------------------------------------------
+
+const placeField = new PlaceField({
+  input: ui.place,
+  list: byId("place-list"),
+  count: byId("place-count"),
+  endpoint: root.dataset.communes,
+  countText: (n) => t(n === 0 ? "place_count_none" : n === 1 ? "place_count_one" : "place_count_many", { n }),
+});
+
+const leaveDialog = new LeaveDialog(byId("leave-dialog"), { onConfirm: requestLeave });
+
+const participantDialog = new ParticipantDialog(byId("participant-dialog"), { onAnswer: sendControl });
+
+const consentDialog = new ConsentDialog(byId("consent-dialog"), {
+  onAnswer(frame) {
+    sendControl(frame);
+    transcript.notice(t(frame.accept ? "consent_sent" : "consent_declined"), "consent");
+  },
+});
+
+const quickExitLink = document.querySelector("[data-quick-exit]");
+setupQuickExit({
+  url: quickExitLink.href,
+  beforeExit() {
+    socket.stop();
+    transcript.reset();
+  },
+});
+
+ui.startForm.addEventListener("submit", (event) => {
   event.preventDefault();
-  const text = textBox.value.trim();
+  const place = placeField.value;
+  if (!place) {
+    startFailed(t("error_place_empty"), { field: true });
+    return;
+  }
+  const role = ui.startForm.elements.role.value;
+  begin({ type: "start", place, role, lang: document.documentElement.lang });
+});
+
+ui.sendForm.addEventListener("submit", (event) => {
+  event.preventDefault();
+  const text = ui.text.value.trim();
   if (!text) return;
-  const id = crypto.randomUUID();
-  outbox.set(id, text);
-  show(`Vous : ${text}`, true);
-  textBox.value = "";
-  if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify({ type: "message", id, text }));
+  ui.text.value = "";
+  storage.set({ draft: "" });
+  sendMessage(text);
+  ui.text.focus();
 });
 
-document.getElementById("leave").addEventListener("click", () => {
-  if (socket && confirm("Terminer la conversation ?")) socket.send(JSON.stringify({ type: "leave" }));
+const coarsePointer = window.matchMedia("(pointer: coarse)");
+ui.text.addEventListener("keydown", (event) => {
+  // On a phone Enter makes a new line; with a keyboard it sends.
+  if (event.key === "Enter" && !event.shiftKey && !event.isComposing && !coarsePointer.matches) {
+    event.preventDefault();
+    ui.sendForm.requestSubmit();
+  }
 });
 
-if (saved()) connect(null);
+ui.text.addEventListener("input", () => {
+  noteTyping();
+  clearTimeout(state.timers.draft);
+  state.timers.draft = setTimeout(() => {
+    if (state.token) storage.set({ draft: ui.text.value });
+  }, 400);
+});
+
+ui.neutralTitle.addEventListener("change", () => {
+  storage.set({ neutralTitle: ui.neutralTitle.checked });
+  applyTitle();
+});
+
+document.addEventListener("click", (event) => {
+  const target = event.target.closest("[data-action], [data-replace]");
+  if (!target) return;
+  if (target.matches("[data-replace]")) {
+    // Switching language replaces this history entry instead of adding one.
+    event.preventDefault();
+    if (state.token) storage.set({ draft: ui.text.value });
+    location.replace(target.href);
+    return;
+  }
+  const action = target.dataset.action;
+  if (action === "home") goHome();
+  else if (action === "choose-place") {
+    ui.place.value = target.dataset.label;
+    begin({ ...state.lastStart, place: target.dataset.code });
+  }
+});
+
+byId("leave-button").addEventListener("click", () => leaveDialog.open());
+
+// -- boot ----------------------------------------------------------------
+
+ui.neutralTitle.checked = Boolean(storage.get("neutralTitle"));
+applyTitle();
+
+if (state.token) {
+  // A reload: show what was not yet sent, and resume.
+  for (const { id, text } of storage.get("outbox") || []) transcript.addPending(id, text, "queued");
+  ui.text.value = storage.get("draft") || "";
+  showScreen("conversation", { focus: false });
+  ui.waiting.hidden = true;
+  setNet("resuming");
+  socket.start();
+}

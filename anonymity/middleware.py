@@ -1,0 +1,49 @@
+"""ASGI middleware that takes the client address out of every scope.
+
+It runs first, before sessions, auth, Django or any logging. For a
+WebSocket it keeps the visitor's address, source port and arrival time in
+a ``PendingSeal`` (sealed to the month's public key when the visitor
+starts or resumes a conversation); for every scope it removes
+``client`` and the forwarding headers, so nothing downstream (Django's
+``REMOTE_ADDR``, error reports, a stray log of the scope) can see them
+(SECURITY.md §B1, §B7).
+"""
+
+from typing import Any
+
+from django.utils import timezone
+
+from anonymity.sealing import PendingSeal, parse_client_address
+
+STRIPPED_HEADERS = frozenset(
+    {
+        b"x-forwarded-for",
+        b"x-forwarded-port",
+        b"x-real-ip",
+        b"x-client-port",
+        b"forwarded",
+        b"true-client-ip",
+        b"cf-connecting-ip",
+    }
+)
+
+
+class SealClientAddressMiddleware:
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> Any:
+        if scope["type"] not in ("http", "websocket"):
+            return await self.app(scope, receive, send)
+        headers = [(k.lower(), v) for k, v in scope.get("headers", [])]
+        client = scope.get("client")
+        peer, peer_port = (client[0], client[1]) if client else (None, None)
+        ip, port = parse_client_address(peer, dict(headers))
+        if ip is not None and ip == peer:
+            port = peer_port
+        scope = dict(scope)
+        scope["client"] = None
+        scope["headers"] = [(k, v) for k, v in headers if k not in STRIPPED_HEADERS]
+        if scope["type"] == "websocket":
+            scope["connection_seal"] = PendingSeal(ip, port, timezone.now())
+        return await self.app(scope, receive, send)

@@ -1,0 +1,15 @@
+-- The web tier's PostgreSQL role: it may store sealed connection records
+-- but never read them back (docs/threat-model.md, "Database roles").
+-- Run as the owner of the schema after `migrate`. :web is the role name,
+-- e.g. psql -v web=ecoute_web -f anonymity/sql/web_role.sql
+GRANT USAGE ON SCHEMA public TO :web;
+GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO :web;
+GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO :web;
+
+REVOKE ALL ON anonymity_sealedconnection FROM PUBLIC;
+REVOKE ALL ON anonymity_sealedconnection FROM :web;
+GRANT INSERT ON anonymity_sealedconnection TO :web;
+GRANT SELECT (id, conversation_id, key_id, sealed_at, expires_at)
+    ON anonymity_sealedconnection TO :web;
+-- Retention deletes expired rows by their expiry date.
+GRANT DELETE ON anonymity_sealedconnection TO :web;

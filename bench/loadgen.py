@@ -1,0 +1,815 @@
+"""Load generator: N conversations through the real wire protocol.
+
+Run in its own process (``python -m bench.loadgen --help``); ``bench.run``
+starts it. Everything is bounded: each wait has a timeout, each sender sends
+exactly ``--messages`` frames, the drain lasts at most ``--drain`` seconds and
+the whole run at most ``--timeout`` seconds.
+
+Per conversation there is a visitor socket and a share of an operator socket
+(one operator socket per ``--per-operator`` conversations). ``--target
+product`` speaks PROTOCOL.md on ``/ws/chat/`` and ``/ws/console/``;
+``--target relay`` speaks ``bench/relay.py``'s protocol on ``/ws/relay/``
+with the same socket layout (an operator socket joins its K rooms).
+
+Each message text is ``bench <t_send_ns> <id> <padding>``; the receiver
+subtracts ``t_send_ns`` from its own ``time.time_ns()`` (same machine, same
+clock), which gives the one-way delivery latency, and uses ``id`` to count
+losses (acked, never delivered), duplicates and misroutes.
+"""
+
+import argparse
+import asyncio
+import contextlib
+import json
+import math
+import os
+import random
+import resource
+import sys
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+V2O = "visitor_to_operator"
+_CLK_TCK = os.sysconf("SC_CLK_TCK")
+O2V = "operator_to_visitor"
+
+
+def raise_fd_limit() -> int:
+    """Raise the soft open-files limit to the hard limit; return it."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard if hard != resource.RLIM_INFINITY else max(soft, 65536)
+    if soft < target:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def read_rss_kib(pid: int) -> int | None:
+    """VmRSS of a process in KiB, or None if it is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+def read_cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds used so far by a process."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[1].split()
+    ticks = int(fields[11]) + int(fields[12])
+    return ticks / _CLK_TCK
+
+
+def read_machine_cpu() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine, all cores."""
+    try:
+        fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    except (OSError, IndexError):
+        return 0.0, 0.0
+    values = [int(v) for v in fields[:8]]
+    idle = values[3] + values[4]  # idle + iowait
+    total = sum(values)
+    return (total - idle) / _CLK_TCK, total / _CLK_TCK
+
+
+def percentile(sorted_values: list[float], pct: float) -> float | None:
+    """Nearest-rank percentile of an already sorted list."""
+    if not sorted_values:
+        return None
+    rank = max(1, math.ceil(pct / 100 * len(sorted_values)))
+    return sorted_values[min(rank, len(sorted_values)) - 1]
+
+
+def summarize_ms(values_ns: list[int]) -> dict[str, float | None]:
+    values = sorted(v / 1e6 for v in values_ns)
+    out: dict[str, float | None] = {"count": len(values)}
+    for name, pct in (("p50", 50), ("p95", 95), ("p99", 99)):
+        value = percentile(values, pct)
+        out[name] = round(value, 2) if value is not None else None
+    out["max"] = round(values[-1], 2) if values else None
+    out["mean"] = round(sum(values) / len(values), 2) if values else None
+    return out
+
+
+@dataclass
+class Sent:
+    t_ns: int
+    direction: str
+    conv: int
+
+
+@dataclass
+class Conversation:
+    index: int
+    room: str = ""  # relay room, or the product's conversation uuid
+    visitor: "Sock | None" = None
+    operator: "Sock | None" = None
+    ready: bool = False
+    # seqs each side has seen (its own acks and the other side's messages)
+    seqs: dict[str, list[tuple[int, str]]] = field(
+        default_factory=lambda: {"visitor": [], "operator": []}
+    )
+
+
+class SetupError(Exception):
+    """A step of opening a conversation failed; its code is counted."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+class Sock:
+    """One client socket, its reader task and its pending waits."""
+
+    def __init__(self, gen: "LoadGen", kind: str, url: str) -> None:
+        self.gen = gen
+        self.kind = kind  # "visitor" | "operator"
+        self.url = url
+        self.ws: ClientConnection | None = None
+        self.reader: asyncio.Task | None = None
+        self.waiters: dict[tuple, asyncio.Future] = {}
+        self.pending_claim: asyncio.Future | None = None
+        self.conversations: list[Conversation] = []
+        self.closed_code: int | None = None
+
+    async def open(self, headers: dict[str, str]) -> None:
+        origin = self.gen.origin_for(self.url)
+        self.ws = await connect(
+            self.url,
+            origin=origin,
+            additional_headers=headers,
+            compression=None,
+            open_timeout=self.gen.args.open_timeout,
+            ping_interval=None,
+            close_timeout=2,
+            max_size=4 * 1024 * 1024,
+        )
+        self.reader = asyncio.create_task(self.read())
+
+    def expect(self, key: tuple) -> asyncio.Future:
+        fut = asyncio.get_running_loop().create_future()
+        self.waiters[key] = fut
+        return fut
+
+    def resolve(self, key: tuple, value: Any) -> None:
+        fut = self.waiters.pop(key, None)
+        if fut is not None and not fut.done():
+            fut.set_result(value)
+
+    def fail_all(self, code: str) -> None:
+        for fut in self.waiters.values():
+            if not fut.done():
+                fut.set_exception(SetupError(code))
+        self.waiters.clear()
+
+    async def send(self, frame: dict) -> bool:
+        if self.ws is None:
+            return False
+        try:
+            await self.ws.send(json.dumps(frame))
+        except ConnectionClosed:
+            return False
+        return True
+
+    async def read(self) -> None:
+        assert self.ws is not None
+        try:
+            async for raw in self.ws:
+                now = time.time_ns()
+                try:
+                    frame = json.loads(raw)
+                except ValueError:
+                    self.gen.errors["client:bad_json_from_server"] += 1
+                    continue
+                if isinstance(frame, dict):
+                    self.gen.on_frame(self, frame, now)
+        except ConnectionClosed:
+            pass
+        except Exception as exc:  # keep the run going, count it
+            self.gen.errors[f"client:reader_{type(exc).__name__}"] += 1
+        finally:
+            code = self.ws.close_code
+            self.closed_code = code
+            if not self.gen.closing:
+                self.gen.errors[f"closed:{code}"] += 1
+            self.fail_all(f"closed:{code}")
+
+    async def close(self) -> None:
+        if self.ws is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.ws.close(), 3)
+        if self.reader is not None:
+            self.reader.cancel()
+            with contextlib.suppress(BaseException):
+                await self.reader
+
+
+class LoadGen:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.urls = [u.rstrip("/") for u in args.url]
+        self.next_url = 0
+        self.sessions: list[str] = []
+        self.run_tag = uuid.uuid4().hex[:8]
+        self.convs = [Conversation(i) for i in range(args.conversations)]
+        self.by_room: dict[str, Conversation] = {}
+        self.operators: list[Sock] = []
+        self.sent: dict[str, Sent] = {}
+        self.acked: dict[str, int] = {}
+        self.delivered: Counter[str] = Counter()
+        self.lat: dict[str, list[int]] = {V2O: [], O2V: []}
+        self.ack_lat: list[int] = []
+        self.errors: Counter[str] = Counter()
+        self.setup_errors: Counter[str] = Counter()
+        self.ignored: Counter[str] = Counter()
+        self.misrouted = 0
+        self.echoes = 0
+        self.foreign = 0
+        self.first_send_ns = 0
+        self.last_send_ns = 0
+        self.last_delivery_ns = 0
+        self.loop_lag_ms: list[float] = []
+        self.closing = False
+        self.phase = "setup"
+        self.progress_at = 0.0
+
+    # ---- plumbing -------------------------------------------------------
+
+    def take_url(self) -> str:
+        url = self.urls[self.next_url % len(self.urls)]
+        self.next_url += 1
+        return url
+
+    @staticmethod
+    def origin_for(url: str) -> str:
+        parts = urlsplit(url)
+        return f"http://{parts.hostname}:{parts.port}"
+
+    def endpoint(self, base: str, kind: str) -> str:
+        if self.args.target == "relay":
+            return f"{base}/ws/relay/"
+        return f"{base}/ws/chat/" if kind == "visitor" else f"{base}/ws/console/"
+
+    def make_text(self, msg_id: str, t_ns: int) -> str:
+        text = f"bench {t_ns} {msg_id} "
+        pad = max(0, self.args.text_chars - len(text))
+        return text + ("lorem ipsum " * (pad // 12 + 1))[:pad]
+
+    @staticmethod
+    def parse_text(text: Any) -> tuple[int, str] | None:
+        if not isinstance(text, str) or not text.startswith("bench "):
+            return None
+        parts = text.split(" ", 3)
+        if len(parts) < 3:
+            return None
+        try:
+            return int(parts[1]), parts[2]
+        except ValueError:
+            return None
+
+    # ---- incoming frames ------------------------------------------------
+
+    def on_frame(self, sock: Sock, frame: dict, now: int) -> None:
+        kind = frame.get("type")
+        if kind == "message":
+            self.on_message(sock, frame, now)
+        elif kind == "ack":
+            self.on_ack(sock, frame, now)
+        elif kind == "error":
+            code = str(frame.get("code"))
+            self.errors[code] += 1
+            if self.phase == "setup":
+                self.setup_errors[code] += 1
+            if sock.pending_claim is not None and not sock.pending_claim.done():
+                sock.pending_claim.set_exception(SetupError(code))
+            elif sock.kind == "visitor" and ("started",) in sock.waiters:
+                sock.fail_all(code)
+        elif kind == "started":
+            sock.resolve(("started",), frame)
+        elif kind == "hello":
+            sock.resolve(("hello",), frame)
+        elif kind == "assigned":
+            conv = frame.get("conversation")
+            cid = conv.get("id") if isinstance(conv, dict) else None
+            if sock.pending_claim is not None and not sock.pending_claim.done():
+                sock.pending_claim.set_result(cid)
+            else:
+                self.ignored["assigned(unclaimed)"] += 1
+        elif kind == "joined" and self.args.target == "relay":
+            sock.resolve(("joined", frame.get("room")), frame)
+        else:
+            self.ignored[f"{sock.kind}:{kind}"] += 1
+
+    def on_ack(self, sock: Sock, frame: dict, now: int) -> None:
+        msg_id = frame.get("id")
+        sent = self.sent.get(msg_id) if isinstance(msg_id, str) else None
+        if sent is None:
+            self.ignored[f"{sock.kind}:ack(unknown)"] += 1
+            return
+        if msg_id in self.acked:
+            self.errors["client:duplicate_ack"] += 1
+            return
+        self.acked[msg_id] = now
+        self.progress_at = time.monotonic()
+        self.ack_lat.append(now - sent.t_ns)
+        seq = frame.get("seq")
+        if isinstance(seq, int):
+            self.convs[sent.conv].seqs[sock.kind].append((seq, f"ack {msg_id}"))
+
+    def on_message(self, sock: Sock, frame: dict, now: int) -> None:
+        # Which conversation did it arrive on?
+        if self.args.target == "relay":
+            conv = self.by_room.get(str(frame.get("room")))
+        elif sock.kind == "operator":
+            conv = self.by_room.get(str(frame.get("conversation")))
+        else:
+            conv = sock.conversations[0] if sock.conversations else None
+        seq = frame.get("seq")
+        if conv is not None and isinstance(seq, int) and self.phase != "setup":
+            label = (
+                f"message from={frame.get('from')} text={str(frame.get('text'))[:60]!r}"
+            )
+            conv.seqs[sock.kind].append((seq, label))
+        parsed = self.parse_text(frame.get("text"))
+        if parsed is None:
+            self.ignored[f"{sock.kind}:message(other)"] += 1
+            return
+        t_send, msg_id = parsed
+        sent = self.sent.get(msg_id)
+        if sent is None:
+            self.foreign += 1  # not ours: an earlier run, or history
+            return
+        expected_dir = V2O if sock.kind == "operator" else O2V
+        if sent.direction != expected_dir:
+            self.echoes += 1
+            return
+        if conv is None or conv.index != sent.conv:
+            self.misrouted += 1
+            return
+        self.delivered[msg_id] += 1
+        if self.delivered[msg_id] > 1:
+            return
+        self.lat[sent.direction].append(now - t_send)
+        self.last_delivery_ns = max(self.last_delivery_ns, now)
+        self.progress_at = time.monotonic()
+
+    # ---- setup ----------------------------------------------------------
+
+    async def open_operator(self, j: int) -> Sock:
+        sock = Sock(self, "operator", "")
+        sock.url = self.endpoint(self.take_url(), "operator")
+        headers: dict[str, str] = {}
+        if self.args.target == "product":
+            headers["Cookie"] = f"sessionid={self.sessions[j]}"
+            hello = sock.expect(("hello",))
+        await sock.open(headers)
+        if self.args.target == "product":
+            await asyncio.wait_for(hello, self.args.step_timeout)
+        return sock
+
+    async def open_conversation(self, conv: Conversation, op: Sock) -> None:
+        visitor = Sock(self, "visitor", self.endpoint(self.take_url(), "visitor"))
+        conv.visitor = visitor
+        conv.operator = op
+        visitor.conversations.append(conv)
+        timeout = self.args.step_timeout
+        if self.args.target == "relay":
+            await visitor.open({})
+            conv.room = f"b{self.run_tag}-{conv.index}"
+            self.by_room[conv.room] = conv
+            joined_v = visitor.expect(("joined", conv.room))
+            joined_o = op.expect(("joined", conv.room))
+            await visitor.send({"type": "join", "room": conv.room})
+            await op.send({"type": "join", "room": conv.room})
+            await asyncio.wait_for(asyncio.gather(joined_v, joined_o), timeout)
+        else:
+            started = visitor.expect(("started",))
+            await visitor.open({})
+            await visitor.send(
+                {
+                    "type": "start",
+                    "place": self.args.place,
+                    "role": "victim",
+                    "service": self.args.service,
+                }
+            )
+            frame = await asyncio.wait_for(started, timeout)
+            cid = frame.get("conversation")
+            if not isinstance(cid, str) or not frame.get("token"):
+                raise SetupError("client:bad_started_frame")
+            conv.room = cid
+            self.by_room[cid] = conv
+            op.pending_claim = asyncio.get_running_loop().create_future()
+            await op.send({"type": "claim", "conversation": cid})
+            got = await asyncio.wait_for(op.pending_claim, timeout)
+            op.pending_claim = None
+            if got != cid:
+                raise SetupError("client:assigned_other_conversation")
+        op.conversations.append(conv)
+        conv.ready = True
+
+    async def setup_operator(self, j: int, convs: list[Conversation]) -> None:
+        try:
+            op = await self.open_operator(j)
+        except Exception as exc:
+            self.setup_errors[f"operator:{describe(exc)}"] += len(convs)
+            return
+        self.operators.append(op)
+        for conv in convs:
+            try:
+                await self.open_conversation(conv, op)
+            except Exception as exc:
+                op.pending_claim = None
+                self.setup_errors[f"conversation:{describe(exc)}"] += 1
+
+    async def setup(self) -> None:
+        k = self.args.per_operator
+        groups = [self.convs[i : i + k] for i in range(0, len(self.convs), k)]
+        if self.args.target == "product" and len(self.sessions) < len(groups):
+            raise SystemExit(
+                f"need {len(groups)} operator sessions, have {len(self.sessions)}"
+            )
+        sem = asyncio.Semaphore(self.args.setup_concurrency)
+
+        async def one(j: int, convs: list[Conversation]) -> None:
+            async with sem:
+                await self.setup_operator(j, convs)
+
+        tasks = [asyncio.create_task(one(j, g)) for j, g in enumerate(groups)]
+        _, pending = await asyncio.wait(tasks, timeout=self.args.setup_timeout)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        if pending:
+            # Go on with the conversations that are ready; count the rest.
+            missing = sum(1 for c in self.convs if not c.ready)
+            self.setup_errors["client:setup_deadline"] += missing
+
+    # ---- the message phase ----------------------------------------------
+
+    async def sender(self, conv: Conversation, direction: str, t0: float) -> None:
+        interval = 1.0 / self.args.rate
+        phase = random.uniform(0, interval)
+        jitter = self.args.jitter
+        sock = conv.visitor if direction == V2O else conv.operator
+        assert sock is not None
+        for k in range(self.args.messages):
+            target = t0 + phase + k * interval
+            target += random.uniform(-jitter, jitter) * interval
+            delay = target - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            msg_id = str(uuid.uuid4())
+            t_ns = time.time_ns()
+            frame: dict[str, Any] = {
+                "type": "message",
+                "id": msg_id,
+                "text": self.make_text(msg_id, t_ns),
+            }
+            if self.args.target == "relay":
+                frame["room"] = conv.room
+            elif direction == O2V:
+                frame["conversation"] = conv.room
+            self.sent[msg_id] = Sent(t_ns, direction, conv.index)
+            if not self.first_send_ns:
+                self.first_send_ns = t_ns
+            self.last_send_ns = t_ns
+            if not await sock.send(frame):
+                self.errors["client:send_on_closed_socket"] += 1
+                return
+
+    async def loop_lag_monitor(self, stop: asyncio.Event) -> None:
+        tick = 0.05
+        for _ in range(int(self.args.timeout / tick) + 1):
+            before = time.monotonic()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), tick)
+            if stop.is_set():
+                return
+            self.loop_lag_ms.append(max(0.0, (time.monotonic() - before - tick) * 1e3))
+
+    def pending_ids(self) -> list[str]:
+        return [i for i in self.sent if i not in self.acked or self.delivered[i] == 0]
+
+    async def drain(self) -> float:
+        """Wait for what is still in flight: until nothing is pending, or
+        nothing progressed for ``--drain`` s, or ``--max-drain`` s passed."""
+        start = time.monotonic()
+        deadline = start + self.args.max_drain
+        self.progress_at = max(self.progress_at, start)
+        while time.monotonic() < deadline:
+            if not self.pending_ids():
+                break
+            if time.monotonic() - self.progress_at > self.args.drain:
+                break
+            await asyncio.sleep(0.1)
+        return time.monotonic() - start
+
+    async def close_conversations(self) -> None:
+        """End each conversation the way an operator does (product only)."""
+        if self.args.target != "product" or not self.args.close:
+            return
+        for conv in self.convs:
+            if conv.ready and conv.operator is not None:
+                await conv.operator.send(
+                    {"type": "close", "conversation": conv.room, "outcome": "other"}
+                )
+        await asyncio.sleep(self.args.close_wait)
+
+    # ---- the run --------------------------------------------------------
+
+    async def run(self) -> dict[str, Any]:
+        args = self.args
+        if args.target == "product":
+            self.sessions = json.loads(Path(args.sessions).read_text())["sessions"]
+            self.sessions = self.sessions[args.session_offset :]
+        pids = args.server_pid
+        rss_before = {pid: read_rss_kib(pid) for pid in pids}
+
+        t_setup = time.monotonic()
+        await self.setup()
+        setup_s = time.monotonic() - t_setup
+        ready = [c for c in self.convs if c.ready]
+        sockets = len(self.operators) + sum(1 for c in self.convs if c.visitor)
+        open_sockets = len(self.operators) + len(ready)
+
+        await asyncio.sleep(args.settle)
+        rss_after = {pid: read_rss_kib(pid) for pid in pids}
+        total_before = sum(v or 0 for v in rss_before.values())
+        total_after = sum(v or 0 for v in rss_after.values())
+        kib_per_socket = (
+            round((total_after - total_before) / open_sockets, 1)
+            if open_sockets and pids
+            else None
+        )
+
+        self.phase = "messages"
+        self.errors.clear()
+        self.ignored.clear()
+        cpu_before = {pid: read_cpu_seconds(pid) for pid in pids}
+        gen_cpu_before = time.process_time()
+        machine_before = read_machine_cpu()
+        load_before = os.getloadavg()
+        stop = asyncio.Event()
+        lag_task = asyncio.create_task(self.loop_lag_monitor(stop))
+        t_msgs = time.monotonic()
+        t0 = time.monotonic() + 0.2
+        senders = [
+            self.sender(conv, direction, t0)
+            for conv in ready
+            for direction in (V2O, O2V)
+        ]
+        await asyncio.gather(*senders)
+        send_s = time.monotonic() - t_msgs
+        drain_s = await self.drain()
+        msg_phase_s = time.monotonic() - t_msgs
+        stop.set()
+        await lag_task
+        cpu_after = {pid: read_cpu_seconds(pid) for pid in pids}
+        gen_cpu = time.process_time() - gen_cpu_before
+        machine_after = read_machine_cpu()
+        load_after = os.getloadavg()
+        ours = gen_cpu + sum(
+            (cpu_after[p] or 0) - (cpu_before[p] or 0)
+            for p in pids
+            if cpu_before.get(p) is not None and cpu_after.get(p) is not None
+        )
+        busy = machine_after[0] - machine_before[0]
+        cores = os.cpu_count() or 1
+        # CPU used by everything else on the machine (other work, databases,
+        # Redis) during the message phase, in % of one core.
+        other_cpu_pct = (
+            round(100 * max(0.0, busy - ours) / msg_phase_s, 1) if msg_phase_s else None
+        )
+        machine_busy_pct = (
+            round(100 * busy / msg_phase_s / cores, 1) if msg_phase_s else None
+        )
+
+        acked = set(self.acked)
+        delivered_ids = {i for i, n in self.delivered.items() if n > 0}
+        lost = sorted(acked - delivered_ids)
+        lost_receiver_closed = 0
+        for msg_id in lost:
+            sent = self.sent[msg_id]
+            conv = self.convs[sent.conv]
+            receiver = conv.operator if sent.direction == V2O else conv.visitor
+            if receiver is not None and receiver.closed_code is not None:
+                lost_receiver_closed += 1
+        unacked = [i for i in self.sent if i not in acked]
+        delivered_unacked = len(delivered_ids - acked)
+        duplicates = sum(n - 1 for n in self.delivered.values() if n > 1)
+        all_lat = self.lat[V2O] + self.lat[O2V]
+        span_s = (
+            (self.last_delivery_ns - self.first_send_ns) / 1e9
+            if self.last_delivery_ns > self.first_send_ns
+            else 0.0
+        )
+        seq_gaps = 0
+        seq_dups = 0
+        seq_dup_samples: list[dict[str, Any]] = []
+        for conv in ready:
+            for side, seqs in conv.seqs.items():
+                if not seqs:
+                    continue
+                by_seq: dict[int, list[str]] = {}
+                for seq, label in seqs:
+                    by_seq.setdefault(seq, []).append(label)
+                seq_dups += len(seqs) - len(by_seq)
+                seq_gaps += (max(by_seq) - min(by_seq) + 1) - len(by_seq)
+                for seq, labels in by_seq.items():
+                    if len(labels) > 1 and len(seq_dup_samples) < 5:
+                        seq_dup_samples.append(
+                            {
+                                "conversation": conv.room,
+                                "seen_by": side,
+                                "seq": seq,
+                                "frames": labels,
+                            }
+                        )
+        lag = sorted(self.loop_lag_ms)
+
+        def cpu_pct(pid: int) -> float | None:
+            a, b = cpu_before.get(pid), cpu_after.get(pid)
+            if a is None or b is None or msg_phase_s <= 0:
+                return None
+            return round(100 * (b - a) / msg_phase_s, 1)
+
+        result: dict[str, Any] = {
+            "target": args.target,
+            "urls": self.urls,
+            "conversations": args.conversations,
+            "conversations_ready": len(ready),
+            "operator_sockets": len(self.operators),
+            "sockets_opened": sockets,
+            "messages_per_direction": args.messages,
+            "rate_per_direction": args.rate,
+            "setup_s": round(setup_s, 2),
+            "send_s": round(send_s, 2),
+            "drain_s": round(drain_s, 2),
+            "sent": len(self.sent),
+            "acked": len(acked),
+            "delivered": len(delivered_ids),
+            "lost": len(lost),
+            "lost_receiver_closed": lost_receiver_closed,
+            "lost_sample": lost[:5],
+            "unacked": len(unacked),
+            "delivered_unacked": delivered_unacked,
+            "duplicates": duplicates,
+            "misrouted": self.misrouted,
+            "echoes": self.echoes,
+            "foreign": self.foreign,
+            "seq_gaps": seq_gaps,
+            "seq_duplicates": seq_dups,
+            "seq_duplicate_samples": seq_dup_samples,
+            "latency_ms": summarize_ms(all_lat),
+            "latency_ms_by_direction": {
+                d: summarize_ms(v) for d, v in self.lat.items()
+            },
+            "ack_ms": summarize_ms(self.ack_lat),
+            "delivered_per_s": round(len(delivered_ids) / span_s, 1) if span_s else 0,
+            "offered_per_s": round(2 * len(ready) * args.rate, 1),
+            "errors": dict(self.errors),
+            "setup_errors": dict(self.setup_errors),
+            "ignored_frames": dict(self.ignored),
+            "rss_kib_before": rss_before,
+            "rss_kib_after": rss_after,
+            "kib_per_socket": kib_per_socket,
+            "server_cpu_pct": {pid: cpu_pct(pid) for pid in pids},
+            "loadgen_cpu_pct": round(100 * gen_cpu / msg_phase_s, 1)
+            if msg_phase_s
+            else None,
+            "other_cpu_pct": other_cpu_pct,
+            "machine_busy_pct": machine_busy_pct,
+            "loadavg_before_after": [round(load_before[0], 2), round(load_after[0], 2)],
+            "loadgen_loop_lag_ms": {
+                "p50": round(percentile(lag, 50) or 0, 2),
+                "p99": round(percentile(lag, 99) or 0, 2),
+                "max": round(lag[-1], 2) if lag else None,
+            },
+        }
+
+        self.closing = True
+        await self.close_conversations()
+        for sock in [c.visitor for c in self.convs if c.visitor] + self.operators:
+            await sock.close()
+        return result
+
+
+def describe(exc: BaseException) -> str:
+    if isinstance(exc, SetupError):
+        return exc.code
+    if isinstance(exc, TimeoutError | asyncio.TimeoutError):
+        return "client:timeout"
+    status = getattr(getattr(exc, "response", None), "status_code", None)
+    if status is not None:
+        return f"client:http_{status}"
+    return f"client:{type(exc).__name__}"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--target", choices=["product", "relay"], default="product")
+    p.add_argument(
+        "--url",
+        action="append",
+        required=True,
+        help="ws://127.0.0.1:PORT of a server process; repeat for several",
+    )
+    p.add_argument("--conversations", "-n", type=int, default=100)
+    p.add_argument("--messages", "-m", type=int, default=20)
+    p.add_argument("--rate", type=float, default=1.0, help="msgs/s each way")
+    p.add_argument("--jitter", type=float, default=0.4, help="fraction of interval")
+    p.add_argument("--per-operator", "-k", type=int, default=5)
+    p.add_argument("--sessions", help="JSON file from bench.setup_data")
+    p.add_argument("--session-offset", type=int, default=0)
+    p.add_argument("--service", default="bench")
+    p.add_argument("--place", default="33000")
+    p.add_argument("--text-chars", type=int, default=120)
+    p.add_argument("--server-pid", type=int, action="append", default=[])
+    p.add_argument("--setup-concurrency", type=int, default=20)
+    p.add_argument("--open-timeout", type=float, default=30.0)
+    p.add_argument("--step-timeout", type=float, default=30.0)
+    p.add_argument(
+        "--setup-timeout",
+        type=float,
+        default=150.0,
+        help="stop opening conversations after this long, go on with the ready",
+    )
+    p.add_argument("--settle", type=float, default=2.0)
+    p.add_argument(
+        "--drain", type=float, default=5.0, help="stop when idle this long, s"
+    )
+    p.add_argument("--max-drain", type=float, default=30.0, help="drain at most, s")
+    p.add_argument("--close", action=argparse.BooleanOptionalAction, default=True)
+    p.add_argument("--close-wait", type=float, default=2.0)
+    p.add_argument("--timeout", type=float, default=480.0, help="whole run, s")
+    p.add_argument("--json-out", help="write the result here (else stdout)")
+    args = p.parse_args(argv)
+    for url in args.url:
+        host = urlsplit(url).hostname
+        if host not in ("127.0.0.1", "localhost", "::1"):
+            p.error(f"loopback only: {url}")
+    if args.target == "product" and not args.sessions:
+        p.error("--sessions is required for --target product")
+    if args.rate <= 0 or args.messages < 0 or args.conversations < 1:
+        p.error("bad --rate/--messages/--conversations")
+    return args
+
+
+async def amain(args: argparse.Namespace) -> dict[str, Any]:
+    gen = LoadGen(args)
+    return await asyncio.wait_for(gen.run(), args.timeout)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    fd_limit = raise_fd_limit()
+    sockets = args.conversations + math.ceil(args.conversations / args.per_operator)
+    if fd_limit < sockets + 64:
+        print(f"open-files limit {fd_limit} < {sockets + 64}", file=sys.stderr)
+        return 2
+    try:
+        result = asyncio.run(amain(args))
+    except TimeoutError:
+        result = {"target": args.target, "error": f"timeout after {args.timeout}s"}
+    result["fd_limit"] = fd_limit
+    text = json.dumps(result, indent=2, default=str)
+    if args.json_out:
+        Path(args.json_out).write_text(text)
+    else:
+        print(text)
+    print(human_summary(result), file=sys.stderr)
+    return 0 if "error" not in result else 1
+
+
+def human_summary(r: dict[str, Any]) -> str:
+    if "error" in r:
+        return f"[{r['target']}] {r['error']}"
+    lat = r["latency_ms"]
+    return (
+        f"[{r['target']}] N={r['conversations']} ready={r['conversations_ready']} "
+        f"setup={r['setup_s']}s p50={lat['p50']} p95={lat['p95']} "
+        f"p99={lat['p99']} max={lat['max']} ms, {r['delivered_per_s']} msg/s, "
+        f"lost={r['lost']} unacked={r['unacked']} dup={r['duplicates']} "
+        f"KiB/socket={r['kib_per_socket']} errors={r['errors']} "
+        f"setup_errors={r['setup_errors']}"
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,73 @@
+"""Write paths of the staff console; consumers, views and commands call these."""
+
+from console.services.assignment import (
+    check_set_auto_assign,
+    do_auto_assign,
+    do_set_auto_assign,
+)
+from console.services.participation import (
+    check_add_note,
+    check_answer_invitation,
+    check_cancel_invitation,
+    check_invite,
+    check_join_conversation,
+    check_leave_conversation,
+    check_send_staff_message,
+    check_send_staff_typing,
+    check_send_whisper,
+    do_accept_invitation,
+    do_answer_invitation,
+    do_cancel_invitation,
+    do_hand_over,
+    do_invite,
+    do_leave_as_participant,
+    do_watch_conversation,
+)
+from console.services.staff import (
+    check_staff_login,
+    do_create_login_session,
+    do_create_staff,
+    do_create_totp_device,
+    do_staff_login,
+    do_staff_logout,
+)
+from console.services.supervision import (
+    check_board,
+    check_delete_canned,
+    check_save_canned,
+    do_delete_canned,
+    do_save_canned,
+)
+
+__all__ = [
+    "check_add_note",
+    "check_answer_invitation",
+    "check_board",
+    "check_cancel_invitation",
+    "check_delete_canned",
+    "check_invite",
+    "check_join_conversation",
+    "check_leave_conversation",
+    "check_save_canned",
+    "check_send_staff_message",
+    "check_send_staff_typing",
+    "check_send_whisper",
+    "check_set_auto_assign",
+    "check_staff_login",
+    "do_accept_invitation",
+    "do_answer_invitation",
+    "do_auto_assign",
+    "do_cancel_invitation",
+    "do_create_login_session",
+    "do_create_staff",
+    "do_create_totp_device",
+    "do_delete_canned",
+    "do_hand_over",
+    "do_invite",
+    "do_leave_as_participant",
+    "do_save_canned",
+    "do_set_auto_assign",
+    "do_staff_login",
+    "do_staff_logout",
+    "do_watch_conversation",
+]

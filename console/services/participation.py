@@ -1,0 +1,549 @@
+"""Bringing staff into a conversation: invitations, joining, leaving.
+
+A psychologist or a colleague of another service joins only after the
+visitor agreed (``Invitation``: asking, then offered, then accepted by
+exactly one of them). A supervisor joins any active conversation of their
+services silently, and becomes visible to the visitor only by writing.
+Staff-only lines (notes, whispers) and silent joins go to the
+conversation's staff group, never to the group the visitor listens to.
+"""
+
+from typing import Any
+from uuid import UUID
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from anonymity.crypto import encrypt_note
+from chat import events
+from chat.errors import ChatError
+from chat.models import Conversation, Message, Note, Service
+from chat.selectors import access_conversation_for_staff
+from chat.services.conversations import do_lock_capacity
+from chat.services.messages import (
+    check_client_id,
+    check_text,
+    do_send_message,
+    staff_sender_role,
+)
+from chat.services.queue import do_notify_queue_changed
+from console.models import Invitation, Participant, StaffProfile, Whisper
+from console.selectors import (
+    get_participant,
+    get_staff_place,
+    list_staff_on_duty,
+    may_take_invitation,
+    visitor_invitation_text,
+)
+
+SUMMARY_MAX_CHARS = 600
+
+
+def _parse_id(value: Any) -> UUID:
+    try:
+        return UUID(str(value)) if isinstance(value, str) else _not_found()
+    except ValueError:
+        return _not_found()
+
+
+def _not_found() -> UUID:
+    raise ChatError("not_found", _("Conversation introuvable."))
+
+
+def _require_in_charge(profile: StaffProfile, conversation: Conversation) -> None:
+    if not profile.has_role(StaffProfile.Role.OPERATOR):
+        raise ChatError("forbidden", _("Votre rôle ne permet pas cette action."))
+    if conversation.operator_id != profile.user_id:
+        raise ChatError(
+            "bad_state", _("Vous ne prenez pas en charge cette conversation.")
+        )
+    if conversation.status != Conversation.Status.ACTIVE:
+        raise ChatError("bad_state", _("La conversation n'est pas en cours."))
+
+
+# -- invite -------------------------------------------------------------------
+
+
+def check_invite(
+    profile: StaffProfile,
+    conversation_id: Any,
+    *,
+    role: Any,
+    service_slug: Any = None,
+    summary: Any = "",
+) -> Invitation:
+    """Ask the visitor whether a psychologist or a colleague may join.
+
+    Only the operator in charge invites, and only when someone could
+    answer: a psychologist of the service on duty and online, or an
+    operator of the other service online.
+    """
+    if summary is None:
+        summary = ""
+    if not isinstance(summary, str) or len(summary) > SUMMARY_MAX_CHARS:
+        raise ChatError(
+            "bad_request",
+            _("Le résumé est un texte de %(limit)s caractères au plus.")
+            % {"limit": SUMMARY_MAX_CHARS},
+        )
+    if role not in Invitation.Role.values:
+        raise ChatError("bad_request", _("role doit être psychologist ou operator."))
+    if role == Invitation.Role.OPERATOR and not isinstance(service_slug, str):
+        raise ChatError("bad_request", _("Le champ service doit être un texte."))
+    conversation = access_conversation_for_staff(profile, conversation_id)
+    _require_in_charge(profile, conversation)
+    if role == Invitation.Role.PSYCHOLOGIST:
+        target = conversation.service
+        available = list_staff_on_duty(target.id, StaffProfile.Role.PSYCHOLOGIST)
+    else:
+        target = Service.objects.filter(slug=service_slug, active=True).first()
+        if target is None or target.id == conversation.service_id:
+            raise ChatError("invalid_service", _("Service de destination inconnu."))
+        available = [
+            other
+            for other in list_staff_on_duty(target.id, StaffProfile.Role.OPERATOR)
+            if other.user_id != profile.user_id
+        ]
+    if not available:
+        raise ChatError(
+            "none_available", _("Personne n'est disponible pour le moment.")
+        )
+    return do_invite(
+        conversation,
+        role=role,
+        service=target,
+        summary=summary.strip(),
+        invited_by=profile,
+    )
+
+
+def do_invite(
+    conversation: Conversation,
+    *,
+    role: str,
+    service: Service,
+    summary: str,
+    invited_by: StaffProfile,
+) -> Invitation:
+    """Open an invitation and ask the visitor; one open per conversation."""
+    try:
+        with transaction.atomic():
+            invitation = Invitation(
+                conversation=conversation,
+                role=role,
+                service=service,
+                summary_ciphertext=(
+                    encrypt_note(conversation.id, summary) if summary else b""
+                ),
+                invited_by=invited_by.user,
+            )
+            invitation.full_clean(validate_constraints=False)
+            invitation.save()
+            events.notify_invitation_to_visitor(
+                conversation.id,
+                invitation_id=invitation.id,
+                status=invitation.status,
+                role=role,
+                text=visitor_invitation_text(invitation, conversation.lang),
+            )
+            events.notify_invitation_changed(
+                conversation.id, invitation.id, service_id=service.id
+            )
+    except IntegrityError:
+        raise ChatError(
+            "bad_state", _("Une invitation est déjà en cours pour cette conversation.")
+        ) from None
+    return invitation
+
+
+def check_answer_invitation(
+    conversation: Conversation, *, invitation_id: Any, accept: Any
+) -> Invitation:
+    """Record the visitor's answer to an invitation of their conversation."""
+    if not isinstance(accept, bool):
+        raise ChatError("bad_request", _("Le champ accept doit être vrai ou faux."))
+    try:
+        key = UUID(str(invitation_id)) if isinstance(invitation_id, str) else None
+    except ValueError:
+        key = None
+    invitation = (
+        Invitation.objects.filter(id=key, conversation_id=conversation.id)
+        .select_related("service")
+        .first()
+        if key
+        else None
+    )
+    if invitation is None:
+        raise ChatError("not_found", _("Demande introuvable."))
+    return do_answer_invitation(invitation, accept=accept)
+
+
+@transaction.atomic
+def do_answer_invitation(invitation: Invitation, *, accept: bool) -> Invitation:
+    """Move an invitation from asking to offered (or declined); once."""
+    now = timezone.now()
+    status = Invitation.Status.OFFERED if accept else Invitation.Status.DECLINED
+    updated = Invitation.objects.filter(
+        id=invitation.id, status=Invitation.Status.ASKING
+    ).update(status=status, answered_at=now, closed_at=None if accept else now)
+    if not updated:
+        raise ChatError("bad_state", _("Cette demande n'est plus en cours."))
+    invitation.status = status
+    events.notify_invitation_changed(
+        invitation.conversation_id, invitation.id, service_id=invitation.service_id
+    )
+    return invitation
+
+
+def check_cancel_invitation(profile: StaffProfile, invitation_id: Any) -> Invitation:
+    """Withdraw an open invitation: the operator in charge only."""
+    try:
+        key = UUID(str(invitation_id)) if isinstance(invitation_id, str) else None
+    except ValueError:
+        key = None
+    invitation = (
+        Invitation.objects.filter(id=key).select_related("service").first()
+        if key
+        else None
+    )
+    if invitation is None:
+        raise ChatError("not_found", _("Invitation introuvable."))
+    conversation = access_conversation_for_staff(profile, invitation.conversation_id)
+    _require_in_charge(profile, conversation)
+    if not do_cancel_invitation(invitation):
+        raise ChatError("bad_state", _("Cette invitation n'est plus en cours."))
+    return invitation
+
+
+@transaction.atomic
+def do_cancel_invitation(invitation: Invitation) -> bool:
+    updated = Invitation.objects.filter(
+        id=invitation.id, status__in=Invitation.OPEN_STATUSES
+    ).update(status=Invitation.Status.CANCELLED, closed_at=timezone.now())
+    if not updated:
+        return False
+    events.notify_invitation_to_visitor(
+        invitation.conversation_id,
+        invitation_id=invitation.id,
+        status=Invitation.Status.CANCELLED,
+        role=invitation.role,
+        text="",
+    )
+    events.notify_invitation_changed(
+        invitation.conversation_id, invitation.id, service_id=invitation.service_id
+    )
+    return True
+
+
+# -- join and leave -------------------------------------------------------------
+
+
+def check_join_conversation(profile: StaffProfile, conversation_id: Any) -> UUID:
+    """Join a conversation: an invitation offered to me, or watch it.
+
+    A psychologist or colleague needs an invitation the visitor accepted;
+    a supervisor may watch any active conversation of their services.
+    Anyone else is refused and nothing changes.
+    """
+    key = _parse_id(conversation_id)
+    offered = [
+        invitation
+        for invitation in Invitation.objects.filter(
+            conversation_id=key, status=Invitation.Status.OFFERED
+        ).select_related("service")
+        if may_take_invitation(profile, invitation)
+    ]
+    if offered:
+        status = (
+            Conversation.objects.filter(id=key).values_list("status", flat=True).first()
+        )
+        if status != Conversation.Status.ACTIVE:
+            # Closed or back in the queue since: withdraw it for everyone.
+            do_cancel_invitation(offered[0])
+            raise ChatError("bad_state", _("La conversation n'est pas en cours."))
+        return do_accept_invitation(profile, offered[0])
+    conversation = access_conversation_for_staff(profile, key)
+    if not profile.has_role(StaffProfile.Role.SUPERVISOR):
+        raise ChatError("forbidden", _("Votre rôle ne permet pas cette action."))
+    if conversation.status != Conversation.Status.ACTIVE:
+        raise ChatError("bad_state", _("La conversation n'est pas en cours."))
+    if get_staff_place(profile, conversation) is not None:
+        raise ChatError("bad_state", _("Vous êtes déjà dans cette conversation."))
+    return do_watch_conversation(profile, conversation)
+
+
+@transaction.atomic
+def do_accept_invitation(profile: StaffProfile, invitation: Invitation) -> UUID:
+    """Take an offered invitation; exactly one invitee wins.
+
+    The conditional UPDATE on ``status = offered`` decides, and the
+    invitee's capacity is checked in the same transaction.
+    """
+    do_lock_capacity(profile)
+    now = timezone.now()
+    updated = Invitation.objects.filter(
+        id=invitation.id, status=Invitation.Status.OFFERED
+    ).update(status=Invitation.Status.ACCEPTED, accepted_by=profile.user, closed_at=now)
+    if not updated:
+        raise ChatError("already_claimed", _("Une ou un collègue a déjà rejoint."))
+    conversation = Conversation.objects.get(id=invitation.conversation_id)
+    if conversation.status != Conversation.Status.ACTIVE:
+        raise ChatError("bad_state", _("La conversation n'est pas en cours."))
+    Participant.objects.create(
+        conversation=conversation,
+        user=profile.user,
+        role=invitation.role,
+        invitation=invitation,
+    )
+    events.notify_participant_changed(
+        conversation.id, change="joined", role=invitation.role, name=profile.pseudonym
+    )
+    events.notify_invitation_changed(
+        conversation.id, invitation.id, service_id=invitation.service_id
+    )
+    events.notify_assigned(profile.user_id, conversation.id)
+    do_notify_queue_changed(conversation.service_id)
+    return conversation.id
+
+
+@transaction.atomic
+def do_watch_conversation(profile: StaffProfile, conversation: Conversation) -> UUID:
+    """Join as a silent supervisor: staff see it, the visitor does not."""
+    try:
+        with transaction.atomic():
+            Participant.objects.create(
+                conversation=conversation,
+                user=profile.user,
+                role=Participant.Role.SUPERVISOR,
+                silent=True,
+            )
+    except IntegrityError:
+        raise ChatError(
+            "bad_state", _("Vous êtes déjà dans cette conversation.")
+        ) from None
+    events.notify_staff_participant_changed(
+        conversation.id,
+        change="joined",
+        role=Participant.Role.SUPERVISOR,
+        name=profile.pseudonym,
+        silent=True,
+    )
+    events.notify_assigned(profile.user_id, conversation.id)
+    return conversation.id
+
+
+def check_leave_conversation(profile: StaffProfile, conversation_id: Any) -> str:
+    """Leave a conversation; return the reason the console shows.
+
+    A participant simply leaves. The operator in charge leaves only by
+    handing over to a colleague who joined (warm handover); otherwise
+    they release or close it.
+    """
+    conversation = access_conversation_for_staff(profile, conversation_id)
+    if conversation.operator_id == profile.user_id:
+        colleague = (
+            Participant.objects.filter(
+                conversation=conversation,
+                left_at__isnull=True,
+                role=Participant.Role.OPERATOR,
+            )
+            .select_related("user__staff", "invitation")
+            .order_by("joined_at")
+            .first()
+        )
+        if colleague is None or conversation.status != Conversation.Status.ACTIVE:
+            raise ChatError(
+                "bad_state",
+                _("Personne pour reprendre : remettez en file ou clôturez."),
+            )
+        if not do_hand_over(conversation, operator=profile, colleague=colleague):
+            raise ChatError("bad_state", _("La conversation n'est pas en cours."))
+        return "handed_over"
+    participant = get_participant(profile, conversation.id)
+    if participant is None:
+        raise ChatError("bad_state", _("Vous ne participez pas à cette conversation."))
+    do_leave_as_participant(participant, name=profile.pseudonym)
+    return "left"
+
+
+@transaction.atomic
+def do_leave_as_participant(participant: Participant, *, name: str) -> bool:
+    updated = Participant.objects.filter(
+        id=participant.id, left_at__isnull=True
+    ).update(left_at=timezone.now())
+    if not updated:
+        return False
+    if participant.silent:
+        events.notify_staff_participant_changed(
+            participant.conversation_id,
+            change="left",
+            role=participant.role,
+            name=name,
+            silent=True,
+        )
+    else:
+        events.notify_participant_changed(
+            participant.conversation_id, change="left", role=participant.role, name=name
+        )
+    events.notify_unassigned(participant.user_id, participant.conversation_id, "left")
+    return True
+
+
+@transaction.atomic
+def do_hand_over(
+    conversation: Conversation, *, operator: StaffProfile, colleague: Participant
+) -> bool:
+    """Make the colleague who joined the operator in charge; I leave.
+
+    The conversation moves to the colleague's service with its whole
+    history, so the visitor never tells their story twice.
+    """
+    target_service_id = (
+        colleague.invitation.service_id
+        if colleague.invitation is not None
+        else conversation.service_id
+    )
+    updated = Conversation.objects.filter(
+        id=conversation.id,
+        status=Conversation.Status.ACTIVE,
+        operator_id=operator.user_id,
+    ).update(
+        operator_id=colleague.user_id,
+        service_id=target_service_id,
+        claimed_at=timezone.now(),
+        operator_grace_until=None,
+    )
+    if not updated:
+        return False
+    Participant.objects.filter(id=colleague.id).update(left_at=timezone.now())
+    events.notify_participant_changed(
+        conversation.id,
+        change="left",
+        role=StaffProfile.Role.OPERATOR,
+        name=operator.pseudonym,
+    )
+    events.notify_staff_participant_changed(
+        conversation.id,
+        change="in_charge",
+        role=StaffProfile.Role.OPERATOR,
+        name=colleague.user.staff.pseudonym,
+        silent=False,
+        user_id=colleague.user_id,
+    )
+    events.notify_unassigned(operator.user_id, conversation.id, "handed_over")
+    do_notify_queue_changed(conversation.service_id)
+    if target_service_id != conversation.service_id:
+        do_notify_queue_changed(target_service_id)
+    return True
+
+
+# -- writing ----------------------------------------------------------------
+
+
+def check_send_staff_message(
+    profile: StaffProfile, conversation_id: Any, *, text: Any, client_id: Any
+) -> tuple[Message, bool]:
+    """Store a staff message; a silent supervisor who writes becomes visible.
+
+    The visitor first sees the supervisor join, then the message.
+    """
+    body = check_text(text)
+    key = check_client_id(client_id)
+    conversation = access_conversation_for_staff(profile, conversation_id)
+    sender = staff_sender_role(profile, conversation)
+    if sender == Message.Sender.SUPERVISOR:
+        participant = get_participant(profile, conversation.id)
+        if participant is not None and participant.silent:
+            do_unsilence(participant, name=profile.pseudonym)
+    return do_send_message(
+        conversation.id,
+        sender=sender,
+        author=profile.user,
+        author_name=profile.pseudonym,
+        body=body,
+        client_id=key,
+    )
+
+
+@transaction.atomic
+def do_unsilence(participant: Participant, *, name: str) -> bool:
+    updated = Participant.objects.filter(id=participant.id, silent=True).update(
+        silent=False
+    )
+    if updated:
+        events.notify_participant_changed(
+            participant.conversation_id,
+            change="joined",
+            role=participant.role,
+            name=name,
+        )
+    return bool(updated)
+
+
+def check_send_staff_typing(
+    profile: StaffProfile, conversation_id: Any, *, active: Any, origin: str
+) -> None:
+    """Signal typing; a silent supervisor's typing reaches nobody."""
+    if not isinstance(active, bool):
+        raise ChatError("bad_request", _("Le champ active doit être vrai ou faux."))
+    conversation = access_conversation_for_staff(profile, conversation_id)
+    sender = staff_sender_role(profile, conversation)
+    if conversation.status == Conversation.Status.CLOSED:
+        raise ChatError("bad_state", _("La conversation est terminée."))
+    participant = get_participant(profile, conversation.id)
+    if participant is not None and participant.silent:
+        return
+    events.notify_typing(conversation.id, sender=sender, active=active, origin=origin)
+
+
+def check_add_note(profile: StaffProfile, conversation_id: Any, *, text: Any) -> Note:
+    """Store a private note; staff in the conversation see it, never the visitor."""
+    body = check_text(text)
+    conversation = access_conversation_for_staff(profile, conversation_id)
+    if get_staff_place(profile, conversation) is None:
+        raise ChatError("bad_state", _("Vous ne participez pas à cette conversation."))
+    return do_add_note(conversation, author=profile, body=body)
+
+
+@transaction.atomic
+def do_add_note(conversation: Conversation, *, author: StaffProfile, body: str) -> Note:
+    note = Note.objects.create(
+        conversation=conversation,
+        author=author.user,
+        ciphertext=encrypt_note(conversation.id, body),
+    )
+    events.notify_note_added(conversation.id, note.id)
+    return note
+
+
+def check_send_whisper(
+    profile: StaffProfile, conversation_id: Any, *, text: Any
+) -> Whisper:
+    """Say something to the conversation's staff only (supervisor whisper)."""
+    body = check_text(text)
+    conversation = access_conversation_for_staff(profile, conversation_id)
+    place = get_staff_place(profile, conversation)
+    if place is None:
+        raise ChatError("bad_state", _("Vous ne participez pas à cette conversation."))
+    if conversation.status == Conversation.Status.CLOSED:
+        raise ChatError("bad_state", _("La conversation est terminée."))
+    return do_send_whisper(conversation, author=profile, role=place, body=body)
+
+
+@transaction.atomic
+def do_send_whisper(
+    conversation: Conversation, *, author: StaffProfile, role: str, body: str
+) -> Whisper:
+    whisper = Whisper(
+        conversation=conversation,
+        author=author.user,
+        author_name=author.pseudonym,
+        author_role=role,
+        # The notes' key and AAD: a whisper is a note addressed to staff.
+        ciphertext=encrypt_note(conversation.id, body),
+    )
+    whisper.full_clean()
+    whisper.save()
+    events.notify_whisper_added(conversation.id, whisper.id)
+    return whisper

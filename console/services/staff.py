@@ -1,0 +1,154 @@
+"""Staff accounts, two-factor devices and login sessions."""
+
+from collections.abc import Iterable
+from typing import Any
+
+from django_otp import DEVICE_ID_SESSION_KEY
+from django_otp import login as otp_login
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from django.conf import settings
+from django.contrib.auth import (
+    BACKEND_SESSION_KEY,
+    HASH_SESSION_KEY,
+    SESSION_KEY,
+    authenticate,
+    login,
+    logout,
+    user_login_failed,
+)
+from django.contrib.auth.models import User
+from django.db import transaction
+from django.http import HttpRequest
+from django.utils.module_loading import import_string
+from django.utils.translation import gettext as _
+
+from chat import events
+from chat.errors import ChatError
+from chat.models import Service
+from chat.selectors import get_staff_profile
+from console.models import StaffProfile
+
+TOTP_DEVICE_NAME = "authenticator"
+
+
+@transaction.atomic
+def do_create_staff(
+    *,
+    username: str,
+    password: str,
+    pseudonym: str,
+    roles: Iterable[str],
+    services: Iterable[Service],
+    max_conversations: int = 3,
+    duty_hours: dict[str, Any] | None = None,
+) -> User:
+    """Create a staff login with its profile and TOTP device.
+
+    Two-factor login is mandatory, so every staff account gets a confirmed
+    TOTP device at once; its secret is handed to the person out of band
+    (``load_demo`` prints the demo ones). The caller checked the input.
+    """
+    user = User(username=username)
+    user.set_password(password)
+    user.full_clean()
+    user.save()
+    profile = StaffProfile(
+        user=user,
+        pseudonym=pseudonym,
+        roles=sorted(set(roles)),
+        max_conversations=max_conversations,
+        duty_hours=duty_hours or {},
+    )
+    profile.full_clean(exclude=["services"])
+    profile.save()
+    profile.services.set(list(services))
+    do_create_totp_device(user)
+    return user
+
+
+def do_create_totp_device(user: User, *, key: str | None = None) -> TOTPDevice:
+    """Give ``user`` a confirmed TOTP device, or return the one they have.
+
+    ``key`` (40 hex digits) fixes the secret, for tests and the demo.
+    """
+    device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
+    if device is not None:
+        if key is not None and device.key != key:
+            device.key = key
+            device.save(update_fields=["key"])
+        return device
+    device = TOTPDevice(user=user, name=TOTP_DEVICE_NAME, confirmed=True)
+    if key is not None:
+        device.key = key
+    device.full_clean()
+    device.save()
+    return device
+
+
+def do_create_login_session(user: User, *, verified: bool = True) -> str:
+    """Open a logged-in session for ``user`` and return its key.
+
+    For load generators and tests that connect sockets without the login
+    form; the console's own login goes through the login view. The session
+    counts as two-factor verified unless ``verified=False`` (to test the
+    refusal of a session that skipped the second factor).
+    """
+    session = import_string(f"{settings.SESSION_ENGINE}.SessionStore")()
+    session[SESSION_KEY] = str(user.pk)
+    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    if verified:
+        session[DEVICE_ID_SESSION_KEY] = do_create_totp_device(user).persistent_id
+    session.create()
+    assert session.session_key is not None
+    return session.session_key
+
+
+def check_staff_login(
+    request: HttpRequest, *, username: str, password: str, code: str
+) -> tuple[User, TOTPDevice]:
+    """Return the staff user and the device that verified ``code``.
+
+    The password goes through ``authenticate``, so django-axes counts the
+    failure and refuses a locked-out username. A wrong code counts as a
+    failed login too, so a stolen password cannot be paired with guessed
+    codes for long; the TOTP device also throttles on its own. Every
+    refusal has the same message, whichever factor was wrong.
+    """
+    refused = ChatError(
+        "invalid_login", _("Identifiant, mot de passe ou code incorrect.")
+    )
+    user = authenticate(request, username=username, password=password)
+    if user is None:
+        raise refused
+    device = None
+    if get_staff_profile(user) is not None and code.isdigit():
+        for candidate in TOTPDevice.objects.filter(user=user, confirmed=True):
+            with transaction.atomic():
+                if candidate.verify_token(code):
+                    device = candidate
+                    break
+    if device is None:
+        user_login_failed.send(
+            sender=__name__,
+            credentials={"username": username},
+            request=request,
+        )
+        raise refused
+    return user, device
+
+
+def do_staff_login(request: HttpRequest, user: User, device: TOTPDevice) -> None:
+    """Log ``user`` in, with the session marked two-factor verified."""
+    login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+    otp_login(request, device)
+
+
+@transaction.atomic
+def do_staff_logout(request: HttpRequest) -> None:
+    """End the session and make the user's open console sockets re-check."""
+    user_id = request.user.pk if request.user.is_authenticated else None
+    logout(request)
+    if user_id is not None:
+        events.notify_session_check(user_id)

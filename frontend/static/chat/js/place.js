@@ -1,0 +1,148 @@
+// City-or-postal-code field: an ARIA 1.2 combobox with a listbox popup,
+// fed by the project's own commune search (GET ?q=), debounced.
+const DEBOUNCE_MS = 250;
+const MIN_CHARS = 2;
+
+export function choiceLabel(choice) {
+  return `${choice.name} (${choice.postal_code})`;
+}
+
+export class PlaceField {
+  constructor({ input, list, count, endpoint, countText }) {
+    this.input = input;
+    this.list = list;
+    this.count = count;
+    this.endpoint = endpoint;
+    this.countText = countText;
+    this.options = [];
+    this.active = -1;
+    this.chosen = null;
+    this.timer = null;
+    this.request = null;
+
+    input.addEventListener("input", () => {
+      this.chosen = null;
+      clearTimeout(this.timer);
+      this.timer = setTimeout(() => this.search(), DEBOUNCE_MS);
+    });
+    input.addEventListener("keydown", (event) => this.onKey(event));
+    input.addEventListener("blur", () => setTimeout(() => this.close(), 150));
+    // Keep the focus in the input while an option is pressed.
+    list.addEventListener("pointerdown", (event) => event.preventDefault());
+    list.addEventListener("click", (event) => {
+      const option = event.target.closest("[role=option]");
+      if (option) this.choose(Number(option.dataset.index));
+    });
+  }
+
+  // What to send as "place": the INSEE code of a chosen suggestion, or
+  // whatever was typed (a postal code or a name; the server resolves it).
+  get value() {
+    if (this.chosen && this.input.value === choiceLabel(this.chosen)) return this.chosen.code_insee;
+    return this.input.value.trim();
+  }
+
+  async search() {
+    const query = this.input.value.trim();
+    if (this.request) this.request.abort();
+    if (query.length < MIN_CHARS) {
+      this.show([]);
+      return;
+    }
+    const request = new AbortController();
+    this.request = request;
+    try {
+      const response = await fetch(`${this.endpoint}?q=${encodeURIComponent(query)}`, {
+        signal: request.signal,
+        credentials: "omit",
+        cache: "no-store",
+        headers: { Accept: "application/json" },
+      });
+      if (!response.ok) return;
+      const data = await response.json();
+      if (this.request === request && document.activeElement === this.input) this.show(data.results || []);
+    } catch {
+      // Aborted or offline: the visitor can still type a postal code.
+    }
+  }
+
+  show(results) {
+    this.options = results;
+    this.active = -1;
+    this.input.removeAttribute("aria-activedescendant");
+    this.list.replaceChildren(
+      ...results.map((choice, index) => {
+        const option = document.createElement("li");
+        option.id = `place-option-${index}`;
+        option.setAttribute("role", "option");
+        option.setAttribute("aria-selected", "false");
+        option.dataset.index = String(index);
+        const name = document.createElement("span");
+        name.className = "option-name";
+        name.textContent = choice.name;
+        const code = document.createElement("span");
+        code.className = "option-code";
+        code.textContent = ` ${choice.postal_code}`;
+        option.append(name, code);
+        return option;
+      }),
+    );
+    const open = results.length > 0;
+    this.list.hidden = !open;
+    this.input.setAttribute("aria-expanded", String(open));
+    this.count.textContent = this.input.value.trim().length >= MIN_CHARS ? this.countText(results.length) : "";
+  }
+
+  close() {
+    this.list.hidden = true;
+    this.active = -1;
+    this.input.setAttribute("aria-expanded", "false");
+    this.input.removeAttribute("aria-activedescendant");
+  }
+
+  highlight(index) {
+    const options = this.list.querySelectorAll("[role=option]");
+    if (!options.length) return;
+    this.active = (index + options.length) % options.length;
+    options.forEach((option, position) => option.setAttribute("aria-selected", String(position === this.active)));
+    const current = options[this.active];
+    this.input.setAttribute("aria-activedescendant", current.id);
+    current.scrollIntoView({ block: "nearest" });
+  }
+
+  choose(index) {
+    const choice = this.options[index];
+    if (!choice) return;
+    this.chosen = choice;
+    this.input.value = choiceLabel(choice);
+    this.close();
+    this.input.focus();
+  }
+
+  onKey(event) {
+    const open = !this.list.hidden;
+    if (event.key === "ArrowDown") {
+      event.preventDefault();
+      if (!open && this.options.length) {
+        this.list.hidden = false;
+        this.input.setAttribute("aria-expanded", "true");
+      }
+      this.highlight(this.active + 1);
+    } else if (event.key === "ArrowUp" && open) {
+      event.preventDefault();
+      this.highlight(this.active - 1);
+    } else if (event.key === "Enter" && open && this.active >= 0) {
+      event.preventDefault();
+      this.choose(this.active);
+    } else if (event.key === "Tab") {
+      this.close();
+    }
+  }
+
+  reset() {
+    this.chosen = null;
+    this.input.value = "";
+    this.show([]);
+    this.close();
+  }
+}
