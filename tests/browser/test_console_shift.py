@@ -208,6 +208,7 @@ def test_a_whole_shift(
     check_accessibility(psychologist, "console invitation")
     invitation.get_by_role("button", name="Rejoindre").click()
     psychologist.get_by_role("tab", name="33000 Bordeaux").wait_for()
+    psychologist.locator("#invitations-panel").wait_for(state="hidden")
     visitor.receive("joined", role="psychologist", name="Psychologue 3")
     psy_panel = psychologist.locator(f"#panel-{conversation_id}")
     psy_panel.locator("li.from-visitor", has_text="j'ai besoin d'aide").wait_for()

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import json
 import time
+import traceback
 import uuid
 from collections import Counter
 from collections.abc import Callable
@@ -22,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake
+from websockets.exceptions import ConnectionClosed, WebSocketException
 
 from tests.integration.processes import DaphneServer
 
@@ -153,6 +154,8 @@ class ProtocolClient:
         self._first_seen: set[tuple[str, int]] = set()
         self.conflicts: list[tuple[dict[str, Any], dict[str, Any]]] = []
         self.sealed_violations: list[dict[str, Any]] = []
+        # Bugs in this client (or frames it cannot parse), never swallowed.
+        self.internal_errors: list[str] = []
         # Imported here: tests.helpers loads the ASGI app (Django setup).
         from tests.helpers import SEALED_KEYS
 
@@ -213,7 +216,10 @@ class ProtocolClient:
             socket_number = self.sockets
             try:
                 async for text in ws:
-                    self._on_frame(json.loads(text), socket_number)
+                    try:
+                        self._on_frame(json.loads(text), socket_number)
+                    except Exception:  # noqa: BLE001 - reported at teardown.
+                        self.internal_errors.append(traceback.format_exc())
             except ConnectionClosed:
                 pass
             self.closes.append((ws.close_code, ws.close_reason))
@@ -231,7 +237,7 @@ class ProtocolClient:
             await asyncio.sleep(delay)
             try:
                 await self._open()
-            except (OSError, InvalidHandshake, TimeoutError):
+            except (OSError, TimeoutError, WebSocketException):
                 self.reconnect_failures += 1
                 delay = min(delay * 2, 1.0)
                 continue

@@ -326,6 +326,8 @@ class Clients:
 
     async def close(self) -> None:
         await asyncio.gather(*(client.close() for client in self.all))
+        errors = [error for client in self.all for error in client.internal_errors]
+        assert not errors, "a test client failed to handle a frame:\n" + errors[0]
 
 
 @pytest.fixture

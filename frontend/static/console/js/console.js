@@ -781,6 +781,8 @@ const handlers = {
     renderQueue(frame.items);
   },
   assigned(frame) {
+    for (const [id, inv] of state.invitations) if (inv.conversation === frame.conversation.id) state.invitations.delete(id);
+    renderInvitations();
     openConversation(frame.conversation, { select: true });
     beep(880, 0.1);
   },
@@ -844,6 +846,7 @@ const handlers = {
   },
   invitation(frame) {
     const conv = state.conversations.get(frame.conversation);
+    if (frame.status !== "offered" && state.invitations.delete(frame.invitation)) renderInvitations();
     if (conv) {
       conv.data.invitation = frame.status === "asking" || frame.status === "offered" ? frame : { ...frame };
       renderInvitationState(conv);
