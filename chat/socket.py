@@ -24,6 +24,7 @@ from chat import events, runtime
 from chat.errors import ChatError
 from chat.models import Message
 from chat.selectors import HISTORY_LIMIT, list_message_frames_after
+from chat.services.presence import do_drop_connection
 
 logger = logging.getLogger(__name__)
 
@@ -88,6 +89,24 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
         self.deliver_lock = asyncio.Lock()
         await super().websocket_connect(message)
 
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        """Run the consumer; whatever ends it, drop its presence row.
+
+        ``disconnect()`` does not run when a consumer raises, and a row
+        left behind would keep a vanished operator "online" forever, as
+        its process keeps refreshing every row it owns.
+        """
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            runtime.unregister_socket(self)
+            channel = getattr(self, "channel_name", None)
+            if channel is not None:
+                try:
+                    await db(do_drop_connection)(channel)
+                except DatabaseError:
+                    logger.warning("could not drop a presence row")
+
     # -- inbound ----------------------------------------------------------
 
     async def receive(
@@ -106,7 +125,8 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
             return
         try:
             frame = json.loads(text_data)
-        except ValueError:
+        except (ValueError, RecursionError):
+            # RecursionError: deeply nested JSON fits in 16 KiB.
             await self.send_error("bad_json", _("JSON illisible."))
             return
         if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
