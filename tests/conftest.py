@@ -20,3 +20,19 @@ async def runtime_stopped():
     from chat import runtime
 
     await runtime.stop()
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """Say loudly when a run skipped anything: it then proved less."""
+    skipped = terminalreporter.stats.get("skipped", [])
+    if not skipped:
+        return
+    terminalreporter.write_sep(
+        "!",
+        f"WARNING: {len(skipped)} TEST(S) SKIPPED - this run did not prove everything",
+        red=True,
+        bold=True,
+    )
+    for report in skipped:
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else ""
+        terminalreporter.write_line(f"  SKIPPED {report.nodeid}: {reason}", red=True)
