@@ -247,6 +247,7 @@ class LoadGen:
         self.closing = False
         self.phase = "setup"
         self.progress_at = 0.0
+        self.result: dict[str, Any] | None = None
 
     # ---- plumbing -------------------------------------------------------
 
@@ -524,11 +525,14 @@ class LoadGen:
         """End each conversation the way an operator does (product only)."""
         if self.args.target != "product" or not self.args.close:
             return
-        for conv in self.convs:
-            if conv.ready and conv.operator is not None:
-                await conv.operator.send(
-                    {"type": "close", "conversation": conv.room, "outcome": "other"}
-                )
+        frames = [
+            conv.operator.send(
+                {"type": "close", "conversation": conv.room, "outcome": "other"}
+            )
+            for conv in self.convs
+            if conv.ready and conv.operator is not None
+        ]
+        await asyncio.gather(*frames)
         await asyncio.sleep(self.args.close_wait)
 
     # ---- the run --------------------------------------------------------
@@ -570,11 +574,19 @@ class LoadGen:
         t_msgs = time.monotonic()
         t0 = time.monotonic() + 0.2
         senders = [
-            self.sender(conv, direction, t0)
+            asyncio.create_task(self.sender(conv, direction, t0))
             for conv in ready
             for direction in (V2O, O2V)
         ]
-        await asyncio.gather(*senders)
+        # A saturated server stops reading, so sends block (TCP
+        # backpressure): give up on the schedule after twice its length.
+        schedule_s = args.messages / args.rate
+        _, late = await asyncio.wait(senders, timeout=2 * schedule_s + 10)
+        for task in late:
+            task.cancel()
+        await asyncio.gather(*late, return_exceptions=True)
+        if late:
+            self.errors["client:send_deadline"] += len(late)
         send_s = time.monotonic() - t_msgs
         drain_s = await self.drain()
         msg_phase_s = time.monotonic() - t_msgs
@@ -662,6 +674,7 @@ class LoadGen:
             "send_s": round(send_s, 2),
             "drain_s": round(drain_s, 2),
             "sent": len(self.sent),
+            "unsent": 2 * len(ready) * args.messages - len(self.sent),
             "acked": len(acked),
             "delivered": len(delivered_ids),
             "lost": len(lost),
@@ -703,10 +716,19 @@ class LoadGen:
             },
         }
 
+        self.result = result
         self.closing = True
-        await self.close_conversations()
-        for sock in [c.visitor for c in self.convs if c.visitor] + self.operators:
-            await sock.close()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.close_conversations(), args.close_wait + 10)
+        socks = [c.visitor for c in self.convs if c.visitor] + self.operators
+        try:
+            await asyncio.wait_for(
+                asyncio.gather(*(sock.close() for sock in socks)), 15
+            )
+        except TimeoutError:
+            for sock in socks:
+                if sock.ws is not None:
+                    sock.ws.transport.abort()
         return result
 
 
@@ -773,7 +795,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 async def amain(args: argparse.Namespace) -> dict[str, Any]:
     gen = LoadGen(args)
-    return await asyncio.wait_for(gen.run(), args.timeout)
+    try:
+        return await asyncio.wait_for(gen.run(), args.timeout)
+    except TimeoutError:
+        if gen.result is None:
+            raise
+        gen.result["note"] = "timed out while closing the sockets"
+        return gen.result
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -225,7 +225,8 @@ class Bench:
         if self.args.run_timeout:
             return self.args.run_timeout
         a = self.args
-        return a.setup_timeout + a.messages / a.rate + a.max_drain + 60
+        # setup, sending (at most twice its schedule + 10 s), drain, closing
+        return a.setup_timeout + 2 * a.messages / a.rate + 10 + a.max_drain + 60
 
     def out_of_time(self) -> bool:
         return time.monotonic() - self.started > self.args.total_timeout

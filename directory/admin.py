@@ -17,7 +17,11 @@ from django.shortcuts import redirect, render
 from django.urls import path
 from django.utils.translation import gettext_lazy as _
 
-from directory.csvio import do_import_resources, export_resources_text
+from directory.csvio import (
+    EXPORT_COLUMNS,
+    do_import_resources,
+    export_resources_text,
+)
 from directory.models import CallbackRequest, Orientation, Resource
 from directory.selectors import count_orientations
 from directory.services import do_verify_resource
@@ -45,31 +49,8 @@ class ResourceForm(forms.ModelForm):
 
     class Meta:
         model = Resource
-        fields = [
-            "kind",
-            "name",
-            "description",
-            "address",
-            "postal_code",
-            "commune_code",
-            "commune_name",
-            "department",
-            "departments",
-            "communes",
-            "is_national",
-            "always_offer",
-            "phone",
-            "email",
-            "website",
-            "hours",
-            "source",
-            "source_ref",
-            "verified_at",
-            "active",
-            "services",
-            "callback_services",
-            "staff",
-        ]
+        # The CSV columns (less the id) and the staff who may see callbacks.
+        fields = [*EXPORT_COLUMNS[1:], "staff"]
         help_texts = {
             "departments": _('Départements couverts, liste JSON : ["94", "93"].'),
             "communes": _('Communes couvertes (codes INSEE) : ["94028"].'),

@@ -528,3 +528,20 @@ async def test_estimated_wait_comes_from_recent_waits(bordeaux, national):
     visitor, started = await start_visitor()
     assert started["queue"] == {"position": 2, "estimated_wait_s": 120}
     await visitor.disconnect()
+
+
+async def test_a_consumer_that_crashes_leaves_no_presence_row(bordeaux, national, monkeypatch):
+    """disconnect() does not run on a crash; the row must go all the same."""
+    from chat.consumers import VisitorChatConsumer
+    from chat.models import Connection
+
+    async def explode(self, frame):
+        raise RuntimeError("boom")
+
+    visitor, started = await start_visitor()
+    assert await count(Connection) == 1
+    monkeypatch.setattr(VisitorChatConsumer, "handle_sync", explode)
+    await visitor.send_json_to({"type": "sync", "after": 0})
+    with pytest.raises(RuntimeError):
+        await visitor.receive_output(timeout=2)
+    assert await count(Connection) == 0
