@@ -143,19 +143,28 @@ def decrypt_message_body(
     return _open(get_data_key(conversation_id), blob, aad).decode()
 
 
-def _note_aad(conversation_id: UUID) -> bytes:
-    return f"note/v1|{conversation_id}".encode()
+STAFF_TEXT_KINDS = frozenset({"note", "whisper", "summary"})
 
 
-def encrypt_note(conversation_id: UUID, text: str) -> bytes:
+def _note_aad(conversation_id: UUID, kind: str) -> bytes:
+    if kind not in STAFF_TEXT_KINDS:
+        raise ValueError(f"unknown staff text kind {kind!r}")
+    return f"{kind}/v1|{conversation_id}".encode()
+
+
+def encrypt_note(conversation_id: UUID, text: str, *, kind: str = "note") -> bytes:
+    """Encrypt a staff-only text (a note, a whisper, an invitation summary).
+
+    ``kind`` is in the AAD, so one kind's ciphertext never opens as another.
+    """
     return _seal(
-        get_data_key(conversation_id), text.encode(), _note_aad(conversation_id)
+        get_data_key(conversation_id), text.encode(), _note_aad(conversation_id, kind)
     )
 
 
-def decrypt_note(conversation_id: UUID, blob: bytes) -> str:
+def decrypt_note(conversation_id: UUID, blob: bytes, *, kind: str = "note") -> str:
     return _open(
-        get_data_key(conversation_id), blob, _note_aad(conversation_id)
+        get_data_key(conversation_id), blob, _note_aad(conversation_id, kind)
     ).decode()
 
 

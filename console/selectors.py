@@ -223,7 +223,9 @@ def render_whisper(whisper: Whisper) -> dict[str, Any]:
         "id": whisper.id,
         "from": whisper.author_role,
         "name": whisper.author_name,
-        "text": decrypt_note(whisper.conversation_id, bytes(whisper.ciphertext)),
+        "text": decrypt_note(
+            whisper.conversation_id, bytes(whisper.ciphertext), kind="whisper"
+        ),
         "at": iso_utc(whisper.created_at),
     }
 
@@ -303,7 +305,9 @@ def render_invitation(
     }
     if with_summary:
         summary = (
-            decrypt_note(conversation.id, bytes(invitation.summary_ciphertext))
+            decrypt_note(
+                conversation.id, bytes(invitation.summary_ciphertext), kind="summary"
+            )
             if invitation.summary_ciphertext
             else ""
         )

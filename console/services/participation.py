@@ -134,7 +134,9 @@ def do_invite(
                 role=role,
                 service=service,
                 summary_ciphertext=(
-                    encrypt_note(conversation.id, summary) if summary else b""
+                    encrypt_note(conversation.id, summary, kind="summary")
+                    if summary
+                    else b""
                 ),
                 invited_by=invited_by.user,
             )
@@ -541,7 +543,7 @@ def do_send_whisper(
         author_name=author.pseudonym,
         author_role=role,
         # The notes' key and AAD: a whisper is a note addressed to staff.
-        ciphertext=encrypt_note(conversation.id, body),
+        ciphertext=encrypt_note(conversation.id, body, kind="whisper"),
     )
     whisper.full_clean()
     whisper.save()

@@ -121,3 +121,13 @@ def test_notes_are_encrypted_too():
     check_send_note(profile, conversation.id, text="NOTE-PRIVEE-77")
     assert Note.objects.count() == 1
     assert "NOTE-PRIVEE-77" not in raw_dump()
+
+
+def test_a_note_never_opens_as_a_whisper():
+    from anonymity.crypto import decrypt_note, encrypt_note
+
+    conversation, _ = make_conversation()
+    blob = encrypt_note(conversation.id, "privé")
+    assert decrypt_note(conversation.id, blob) == "privé"
+    with pytest.raises(DecryptionError):
+        decrypt_note(conversation.id, blob, kind="whisper")
