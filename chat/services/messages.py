@@ -119,8 +119,8 @@ def do_send_message(
             card=card,
         )
     except IntegrityError:
-        # A concurrent resend of the same client id won the race: the
-        # whole transaction (seq increment included) rolled back.
+        # This client id is stored already (a resend, or a concurrent
+        # twin that won): the whole transaction rolled back, seq included.
         existing = Message.objects.filter(
             conversation_id=conversation_id, client_id=client_id
         ).first()
@@ -148,14 +148,19 @@ def _store_message(
         .only("id", "status", "last_seq")
         .get(id=conversation_id)
     )
-    if client_id is not None:
-        existing = Message.objects.filter(
-            conversation_id=conversation_id, client_id=client_id
-        ).first()
+    if conversation.status == Conversation.Status.CLOSED:
+        # A resend of a message stored before the close still gets its ack.
+        existing = None
+        if client_id is not None:
+            existing = Message.objects.filter(
+                conversation_id=conversation_id, client_id=client_id
+            ).first()
         if existing is not None:
             return existing, False
-    if conversation.status == Conversation.Status.CLOSED:
         raise ChatError("bad_state", _("La conversation est terminée."))
+    # A resend of a stored client id fails the unique constraint on insert;
+    # do_send_message then returns the stored message (one query saved on
+    # every new message, the common case).
     seq = conversation.last_seq + 1
     message = Message.objects.create(
         conversation_id=conversation_id,

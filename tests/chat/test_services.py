@@ -224,3 +224,21 @@ def test_empty_schedule_is_always_open():
     assert is_service_open(
         make_service("always"), at=datetime(2026, 1, 1, 3, tzinfo=UTC)
     )
+
+
+def test_a_resend_after_the_close_gets_the_original_seq():
+    from chat.services import do_close_conversation
+
+    conversation, _ = make_conversation()
+    client_id = uuid.uuid4()
+    do_send_message(conversation.id, sender="visitor", body="avant", client_id=client_id)
+    Conversation.objects.filter(id=conversation.id).update(status="active")
+    do_close_conversation(conversation, outcome="information", categories=[])
+    message, created = do_send_message(
+        conversation.id, sender="visitor", body="avant", client_id=client_id
+    )
+    assert (message.seq, created) == (1, False)
+    with pytest.raises(ChatError) as refused:
+        do_send_message(conversation.id, sender="visitor", body="après", client_id=uuid.uuid4())
+    assert refused.value.code == "bad_state"
+    assert Message.objects.filter(conversation=conversation).count() == 1
