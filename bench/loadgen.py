@@ -550,7 +550,12 @@ class LoadGen:
         setup_s = time.monotonic() - t_setup
         ready = [c for c in self.convs if c.ready]
         sockets = len(self.operators) + sum(1 for c in self.convs if c.visitor)
-        open_sockets = len(self.operators) + len(ready)
+        # Sockets the server holds open: handshake done, not closed since
+        # (a visitor whose start or claim failed still costs its socket).
+        every = [c.visitor for c in self.convs if c.visitor] + self.operators
+        open_sockets = sum(
+            1 for sock in every if sock.ws is not None and sock.closed_code is None
+        )
 
         await asyncio.sleep(args.settle)
         rss_after = {pid: read_rss_kib(pid) for pid in pids}
@@ -668,6 +673,7 @@ class LoadGen:
             "conversations_ready": len(ready),
             "operator_sockets": len(self.operators),
             "sockets_opened": sockets,
+            "sockets_open_at_rss": open_sockets,
             "messages_per_direction": args.messages,
             "rate_per_direction": args.rate,
             "setup_s": round(setup_s, 2),

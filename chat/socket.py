@@ -29,6 +29,8 @@ from chat.services.presence import do_drop_connection
 logger = logging.getLogger(__name__)
 
 CLOSE_FLOOD = 4429
+# Strong references to background event sends, so none is collected early.
+_pending_dispatches: set[asyncio.Task] = set()
 OWN_IDS_KEPT = 2000
 
 
@@ -172,9 +174,18 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
         await self.send(text_data=json.dumps(frame, ensure_ascii=False))
 
     async def call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        """Run a service function, then send the events it emitted."""
+        """Run a service function, then send the events it emitted.
+
+        The events go out in the background: the write is committed, so
+        the caller may ack at once, and a slow layer (the pub/sub layer
+        publishes one message at a time per process) does not hold up the
+        sender. Their order does not matter: receivers read by seq.
+        """
         result, collected = await db(run_collecting)(fn, *args, **kwargs)
-        await events.dispatch_events(collected)
+        if collected:
+            task = asyncio.ensure_future(events.dispatch_events(collected))
+            _pending_dispatches.add(task)
+            task.add_done_callback(_pending_dispatches.discard)
         return result
 
     # -- delivery ---------------------------------------------------------
