@@ -14,6 +14,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A real file, so worker threads and child processes share it.
     DATABASES["default"]["NAME"] = str(BASE_DIR / "var/test-main.sqlite3")
     # One file per test run, so concurrent runs in one tree never share it.
+    (BASE_DIR / "var").mkdir(exist_ok=True)  # absent from a fresh clone
     _name = os.environ.get("TEST_SQLITE_NAME") or f"var/test-{os.getpid()}.sqlite3"
     DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / _name)}
 

@@ -101,16 +101,17 @@ function renderQueue(items) {
         const flags = el("span", { class: "flags" });
         if (item.urgent) flags.append(el("span", { class: "badge urgent", text: T.urgent }));
         if (item.minor) flags.append(el("span", { class: "badge minor", text: T.minor }));
-        const label = `${item.place} — ${roleLabel(item.role)} — ${T.waiting} ${minutes(item.waiting_s)}`;
+        // The visible text is the accessible name (WCAG 2.5.3); the verb
+        // is read first by screen readers only.
         const button = el(
           "button",
           {
             type: "button",
             class: "queue-item",
             "data-conversation": item.conversation,
-            "aria-label": `${T.claim} : ${label}`,
             disabled: !isOperator(),
           },
+          el("span", { class: "visually-hidden", text: `${T.claim} : ` }),
           el("span", { class: "place", text: item.place }),
           flags,
           el("span", { class: "meta", text: `${roleLabel(item.role)} · ${item.service}` }),
