@@ -4,9 +4,15 @@ import json
 import uuid
 
 import pytest
+
 from channels.db import database_sync_to_async
 
-from tests.factories import make_commune, make_operator, make_service, make_session_cookie
+from tests.factories import (
+    make_commune,
+    make_operator,
+    make_service,
+    make_session_cookie,
+)
 from tests.helpers import drain, receive_until, staff_communicator, visitor_communicator
 
 pytestmark = [
@@ -35,9 +41,16 @@ async def test_visitor_frames_never_carry_real_names(db):
     await operator.receive_json_from()
     await operator.send_json_to({"type": "claim"})
     await receive_until(operator, "assigned")
-    await operator.send_json_to({"type": "typing", "conversation": started["conversation"], "active": True})
     await operator.send_json_to(
-        {"type": "message", "conversation": started["conversation"], "id": str(uuid.uuid4()), "text": "Bonjour"}
+        {"type": "typing", "conversation": started["conversation"], "active": True}
+    )
+    await operator.send_json_to(
+        {
+            "type": "message",
+            "conversation": started["conversation"],
+            "id": str(uuid.uuid4()),
+            "text": "Bonjour",
+        }
     )
     await receive_until(operator, "ack")
     frames = await drain(visitor, 0.5)
@@ -45,7 +58,9 @@ async def test_visitor_frames_never_carry_real_names(db):
     await visitor.disconnect()
     again = visitor_communicator()
     await again.connect()
-    await again.send_json_to({"type": "resume", "token": started["token"], "last_seq": 0})
+    await again.send_json_to(
+        {"type": "resume", "token": started["token"], "last_seq": 0}
+    )
     frames += await drain(again, 0.5)
     await again.disconnect()
     text = json.dumps(frames, ensure_ascii=False)

@@ -530,7 +530,9 @@ async def test_estimated_wait_comes_from_recent_waits(bordeaux, national):
     await visitor.disconnect()
 
 
-async def test_a_consumer_that_crashes_leaves_no_presence_row(bordeaux, national, monkeypatch):
+async def test_a_consumer_that_crashes_leaves_no_presence_row(
+    bordeaux, national, monkeypatch
+):
     """disconnect() does not run on a crash; the row must go all the same."""
     from chat.consumers import VisitorChatConsumer
     from chat.models import Connection

@@ -231,7 +231,9 @@ def test_a_resend_after_the_close_gets_the_original_seq():
 
     conversation, _ = make_conversation()
     client_id = uuid.uuid4()
-    do_send_message(conversation.id, sender="visitor", body="avant", client_id=client_id)
+    do_send_message(
+        conversation.id, sender="visitor", body="avant", client_id=client_id
+    )
     Conversation.objects.filter(id=conversation.id).update(status="active")
     do_close_conversation(conversation, outcome="information", categories=[])
     message, created = do_send_message(
@@ -239,6 +241,8 @@ def test_a_resend_after_the_close_gets_the_original_seq():
     )
     assert (message.seq, created) == (1, False)
     with pytest.raises(ChatError) as refused:
-        do_send_message(conversation.id, sender="visitor", body="après", client_id=uuid.uuid4())
+        do_send_message(
+            conversation.id, sender="visitor", body="après", client_id=uuid.uuid4()
+        )
     assert refused.value.code == "bad_state"
     assert Message.objects.filter(conversation=conversation).count() == 1

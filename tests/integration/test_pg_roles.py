@@ -44,7 +44,13 @@ def test_web_role_can_insert_but_not_read_sealed_rows(database_url, seed):
                 "INSERT INTO anonymity_sealedconnection"
                 " (conversation_id, key_id, sealed, sealed_at, expires_at)"
                 " VALUES (%s, %s, %s, %s, %s) RETURNING id",
-                (uuid.uuid4(), "2026-12", b"\x01" * 240, now, now + timedelta(days=365)),
+                (
+                    uuid.uuid4(),
+                    "2026-12",
+                    b"\x01" * 240,
+                    now,
+                    now + timedelta(days=365),
+                ),
             ).fetchone()[0]
             assert web.execute(
                 "SELECT id, key_id FROM anonymity_sealedconnection WHERE id = %s",
@@ -74,7 +80,8 @@ def test_web_role_can_insert_but_not_read_sealed_rows(database_url, seed):
             )
         with psycopg.connect(admin) as connection:
             assert connection.execute(
-                "SELECT count(*) FROM anonymity_sealedconnection WHERE id = %s", (row_id,)
+                "SELECT count(*) FROM anonymity_sealedconnection WHERE id = %s",
+                (row_id,),
             ).fetchone() == (0,)
     finally:
         with psycopg.connect(admin, autocommit=True) as connection:
