@@ -16,7 +16,6 @@ from chat.services.conversations import (
 )
 from chat.services.messages import (
     check_send_message,
-    check_send_note,
     check_send_typing,
     do_send_message,
 )
@@ -35,7 +34,6 @@ __all__ = [
     "check_release_conversation",
     "check_resume_conversation",
     "check_send_message",
-    "check_send_note",
     "check_send_typing",
     "check_start_conversation",
     "check_transfer_conversation",

@@ -8,11 +8,10 @@ from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
-from anonymity.crypto import encrypt_message_body, encrypt_note
+from anonymity.crypto import encrypt_message_body
 from chat import events
 from chat.errors import ChatError
-from chat.models import Conversation, Message, Note
-from chat.selectors import access_conversation_for_staff
+from chat.models import Conversation, Message
 from console.models import Participant, StaffProfile
 
 
@@ -67,33 +66,18 @@ def staff_sender_role(profile: StaffProfile, conversation: Conversation) -> str:
 
 
 def check_send_message(
-    conversation_or_id: Conversation | Any,
-    *,
-    text: Any,
-    client_id: Any,
-    profile: StaffProfile | None = None,
+    conversation: Conversation, *, text: Any, client_id: Any
 ) -> tuple[Message, bool]:
-    """Validate and store a message from the visitor or a staff member.
+    """Validate and store a message from the visitor of ``conversation``.
 
     Returns the message and whether it was new (False when ``client_id``
-    was already stored: the caller acks with the original seq).
+    was already stored: the caller acks with the original seq). Staff
+    messages go through ``console.services.check_send_staff_message``.
     """
     body = check_text(text)
     key = check_client_id(client_id)
-    if profile is None:
-        conversation = conversation_or_id
-        sender, author, name = Message.Sender.VISITOR, None, ""
-    else:
-        conversation = access_conversation_for_staff(profile, conversation_or_id)
-        sender = staff_sender_role(profile, conversation)
-        author, name = profile.user, profile.pseudonym
     return do_send_message(
-        conversation.id,
-        sender=sender,
-        author=author,
-        author_name=name,
-        body=body,
-        client_id=key,
+        conversation.id, sender=Message.Sender.VISITOR, body=body, client_id=key
     )
 
 
@@ -179,37 +163,16 @@ def _store_message(
     return message, True
 
 
-def check_send_note(profile: StaffProfile, conversation_id: Any, *, text: Any) -> Note:
-    """Store a private note: staff of the service only, never the visitor."""
-    body = check_text(text)
-    conversation = access_conversation_for_staff(profile, conversation_id)
-    staff_sender_role(profile, conversation)
-    return Note.objects.create(
-        conversation=conversation,
-        author=profile.user,
-        ciphertext=encrypt_note(conversation.id, body),
-    )
-
-
-def check_send_typing(
-    conversation_or_id: Conversation | Any,
-    *,
-    active: Any,
-    origin: str,
-    profile: StaffProfile | None = None,
-) -> None:
-    """Signal typing to the conversation's other participants.
+def check_send_typing(conversation: Conversation, *, active: Any, origin: str) -> None:
+    """Signal the visitor's typing to the conversation's staff.
 
     ``origin`` is the sending socket's channel name, so it is not echoed.
+    Staff typing goes through ``console.services.check_send_staff_typing``.
     """
     if not isinstance(active, bool):
         raise ChatError("bad_request", _("Le champ active doit être vrai ou faux."))
-    if profile is None:
-        conversation = conversation_or_id
-        sender = Message.Sender.VISITOR
-    else:
-        conversation = access_conversation_for_staff(profile, conversation_or_id)
-        sender = staff_sender_role(profile, conversation)
     if conversation.status == Conversation.Status.CLOSED:
         raise ChatError("bad_state", _("La conversation est terminée."))
-    events.notify_typing(conversation.id, sender=sender, active=active, origin=origin)
+    events.notify_typing(
+        conversation.id, sender=Message.Sender.VISITOR, active=active, origin=origin
+    )

@@ -110,15 +110,16 @@ def test_without_the_ring_key_nothing_reads(settings):
 
 
 def test_notes_are_encrypted_too():
-    from chat.services import check_claim_conversation, check_send_note
+    from chat.services import check_claim_conversation
     from console.models import StaffProfile
+    from console.services import check_add_note
     from tests.factories import make_operator, make_service
 
     service = make_service()
     conversation, _ = make_conversation(service)
     profile = StaffProfile.objects.get(user=make_operator(service))
     check_claim_conversation(profile, str(conversation.id))
-    check_send_note(profile, conversation.id, text="NOTE-PRIVEE-77")
+    check_add_note(profile, conversation.id, text="NOTE-PRIVEE-77")
     assert Note.objects.count() == 1
     assert "NOTE-PRIVEE-77" not in raw_dump()
 
