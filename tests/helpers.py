@@ -4,6 +4,7 @@ import asyncio
 import json
 from typing import Any
 
+from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 
 from config.asgi import build_websocket_app
@@ -61,3 +62,39 @@ def assert_no_sealed_field(frame: dict[str, Any]) -> None:
     text = json.dumps(frame)
     for key in SEALED_KEYS:
         assert f'"{key}"' not in text, frame
+
+
+async def start_visitor(
+    place: str = "33000", role: str = "victim", **extra: Any
+) -> tuple[WebsocketCommunicator, dict[str, Any]]:
+    """Connect a visitor, send ``start``; return it and the first answer."""
+    communicator = visitor_communicator()
+    connected, _ = await communicator.connect()
+    assert connected
+    await communicator.send_json_to(
+        {"type": "start", "place": place, "role": role, **extra}
+    )
+    return communicator, await communicator.receive_json_from()
+
+
+async def open_conversation(
+    service_slug: str | None = None,
+) -> tuple[WebsocketCommunicator, dict[str, Any]]:
+    """Start a conversation from 33000 that must succeed; return ``started``."""
+    extra = {"service": service_slug} if service_slug else {}
+    visitor, started = await start_visitor(**extra)
+    assert started["type"] == "started", started
+    return visitor, started
+
+
+async def connect_staff(user: Any) -> tuple[WebsocketCommunicator, dict[str, Any]]:
+    """Connect ``user``'s console with a verified session; return ``hello``."""
+    from tests.factories import make_session_cookie
+
+    cookie = await database_sync_to_async(make_session_cookie)(user)
+    staff = staff_communicator(cookie)
+    connected, _ = await staff.connect()
+    assert connected
+    hello = await staff.receive_json_from()
+    assert hello["type"] == "hello", hello
+    return staff, hello

@@ -14,14 +14,14 @@ from tests.factories import (
     make_conversation,
     make_operator,
     make_service,
-    make_session_cookie,
 )
 from tests.helpers import (
     assert_no_sealed_field,
+    connect_staff,
     drain,
     receive_until,
     send_raw,
-    staff_communicator,
+    start_visitor,
     visitor_communicator,
 )
 
@@ -41,27 +41,11 @@ def national(db):
     return make_service("national", name="Plateforme nationale")
 
 
-async def start_visitor(place="33000", role="victim", **extra):
-    communicator = visitor_communicator()
-    connected, _ = await communicator.connect()
-    assert connected
-    await communicator.send_json_to(
-        {"type": "start", "place": place, "role": role, **extra}
-    )
-    started = await communicator.receive_json_from()
-    return communicator, started
-
-
 async def connect_operator(service, pseudonym="Opératrice 12"):
     from channels.db import database_sync_to_async
 
     user = await database_sync_to_async(make_operator)(service, pseudonym=pseudonym)
-    cookie = await database_sync_to_async(make_session_cookie)(user)
-    communicator = staff_communicator(cookie)
-    connected, _ = await communicator.connect()
-    assert connected
-    hello = await communicator.receive_json_from()
-    assert hello["type"] == "hello"
+    communicator, _hello = await connect_staff(user)
     return communicator, user
 
 

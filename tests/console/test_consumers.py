@@ -18,11 +18,12 @@ from tests.factories import (
 )
 from tests.helpers import (
     assert_no_sealed_field,
+    connect_staff,
     drain,
+    open_conversation,
     receive_until,
     send_raw,
     staff_communicator,
-    visitor_communicator,
 )
 
 pytestmark = [
@@ -40,28 +41,6 @@ def national(db):
 @pytest.fixture
 def other_service(db):
     return make_service("enfance", name="Cellule enfance", is_default=False)
-
-
-async def start_visitor(service_slug=None):
-    visitor = visitor_communicator()
-    await visitor.connect()
-    frame = {"type": "start", "place": "33000", "role": "victim"}
-    if service_slug:
-        frame["service"] = service_slug
-    await visitor.send_json_to(frame)
-    started = await visitor.receive_json_from()
-    assert started["type"] == "started", started
-    return visitor, started
-
-
-async def connect_staff(user):
-    cookie = await database_sync_to_async(make_session_cookie)(user)
-    staff = staff_communicator(cookie)
-    connected, _ = await staff.connect()
-    assert connected
-    hello = await staff.receive_json_from()
-    assert hello["type"] == "hello", hello
-    return staff, hello
 
 
 async def new_operator(*services, pseudonym=None):
@@ -103,7 +82,7 @@ async def test_inactive_staff_is_closed_4401(national):
 
 
 async def test_hello_lists_user_queue_and_own_conversations(national):
-    visitor, started = await start_visitor()
+    visitor, started = await open_conversation()
     user = await new_operator(national, pseudonym="Opérateur 7")
     staff, hello = await connect_staff(user)
     assert hello["user"] == {
@@ -132,7 +111,7 @@ async def test_hello_lists_user_queue_and_own_conversations(national):
 
 
 async def test_claim_next_specific_already_claimed_and_queue_empty(national):
-    visitor, started = await start_visitor()
+    visitor, started = await open_conversation()
     first, _ = await connect_staff(await new_operator(national))
     second, _ = await connect_staff(await new_operator(national))
     await first.send_json_to({"type": "claim"})
@@ -152,7 +131,7 @@ async def test_claim_next_specific_already_claimed_and_queue_empty(national):
 
 
 async def test_psychologist_cannot_claim(national):
-    visitor, started = await start_visitor()
+    visitor, started = await open_conversation()
     psychologist = await database_sync_to_async(make_staff)(
         roles=(StaffProfile.Role.PSYCHOLOGIST,), services=(national,)
     )
@@ -171,7 +150,7 @@ async def test_psychologist_cannot_claim(national):
 async def test_operator_never_sees_or_claims_another_services_conversation(
     national, other_service
 ):
-    visitor, started = await start_visitor("enfance")
+    visitor, started = await open_conversation("enfance")
     outsider, hello = await connect_staff(await new_operator(national))
     insider, inside_hello = await connect_staff(await new_operator(other_service))
     assert hello["queue"] == []
@@ -219,7 +198,7 @@ async def test_operator_never_sees_or_claims_another_services_conversation(
 
 
 async def claimed_pair(service, pseudonym="Opératrice 12"):
-    visitor, started = await start_visitor()
+    visitor, started = await open_conversation()
     user = await new_operator(service, pseudonym=pseudonym)
     staff, _ = await connect_staff(user)
     await staff.send_json_to({"type": "claim", "conversation": started["conversation"]})
@@ -230,7 +209,7 @@ async def claimed_pair(service, pseudonym="Opératrice 12"):
 
 async def test_release_puts_it_back_at_the_head_of_the_queue(national):
     visitor, staff, conversation_id, _ = await claimed_pair(national)
-    later, later_started = await start_visitor()
+    later, later_started = await open_conversation()
     await staff.send_json_to({"type": "release", "conversation": conversation_id})
     released = await receive_until(staff, "released")
     assert released["conversation"] == conversation_id
@@ -258,8 +237,8 @@ async def test_release_puts_it_back_at_the_head_of_the_queue(national):
 
 
 async def test_flag_urgent_jumps_the_queue(national):
-    first, first_started = await start_visitor()
-    second, second_started = await start_visitor()
+    first, first_started = await open_conversation()
+    second, second_started = await open_conversation()
     staff, _ = await connect_staff(await new_operator(national))
     await staff.send_json_to(
         {

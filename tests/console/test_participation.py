@@ -21,10 +21,11 @@ from console.services import do_auto_assign, do_create_login_session
 from tests.factories import make_commune, make_conversation, make_service, make_staff
 from tests.helpers import (
     assert_no_sealed_field,
+    connect_staff,
     drain,
+    open_conversation,
     receive_until,
     staff_communicator,
-    visitor_communicator,
 )
 
 pytestmark = [
@@ -65,21 +66,8 @@ async def connect(user, *, verified=True):
     return staff, key
 
 
-async def connect_staff(user):
-    staff, _key = await connect(user)
-    hello = await staff.receive_json_from()
-    assert hello["type"] == "hello", hello
-    return staff, hello
-
-
 async def start_visitor(service_slug=None):
-    visitor = visitor_communicator()
-    await visitor.connect()
-    frame = {"type": "start", "place": "33000", "role": "victim"}
-    if service_slug:
-        frame["service"] = service_slug
-    await visitor.send_json_to(frame)
-    started = await receive_until(visitor, "started")
+    visitor, started = await open_conversation(service_slug)
     return visitor, started["conversation"]
 
 

@@ -21,10 +21,10 @@ from directory.selectors import (
     render_matches,
 )
 from directory.services import do_verify_resource
-from tests.factories import make_operator, make_service, make_session_cookie, make_staff
+from tests.factories import make_operator, make_service, make_staff
 from tests.helpers import (
+    connect_staff,
     receive_until,
-    staff_communicator,
     visitor_communicator,
 )
 from tests.reference_data import load_real_places
@@ -275,15 +275,6 @@ def test_orientation_counts_are_for_supervisors() -> None:
 # -- send_resource: a card in the conversation, an orientation counted ------
 
 
-async def connect_staff(user):
-    cookie = await database_sync_to_async(make_session_cookie)(user)
-    staff = staff_communicator(cookie)
-    connected, _ = await staff.connect()
-    assert connected
-    await receive_until(staff, "hello")
-    return staff
-
-
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.usefixtures("runtime_stopped")
 async def test_shared_card_reaches_the_visitor_and_the_orientation_count() -> None:
@@ -304,7 +295,7 @@ async def test_shared_card_reaches_the_visitor_and_the_orientation_count() -> No
     await visitor.connect()
     await visitor.send_json_to({"type": "start", "place": "Arles", "role": "victim"})
     started = await receive_until(visitor, "started")
-    staff = await connect_staff(operator)
+    staff, _hello = await connect_staff(operator)
     await staff.send_json_to({"type": "claim", "conversation": started["conversation"]})
     await receive_until(staff, "assigned")
 
