@@ -200,7 +200,9 @@ CONTENT_SECURITY_POLICY = {
     }
 }
 
-DATA_DIR = Path(env.str("DATA_DIR", default=str(BASE_DIR.parent / "shared/data")))
+# Reference data shipped in the repository (data/README.md says where each
+# file comes from); a relative override is read from the project's folder.
+DATA_DIR = BASE_DIR / env.str("DATA_DIR", default="data")
 
 # Protocol limits (PROTOCOL.md, "Transport").
 CHAT_MAX_FRAME_BYTES = env.int("CHAT_MAX_FRAME_BYTES", default=16 * 1024)
