@@ -130,7 +130,7 @@ LOGOUT_REDIRECT_URL = "/console/login/"
 # Staff login: password and TOTP code (django-otp), throttled and locked
 # out by username only (django-axes). No client address is ever stored:
 # the address callable returns None, and the anonymity layer strips the
-# client from the scope anyway (SECURITY.md §B7).
+# client from the scope anyway (docs/security.md §B7).
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
@@ -181,7 +181,7 @@ SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 
 # Content-Security-Policy (django-csp) on every page: nothing from another
-# host, no inline script or style, no framing (SECURITY.md decision 10).
+# host, no inline script or style, no framing (docs/security.md §B9).
 # "'self'" in connect-src covers the same host's ws:// and wss://.
 MIDDLEWARE += ["csp.middleware.CSPMiddleware"]
 CONTENT_SECURITY_POLICY = {
@@ -204,7 +204,7 @@ CONTENT_SECURITY_POLICY = {
 # file comes from); a relative override is read from the project's folder.
 DATA_DIR = BASE_DIR / env.str("DATA_DIR", default="data")
 
-# Protocol limits (PROTOCOL.md, "Transport").
+# Protocol limits (docs/protocol.md, "Transport").
 CHAT_MAX_FRAME_BYTES = env.int("CHAT_MAX_FRAME_BYTES", default=16 * 1024)
 CHAT_MAX_TEXT_CHARS = env.int("CHAT_MAX_TEXT_CHARS", default=4000)
 CHAT_RATE_PER_SECOND = env.float("CHAT_RATE_PER_SECOND", default=10.0)
@@ -224,14 +224,14 @@ VISITOR_GRACE_SECONDS = env.float("VISITOR_GRACE_SECONDS", default=180.0)
 RECONCILE_SECONDS = env.float("RECONCILE_SECONDS", default=15.0)
 LAYER_SEND_TIMEOUT_SECONDS = env.float("LAYER_SEND_TIMEOUT_SECONDS", default=1.0)
 
-# Anonymity layer (anonymity/, docs/threat-model.md).
+# Anonymity layer (anonymity/, docs/security.md).
 # Key ring for message data keys, newest first: "id:base64(32 bytes)".
 MESSAGE_KEYS = env.list("MESSAGE_KEYS")
 # Forwarding headers are believed only from these peers (addresses/CIDRs).
 TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
 # Names this server in sealed connection records.
 SERVER_NAME = env.str("SERVER_NAME", default="web")
-# Retention in days (SECURITY.md §B6; confirm against the platform's decree).
+# Retention in days (docs/security.md §B6; confirm against the platform's decree).
 RETENTION_SEALED_CONNECTION_DAYS = env.int(
     "RETENTION_SEALED_CONNECTION_DAYS", default=365
 )
