@@ -1,4 +1,4 @@
-"""Encryption at rest of message bodies and notes (SECURITY.md §B4).
+"""Encryption at rest of message bodies and notes (docs/security.md §B4).
 
 Each conversation has its own AES-256-GCM data key (DEK). The DEK is
 stored wrapped by a key-encryption key (KEK) from the ``MESSAGE_KEYS``
@@ -10,7 +10,7 @@ sender, so a row copied elsewhere fails to decrypt.
 
 Protects against: a database thief or a backup reader without the key
 ring. Does not protect against: a compromised web process, which holds
-the ring (docs/threat-model.md).
+the ring (docs/security.md).
 """
 
 import base64

@@ -5,7 +5,7 @@ scope before anything downstream runs (``anonymity.middleware``) and
 Daphne runs with ``-v 0`` (no access log). This module is the second: a
 logging filter that redacts anything shaped like an IP address from every
 record, traceback included, and an exception-report filter that hides
-request fields carrying addresses or browser fingerprints (SECURITY.md
+request fields carrying addresses or browser fingerprints (docs/security.md
 §B7). It deliberately does not try to recognise message text or contact
 details: those never reach a log call in this code base.
 """

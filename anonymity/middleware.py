@@ -6,7 +6,7 @@ a ``PendingSeal`` (sealed to the month's public key when the visitor
 starts or resumes a conversation); for every scope it removes
 ``client`` and the forwarding headers, so nothing downstream (Django's
 ``REMOTE_ADDR``, error reports, a stray log of the scope) can see them
-(SECURITY.md §B1, §B7).
+(docs/security.md §B1, §B7).
 """
 
 from typing import Any

@@ -27,7 +27,7 @@ class SealedConnection(models.Model):
     """The address, port and time of one visitor connection, HPKE-sealed.
 
     On PostgreSQL the web tier's role may INSERT rows and SELECT ``id``
-    only (docs/threat-model.md, "Database roles").
+    only (docs/security.md §B1).
     """
 
     conversation_id = models.UUIDField(db_index=True)

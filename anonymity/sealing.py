@@ -123,7 +123,7 @@ def parse_client_address(
 
     Forwarding headers count only when the immediate peer is a trusted
     proxy (``TRUSTED_PROXIES``); the proxy must overwrite them, never
-    append (SECURITY.md §B1), and the right-most untrusted hop is taken.
+    append (docs/security.md §B1), and the right-most untrusted hop is taken.
     """
     if peer is None:
         return None, None

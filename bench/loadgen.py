@@ -7,7 +7,7 @@ the whole run at most ``--timeout`` seconds.
 
 Per conversation there is a visitor socket and a share of an operator socket
 (one operator socket per ``--per-operator`` conversations). ``--target
-product`` speaks PROTOCOL.md on ``/ws/chat/`` and ``/ws/console/``;
+product`` speaks docs/protocol.md on ``/ws/chat/`` and ``/ws/console/``;
 ``--target relay`` speaks ``bench/relay.py``'s protocol on ``/ws/relay/``
 with the same socket layout (an operator socket joins its K rooms).
 

@@ -1,4 +1,4 @@
-"""The visitor's WebSocket endpoint, ``/ws/chat/`` (PROTOCOL.md)."""
+"""The visitor's WebSocket endpoint, ``/ws/chat/`` (docs/protocol.md)."""
 
 from typing import Any
 

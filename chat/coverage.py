@@ -3,7 +3,7 @@
 A visitor who asks for a service that does not cover their commune (a
 departmental line, say) is told so and offered the services that do
 (issue 6); a visitor outside a service's hours gets the hours, when it
-opens next, and the emergency numbers (PROTOCOL.md ``service_closed``).
+opens next, and the emergency numbers (docs/protocol.md ``service_closed``).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Events are notifications only ("conversation X has seq N"): receivers read
 the messages from the database, so a lost event costs a re-read, never a
-message (SECURITY.md §B8). Group names are opaque and built from random
+message (docs/security.md §B8). Group names are opaque and built from random
 ids; no name, pseudonym or address ever goes into one.
 """
 

@@ -113,7 +113,7 @@ class ConsentText(models.Model):
     """One version of a service's consent text for lifting anonymity.
 
     Versions are kept, never edited once used: a consent record names the
-    version the visitor saw (SECURITY.md §B3).
+    version the visitor saw (docs/security.md §B3).
     """
 
     service = models.ForeignKey(

@@ -1,7 +1,7 @@
 """The protocol's transport rules, shared by the visitor and staff sockets.
 
 Frame size, rate limits, JSON parsing and the error frames of
-PROTOCOL.md "Transport" live here once; consumers only name their
+docs/protocol.md "Transport" live here once; consumers only name their
 handlers. Delivery of stored messages (``catch_up``) lives here too: both
 kinds of socket read new messages from the database when notified.
 """
@@ -154,7 +154,7 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
             await self.send_error(error.code, error.message, ref, **error.extra)
         except DatabaseError:
             # Nothing was acknowledged: the client keeps the frame and
-            # tries again (SECURITY.md §B8, degraded modes).
+            # tries again (docs/security.md §B8, degraded modes).
             logger.exception("database error while handling a frame")
             await self.send_error(
                 "unavailable", _("Service momentanément indisponible, réessayez."), ref

@@ -32,7 +32,7 @@ def visitor_page(request: HttpRequest) -> HttpResponse:
     """Render the visitor page: no cookie, no cache, no referrer.
 
     The template must not use ``csrf_token``: that alone would set a cookie
-    that outlives the tab (SECURITY.md decision 10).
+    that outlives the tab (docs/security.md §B9).
     """
     lang = visitor_language(request)
     with translation.override(lang):

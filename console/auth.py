@@ -1,8 +1,8 @@
 """Who may open the staff console: session, account and second factor.
 
 Used by the staff socket at connect and every ``CONSOLE_AUTH_RECHECK_SECONDS``
-after (the user in the Channels scope is frozen at connect time, SECURITY.md
-§B8 "Authorization refresh"), and by the console views. It re-reads the
+after (the user in the Channels scope is frozen at connect time,
+docs/security.md §B9), and by the console views. It re-reads the
 session from its store each time, so a logout, an expired session, a
 password change, a deactivated account or a removed TOTP device all end
 the console within one period.

@@ -1,4 +1,4 @@
-"""The staff WebSocket endpoint, ``/ws/console/`` (PROTOCOL.md).
+"""The staff WebSocket endpoint, ``/ws/console/`` (docs/protocol.md).
 
 Extensions of the protocol (invitations, join and leave, whispers, the
 supervisors' board, canned answers, automatic assignment) are documented
@@ -176,7 +176,7 @@ class StaffConsoleConsumer(ProtocolConsumer):
             raise ChatError("not_found", _("Conversation introuvable."))
         return conversation_id
 
-    # -- authorization refresh (SECURITY.md §B8) ---------------------------
+    # -- authorization refresh (docs/security.md §B9) --------------------
 
     async def recheck_forever(self) -> None:
         while True:

@@ -156,7 +156,7 @@ class CallbackRequest(models.Model):
     """A visitor's request to be called back by a partner association.
 
     ``sealed`` holds the phone number and the times given, HPKE-sealed to
-    the partner's public key (SECURITY.md §B3): the platform cannot read
+    the partner's public key (docs/security.md §B3): the platform cannot read
     it, only the partner's staff with their private key can.
     """
 

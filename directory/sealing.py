@@ -3,7 +3,7 @@
 A visitor who asks to be called back gives a phone number and the times
 that suit them. The web tier seals both at once with HPKE (RFC 9180:
 X25519, HKDF-SHA256, AES-256-GCM) to the chosen association's public key
-(SECURITY.md §B3) and keeps only the ciphertext. The plaintext is padded
+(docs/security.md §B3) and keeps only the ciphertext. The plaintext is padded
 to a fixed size, so the blob's length says nothing about the number;
 ``info`` binds the blob to its request, partner and key, so a blob moved
 to another row fails to open.

@@ -169,7 +169,7 @@ def render_resource(resource: Resource, *, scope: str | None = None) -> dict[str
 
 
 def render_card(resource: Resource) -> dict[str, str]:
-    """Return the ``card`` of a message sharing ``resource`` (PROTOCOL.md)."""
+    """Return the ``card`` of a message sharing ``resource`` (docs/protocol.md)."""
     return {
         "name": resource.name,
         "kind": resource.kind,

@@ -1,5 +1,5 @@
 -- The web tier's PostgreSQL role: it may store sealed connection records
--- but never read them back (docs/threat-model.md, "Database roles").
+-- but never read them back (docs/security.md §B1).
 -- Run as the owner of the schema after `migrate`. :web is the role name,
 -- e.g. psql -v web=ecoute_web -f anonymity/sql/web_role.sql
 GRANT USAGE ON SCHEMA public TO :web;

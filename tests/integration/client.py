@@ -1,4 +1,4 @@
-"""A WebSocket client that behaves like the real ones (PROTOCOL.md "Guarantees").
+"""A WebSocket client that behaves like the real ones (docs/protocol.md "Guarantees").
 
 It keeps unacknowledged messages in an outbox and resends them with the
 same id (after a reconnect, or when no ack came in time), tracks the seqs

@@ -1,7 +1,7 @@
 """The web tier's PostgreSQL role stores sealed rows and cannot read them.
 
 Runs ``anonymity/sql/web_role.sql`` on a real, migrated database and
-connects as the role it configures (docs/threat-model.md).
+connects as the role it configures (docs/security.md).
 """
 
 import uuid

@@ -1,6 +1,6 @@
 """A Redis restart mid-conversation loses no acknowledged message.
 
-PROTOCOL.md "Guarantees" and SECURITY.md §B8: the database decides, the
+docs/protocol.md "Guarantees" and docs/security.md §B8: the database decides, the
 channel layer only signals. Messages sent while Redis is down are still
 stored and acknowledged (``live: false``); the reconcile and the clients'
 gap ``sync`` make up the lost notifications.
@@ -168,8 +168,8 @@ async def test_while_redis_hangs_the_sender_gets_an_ack_not_a_copy(
 ):
     """Redis hung: acks come from the database, delivery from the reconcile.
 
-    The sender must still get only its ``ack`` (PROTOCOL.md: "the sender
-    gets ack, not a copy"). A hung Redis makes every layer send wait for
+    The sender must still get only its ``ack`` (docs/protocol.md: "a live socket
+    never receives a copy of what it sent itself"). A hung Redis makes every layer send wait for
     ``LAYER_SEND_TIMEOUT_SECONDS``, which holds the message handler between
     the commit and ``note_own_message`` long enough for the process's
     reconcile to run in between.

@@ -1,6 +1,6 @@
 // The operator console: live queue, conversations in tabs, invitations,
 // the supervisors' board. Strings come translated from the server
-// (json_script); frames follow PROTOCOL.md and docs/protocol.md.
+// (json_script); frames follow docs/protocol.md.
 import { ConsoleSocket } from "./socket.js";
 import { beep, setUnreadTitle, showNotice, unlockAudio } from "./notify.js";
 

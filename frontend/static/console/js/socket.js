@@ -1,5 +1,5 @@
 // One socket for the console page: connect, reconnect with backoff and
-// jitter, dispatch on the server's frame types (PROTOCOL.md, staff endpoint).
+// jitter, dispatch on the server's frame types (docs/protocol.md, staff endpoint).
 
 export const CLOSE_NOT_LOGGED_IN = 4401;
 export const CLOSE_NOT_ALLOWED = 4403;
