@@ -29,6 +29,9 @@ from chat.services.presence import do_drop_connection
 logger = logging.getLogger(__name__)
 
 CLOSE_FLOOD = 4429
+# No frame of the protocol nests deeper than 3; 32 leaves room and stops a
+# 16 KiB "[[[[..." before the parser builds it (3.13 parses 5,000 deep).
+MAX_JSON_DEPTH = 32
 # Strong references to background event sends, so none is collected early.
 _pending_dispatches: set[asyncio.Task] = set()
 OWN_IDS_KEPT = 2000
@@ -51,6 +54,34 @@ class TokenBucket:
             self.tokens -= 1
             return True
         return False
+
+
+def load_json_frame(text: str, max_depth: int = MAX_JSON_DEPTH) -> Any:
+    """Parse ``text`` as JSON, refusing nesting deeper than ``max_depth``.
+
+    The depth is counted before parsing (brackets outside strings), so
+    the limit is explicit and does not depend on the interpreter's
+    recursion limit. Raises ValueError, like ``json.loads``.
+    """
+    depth = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            if depth > max_depth:
+                raise ValueError(f"JSON nested deeper than {max_depth}")
+        elif char in "]}":
+            depth -= 1
+    return json.loads(text)
 
 
 def db(fn: Any) -> Any:
@@ -135,9 +166,8 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
             await self.refuse_flood()
             return
         try:
-            frame = json.loads(text_data)
-        except (ValueError, RecursionError):
-            # RecursionError: deeply nested JSON fits in 16 KiB.
+            frame = load_json_frame(text_data)
+        except ValueError:
             await self.send_error("bad_json", _("JSON illisible."))
             return
         if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
