@@ -50,7 +50,10 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: probes answer before host checks, redirects and sessions.
+    "config.health.HealthCheckMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "django_permissions_policy.PermissionsPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "config.middleware.FrenchFirstLocaleMiddleware",
@@ -152,7 +155,11 @@ CONSOLE_AUTH_RECHECK_SECONDS = env.float("CONSOLE_AUTH_RECHECK_SECONDS", default
 CONSOLE_AUTO_ASSIGN = env.bool("CONSOLE_AUTO_ASSIGN", default=True)
 
 SESSION_COOKIE_HTTPONLY = True
-SESSION_COOKIE_SAMESITE = "Lax"
+# Strict: no other site can make a staff browser send the session cookie.
+SESSION_COOKIE_SAMESITE = "Strict"
+CSRF_COOKIE_SAMESITE = "Strict"
+# The CSRF cookie dies with the browser session, like the staff session.
+CSRF_COOKIE_AGE = None
 # Staff sessions end after this much inactivity: every request (the console
 # page posts a keep-alive while someone is using it) pushes expiry forward.
 SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=30 * 60)
@@ -160,6 +167,11 @@ SESSION_SAVE_EVERY_REQUEST = True
 # On behind TLS in production; off for the plain-HTTP local demo.
 SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=False)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+if SESSION_COOKIE_SECURE:
+    # __Host-: the browser keeps them only if Secure, host-only, Path=/;
+    # a sibling subdomain cannot plant or overwrite them.
+    SESSION_COOKIE_NAME = "__Host-sessionid"
+    CSRF_COOKIE_NAME = "__Host-csrftoken"
 
 # The language choice dies with the browser session, like everything else.
 LANGUAGE_COOKIE_AGE = None
@@ -175,6 +187,42 @@ STATIC_ROOT = BASE_DIR / "var/static"
 STATICFILES_DIRS = [BASE_DIR / "frontend/static"]
 
 SECURE_CONTENT_TYPE_NOSNIFF = True
+# HTTPS from the environment (docs/deployment.md gives production values).
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
+# The probes are answered before the redirect anyway; said again here.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool(
+    "SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False
+)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+# Only behind a proxy that overwrites X-Forwarded-Proto (deploy/nginx) and
+# with Daphne reachable from that proxy alone: a client could set it too.
+if env.bool("SECURE_PROXY_SSL_HEADER", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Powerful browser features the pages never use are denied to every origin.
+PERMISSIONS_POLICY: dict[str, list[str]] = {
+    feature: []
+    for feature in (
+        "accelerometer",
+        "autoplay",
+        "camera",
+        "display-capture",
+        "encrypted-media",
+        "fullscreen",
+        "geolocation",
+        "gyroscope",
+        "magnetometer",
+        "microphone",
+        "midi",
+        "payment",
+        "picture-in-picture",
+        "publickey-credentials-get",
+        "screen-wake-lock",
+        "usb",
+        "xr-spatial-tracking",
+    )
+}
 # same-origin: no referrer ever leaves for another host, and form POSTs
 # keep a real Origin for the CSRF check (no-referrer sends "null").
 SECURE_REFERRER_POLICY = "same-origin"
@@ -251,7 +299,10 @@ LOGGING = {
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}
     },
-    "filters": {"redact": {"()": "anonymity.logs.RedactAddressesFilter"}},
+    "filters": {
+        "redact": {"()": "anonymity.logs.RedactAddressesFilter"},
+        "one_line": {"()": "config.log_filters.OneLineFilter"},
+    },
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
@@ -261,6 +312,8 @@ LOGGING = {
     },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="WARNING")},
     "loggers": {
+        # A foreign Host header (scanners send them all day): one line.
+        "django.security.DisallowedHost": {"filters": ["one_line"]},
         "django.request": {"level": "ERROR"},
         "daphne": {"level": "WARNING"},
     },
