@@ -11,6 +11,7 @@ import logging
 from collections.abc import Callable
 
 import redis
+
 from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -49,7 +50,9 @@ def channel_layer_answers() -> bool:
             if not client.ping():
                 return False
         except Exception as error:  # noqa: BLE001
-            logger.warning("readyz: channel layer unavailable (%s)", type(error).__name__)
+            logger.warning(
+                "readyz: channel layer unavailable (%s)", type(error).__name__
+            )
             return False
     return True
 
