@@ -28,6 +28,7 @@ from console.services.staff import (
     do_create_login_session,
     do_create_staff,
     do_create_totp_device,
+    do_replace_totp_device,
     do_staff_login,
     do_staff_logout,
 )
@@ -61,6 +62,7 @@ __all__ = [
     "do_create_login_session",
     "do_create_staff",
     "do_create_totp_device",
+    "do_replace_totp_device",
     "do_delete_canned",
     "do_hand_over",
     "do_invite",

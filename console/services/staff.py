@@ -86,6 +86,17 @@ def do_create_totp_device(user: User, *, key: str | None = None) -> TOTPDevice:
     return device
 
 
+def do_replace_totp_device(user: User) -> TOTPDevice:
+    """Give ``user`` a new TOTP secret; codes from the old one stop working.
+
+    For a lost phone, or an account made with ``createsuperuser`` (the
+    ``add_totp_device`` command).
+    """
+    with transaction.atomic():
+        TOTPDevice.objects.filter(user=user).delete()
+        return do_create_totp_device(user)
+
+
 def do_create_login_session(user: User, *, verified: bool = True) -> str:
     """Open a logged-in session for ``user`` and return its key.
 

@@ -55,7 +55,16 @@ ACCOUNTS = [
         [StaffProfile.Role.SUPERVISOR],
         ["national", "enfance"],
     ),
+    (
+        "admin",
+        "Administration",
+        [StaffProfile.Role.ADMINISTRATOR],
+        ["national", "enfance"],
+    ),
 ] + directory_demo.DEMO_ACCOUNTS
+# May enter /admin/ (Django's staff and superuser flags), with the same
+# password-and-TOTP login as everyone.
+ADMINISTRATORS = {"admin"}
 
 CANNED = [
     (
@@ -107,6 +116,9 @@ class Command(BaseCommand):
                     )
                 else:
                     do_create_totp_device(user)
+                if username in ADMINISTRATORS and not user.is_superuser:
+                    user.is_staff = user.is_superuser = True
+                    user.save(update_fields=["is_staff", "is_superuser"])
             # Issue 6: partner associations (keys, staff), care centres.
             partners = directory_demo.ensure_demo_directory(services, passwords)
             for slug, title, body in CANNED:
@@ -133,6 +145,8 @@ class Command(BaseCommand):
             )
             self.stdout.write(f"      TOTP secret {secret}")
             self.stdout.write(f"      {device.config_url}")
+            if username in ADMINISTRATORS:
+                self.stdout.write("      also enters /admin/ (same password and code)")
         directory_demo.print_demo_directory(self.stdout.write, partners)
 
     def ensure_service(self, data: dict) -> Service:
