@@ -122,3 +122,66 @@ def test_add_totp_device_refuses_unknown_and_non_staff_accounts():
     with pytest.raises(CommandError, match="not a staff account"):
         call_command("add_totp_device", "visitorish", stdout=io.StringIO())
     assert not TOTPDevice.objects.exists()
+
+
+def test_create_staff_makes_an_account_that_logs_in(tmp_path):
+    from tests.factories import make_service
+
+    make_service("national")
+    secret = tmp_path / "password"
+    secret.write_text("a-long-enough-password-42\n")
+    out = io.StringIO()
+    call_command(
+        "create_staff",
+        "jdupont",
+        "--pseudonym",
+        "Opératrice 40",
+        "--role",
+        "operator",
+        "--service",
+        "national",
+        "--password-file",
+        str(secret),
+        stdout=out,
+    )
+    device = TOTPDevice.objects.get(user__username="jdupont", confirmed=True)
+    assert device.config_url in out.getvalue()
+    client = Client()
+    client.post(
+        "/console/login/",
+        {
+            "username": "jdupont",
+            "password": "a-long-enough-password-42",
+            "code": current_code(device),
+        },
+    )
+    assert client.get("/console/").status_code == 200
+
+    with pytest.raises(CommandError, match="Unknown service"):
+        call_command(
+            "create_staff",
+            "other",
+            "--pseudonym",
+            "X",
+            "--role",
+            "operator",
+            "--service",
+            "nope",
+            "--password-file",
+            str(secret),
+        )
+    secret.write_text("short")
+    with pytest.raises(CommandError):
+        call_command(
+            "create_staff",
+            "other",
+            "--pseudonym",
+            "X",
+            "--role",
+            "operator",
+            "--service",
+            "national",
+            "--password-file",
+            str(secret),
+        )
+    assert not User.objects.filter(username="other").exists()
