@@ -60,3 +60,11 @@ def test_units_pass_systemd_analyze(tmp_path):
         if line.strip() and "is not executable" not in line
     ]
     assert not problems, problems
+
+
+def test_environment_file_is_readable_by_systemd():
+    """systemd's EnvironmentFile has no trailing comments: a value line's
+    "# ..." would become part of the value."""
+    for line in (DEPLOY / "ecoute.env").read_text().splitlines():
+        if line and not line.startswith("#"):
+            assert re.fullmatch(r"[A-Z_]+=\S*", line), line
