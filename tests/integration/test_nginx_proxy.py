@@ -99,7 +99,7 @@ def render_site(
     text = substitute(
         text, r"/var/log/nginx/ecoute\.error\.log", str(root / "error.log"), 2
     )
-    text = substitute(text, r"/var/www/letsencrypt", str(root / "acme"), 1)
+    text = substitute(text, r"/var/www/html", str(root / "acme"), 1)
     # The sources, not a collectstatic copy: the test compares bytes.
     return substitute(
         text, r"/srv/ecoute/var/static/", str(BASE_DIR / "frontend/static") + "/", 1
