@@ -5,7 +5,8 @@ steps of the Makefile's ``run`` target (read from the Makefile itself, so
 the two cannot drift apart) run there, then Daphne serves ``/`` and
 ``/healthz``. ``HOME`` is an empty folder and ``DATA_DIR``,
 ``DATABASE_URL``, ``REDIS_URL`` and ``SECRETS_FILE`` are unset: anything
-read from outside the clone (``../shared``, a developer's files) fails.
+read from outside the clone (a design folder beside it, a developer's
+files) fails.
 
 To stay fast it reuses the interpreter running the tests (its virtualenv's
 packages) instead of building a new virtualenv; the project's code and
