@@ -34,8 +34,8 @@ var/secrets.env: | $(STAMP)
 	$(BIN)/python -m config.secrets var/secrets.env
 
 # Say at once that the port is taken, not after a minute of set-up.
-check-port: | $(STAMP)
-	@$(BIN)/python -c 'import socket, sys; s = socket.socket(); \
+check-port:
+	@$(PYTHON) -c 'import socket, sys; s = socket.socket(); \
 	s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); \
 	sys.exit(s.connect_ex(("$(HOST)", $(PORT))) == 0 or s.bind(("$(HOST)", $(PORT))))' 2>/dev/null \
 	|| { echo "Port $(PORT) on $(HOST) is already in use: stop what listens there, or run: make run PORT=8001"; exit 1; }
