@@ -39,7 +39,9 @@ UNSET = (
 
 def recipe(makefile: str, target: str) -> list[str]:
     """The command lines of ``target`` in the Makefile, in order."""
-    match = re.search(rf"^{re.escape(target)}:[^\n]*\n((?:\t[^\n]*\n)+)", makefile, re.M)
+    match = re.search(
+        rf"^{re.escape(target)}:[^\n]*\n((?:\t[^\n]*\n)+)", makefile, re.M
+    )
     assert match, f"no {target} target in the Makefile"
     return [line.strip() for line in match.group(1).splitlines()]
 
