@@ -1,7 +1,17 @@
 // Quick exit: the button, Escape, or Shift pressed three times (as GOV.UK's
 // "exit this page" does). The page goes blank at once, the tab's storage is
 // wiped, and the page is replaced, not left in the history, by a neutral one.
+//
+// Escape is first what everyone expects it to be: it closes an open list
+// or dialog. Only when nothing is open does it leave the page; the button
+// and the three Shift presses always leave.
 import * as storage from "./storage.js";
+
+// Something Escape should close rather than leave: a modal dialog, or a
+// combobox whose list is showing.
+function somethingOpen() {
+  return Boolean(document.querySelector("dialog[open], [role=combobox][aria-expanded=true]"));
+}
 
 const SHIFT_PRESSES = 3;
 const SHIFT_WINDOW_MS = 5000;
@@ -38,6 +48,7 @@ export function setupQuickExit({ url, beforeExit }) {
     (event) => {
       if (event.isComposing) return;
       if (event.key === "Escape") {
+        if (somethingOpen()) return;
         event.preventDefault();
         exit();
         return;

@@ -3,8 +3,17 @@
 const DEBOUNCE_MS = 250;
 const MIN_CHARS = 2;
 
+// What fills the field once a commune is chosen: "Bordeaux (33000)", or
+// the name alone when the commune has several postal codes.
 export function choiceLabel(choice) {
-  return `${choice.name} (${choice.postal_code})`;
+  return choice.postal_code ? `${choice.name} (${choice.postal_code})` : choice.name;
+}
+
+// A choice between communes of the same name: the postal code when there
+// is one, and the department, never an empty slot ("Saint-Denis (93)").
+export function choiceText(choice) {
+  const details = [choice.postal_code, choice.department].filter(Boolean);
+  return details.length ? `${choice.name} (${details.join(", ")})` : choice.name;
 }
 
 export class PlaceField {
@@ -134,6 +143,11 @@ export class PlaceField {
     } else if (event.key === "Enter" && open && this.active >= 0) {
       event.preventDefault();
       this.choose(this.active);
+    } else if (event.key === "Escape" && open) {
+      // Escape closes the list first; the quick exit leaves it alone
+      // while the list is open (see exit.js).
+      event.preventDefault();
+      this.close();
     } else if (event.key === "Tab") {
       this.close();
     }

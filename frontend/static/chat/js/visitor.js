@@ -1,7 +1,9 @@
 // The visitor page: landing, queue, conversation, end; wired to the socket.
 import { ConsentDialog, LeaveDialog, ParticipantDialog } from "./dialogs.js";
 import { setupQuickExit } from "./exit.js";
-import { choiceLabel, PlaceField } from "./place.js";
+import { keepHeaderClear } from "./layout.js";
+import { say, setSummary } from "./live.js";
+import { choiceLabel, choiceText, PlaceField } from "./place.js";
 import { ChatSocket } from "./socket.js";
 import * as storage from "./storage.js";
 import { t } from "./strings.js";
@@ -40,7 +42,6 @@ const ui = {
   closedHours: byId("closed-hours"),
   endReason: byId("end-reason"),
   endTranscript: byId("end-transcript"),
-  announcer: byId("announcer"),
   neutralTitle: byId("neutral-title"),
 };
 const pageTitle = document.title;
@@ -55,7 +56,6 @@ const state = {
   wasDown: false,
   timers: {},
   typingSentAt: 0,
-  announcements: [],
 };
 
 // -- screens -------------------------------------------------------------
@@ -88,17 +88,14 @@ function applyTitle() {
   document.title = storage.get("neutralTitle") ? t("neutral_title") : pageTitle;
 }
 
-function announce(text) {
-  // Emptied first, so that the same words said twice are read twice.
-  ui.announcer.textContent = "";
-  state.announcements.push(text);
-  clearTimeout(state.timers.announce);
-  state.timers.announce = setTimeout(() => {
-    const items = state.announcements;
-    state.announcements = [];
-    ui.announcer.textContent =
-      items.length > 2 ? `${t("new_messages", { n: items.length })} ${items[items.length - 1]}` : items.join(" ");
-  }, 200);
+// Every status notice is read through live.js; a burst of messages is
+// read as a count and the last one.
+setSummary((items) => `${t("new_messages", { n: items.length })} ${items[items.length - 1]}`);
+
+// A line in the conversation that is also read aloud.
+function notify(text, tone) {
+  transcript.notice(text, tone);
+  say(text);
 }
 
 // -- the conversation's messages ----------------------------------------
@@ -106,7 +103,7 @@ function announce(text) {
 const transcript = new Transcript(ui.log, {
   onIncoming(frame) {
     hideTyping();
-    announce(t("message_from", { name: authorName(frame), text: frame.text || frame.card?.name || "" }));
+    say(t("message_from", { name: authorName(frame), text: frame.text || frame.card?.name || "" }));
   },
 });
 
@@ -173,7 +170,10 @@ function showTyping(role, active) {
     return;
   }
   state.typingRole = role;
-  ui.typing.textContent = t("typing", { name: staffName(role) });
+  const text = t("typing", { name: staffName(role) });
+  // Read once when it appears, not at every refresh of the indicator.
+  if (ui.typing.hidden || ui.typing.textContent !== text) say(text);
+  ui.typing.textContent = text;
   ui.typing.hidden = false;
   state.timers.typingShown = setTimeout(hideTyping, TYPING_SHOWN_MS);
 }
@@ -264,7 +264,7 @@ function showChoices(choices) {
       button.dataset.action = "choose-place";
       button.dataset.code = choice.code_insee;
       button.dataset.label = choiceLabel(choice);
-      button.textContent = `${choice.name} (${choice.postal_code}, ${choice.department})`;
+      button.textContent = choiceText(choice);
       item.append(button);
       return item;
     }),
@@ -393,7 +393,7 @@ socket
       return;
     }
     setNet(state.wasDown ? "back_online" : null);
-    if (state.wasDown) announce(t("resumed"));
+    if (state.wasDown) say(t("resumed"));
     state.wasDown = false;
     ui.serviceName.textContent = frame.service_name || "";
     transcript.holdReplays();
@@ -402,7 +402,7 @@ socket
     if (frame.status !== "closed") enterConversation(frame.status, { focus: false });
   })
   .on("queue", (frame) => {
-    if (state.status === "active") transcript.notice(t("requeued"));
+    if (state.status === "active") notify(t("requeued"));
     if (state.status !== "closed") setStatus("waiting");
     showQueue(frame.position, frame.estimated_wait_s);
   })
@@ -424,8 +424,7 @@ socket
     let key = { operator: "joined_operator", psychologist: "joined_psychologist" }[frame.role] || "joined_other";
     if (frame.role === "psychologist" && namesRole(staffName(frame.role), frame.role)) key = "joined_other";
     const text = t(key, { name: staffName(frame.role) });
-    transcript.notice(text, "joined");
-    announce(text);
+    notify(text, "joined");
     if (frame.role === "operator") setStatus("active");
   })
   .on("left", (frame) => {
@@ -433,8 +432,7 @@ socket
     let key = frame.role === "psychologist" && !namesRole(name, frame.role) ? "left_psychologist" : "left_staff";
     if (frame.reconnecting) key = "reconnecting_staff";
     const text = t(key, { name });
-    transcript.notice(text, frame.reconnecting ? "warning" : "left");
-    announce(text);
+    notify(text, frame.reconnecting ? "warning" : "left");
     if (frame.role === state.typingRole) hideTyping();
   })
   .on("typing", (frame) => showTyping(frame.from, frame.active === true))
@@ -449,10 +447,10 @@ socket
     }
   })
   .on("participant_request_cancelled", (frame) => {
-    if (participantDialog.close(frame.request)) transcript.notice(t("participant_cancelled"));
+    if (participantDialog.close(frame.request)) notify(t("participant_cancelled"));
   })
   .on("participant_answered", (frame) => {
-    transcript.notice(t(frame.accept ? "participant_accepted" : "participant_declined"), "consent");
+    notify(t(frame.accept ? "participant_accepted" : "participant_declined"), "consent");
   })
   .on("closed", (frame) => {
     if (state.leaving) {
@@ -521,7 +519,7 @@ const participantDialog = new ParticipantDialog(byId("participant-dialog"), { on
 const consentDialog = new ConsentDialog(byId("consent-dialog"), {
   onAnswer(frame) {
     sendControl(frame);
-    transcript.notice(t(frame.accept ? "consent_sent" : "consent_declined"), "consent");
+    notify(t(frame.accept ? "consent_sent" : "consent_declined"), "consent");
   },
 });
 
@@ -556,6 +554,15 @@ ui.sendForm.addEventListener("submit", (event) => {
 });
 
 const coarsePointer = window.matchMedia("(pointer: coarse)");
+// Say how Enter behaves, where it sends (a keyboard, not a phone).
+function explainEnter() {
+  const hint = byId("composer-hint");
+  hint.hidden = coarsePointer.matches;
+  if (hint.hidden) ui.text.removeAttribute("aria-describedby");
+  else ui.text.setAttribute("aria-describedby", hint.id);
+}
+explainEnter();
+coarsePointer.addEventListener?.("change", explainEnter);
 ui.text.addEventListener("keydown", (event) => {
   // On a phone Enter makes a new line; with a keyboard it sends.
   if (event.key === "Enter" && !event.shiftKey && !event.isComposing && !coarsePointer.matches) {
@@ -598,6 +605,8 @@ document.addEventListener("click", (event) => {
 byId("leave-button").addEventListener("click", () => leaveDialog.open());
 
 // -- boot ----------------------------------------------------------------
+
+keepHeaderClear(document.querySelector(".topbar"));
 
 ui.neutralTitle.checked = Boolean(storage.get("neutralTitle"));
 applyTitle();
