@@ -102,4 +102,11 @@ def get_console_strings() -> dict[str, str]:
         ),
         "as_psychologist": _("Vous participez en tant que psychologue."),
         "as_guest": _("Vous avez été invité·e par un·e collègue."),
+        # Read by screen readers: the unread count in a tab's name, the
+        # notice of a new assignment, the board's action column.
+        "unread": _("{n} non lu(s)"),
+        "assigned": _("Nouvelle conversation attribuée"),
+        "action": _("Action"),
+        "canned_edit": _("Modifier"),
+        "canned_confirm_delete": _("Supprimer la réponse type « {title} » ?"),
     }

@@ -2,6 +2,8 @@
 // the supervisors' board. Strings come translated from the server
 // (json_script); frames follow docs/protocol.md.
 import { ConsoleSocket } from "./socket.js";
+import { focusFirst, holdsFocus, preserveFocus } from "./focus.js";
+import { say } from "./live.js";
 import { beep, setUnreadTitle, showNotice, unlockAudio } from "./notify.js";
 
 const root = document.getElementById("console");
@@ -31,7 +33,9 @@ const state = {
   board: null,
   outbox: new Map(),
   queueSeen: new Set(),
+  claimedAt: 0, // when this person last asked for a conversation
 };
+const CLAIM_FOCUS_MS = 10000;
 
 const isSupervisor = () => state.roles.includes("supervisor");
 const isOperator = () => state.roles.includes("operator");
@@ -93,6 +97,19 @@ function renderQueue(items) {
   state.queue = items;
   state.queueSeen = new Set(items.map((item) => item.conversation));
   $("queue-count").textContent = String(items.length);
+  preserveFocus($("queue-panel"), () => fillQueue(items), ...queueFocusTargets());
+  if (fresh.length > 0 && isOperator() && state.me !== null) {
+    beep(440, 0.18);
+    say(T.new_in_queue, { show: document.hidden });
+  }
+}
+
+// Where focus goes when the queue item that had it disappears.
+function queueFocusTargets() {
+  return [() => queueList.querySelector("button:not([disabled])"), $("claim-next"), $("queue-title")];
+}
+
+function fillQueue(items) {
   if (items.length === 0) {
     queueList.replaceChildren(el("li", { class: "queue-empty", text: T.queue_empty }));
   } else {
@@ -109,6 +126,7 @@ function renderQueue(items) {
             type: "button",
             class: "queue-item",
             "data-conversation": item.conversation,
+            "data-focus-key": item.conversation,
             disabled: !isOperator(),
           },
           el("span", { class: "visually-hidden", text: `${T.claim} : ` }),
@@ -121,17 +139,18 @@ function renderQueue(items) {
       }),
     );
   }
-  if (fresh.length > 0 && isOperator() && state.me !== null) {
-    beep(440, 0.18);
-    if (document.hidden) showNotice(notice, T.new_in_queue);
-  }
 }
 
 queueList.addEventListener("click", (event) => {
   const button = event.target.closest("button.queue-item");
-  if (button) send({ type: "claim", conversation: button.dataset.conversation });
+  if (button) claim(button.dataset.conversation);
 });
-$("claim-next").addEventListener("click", () => send({ type: "claim" }));
+$("claim-next").addEventListener("click", () => claim());
+
+function claim(conversation) {
+  state.claimedAt = Date.now();
+  send(conversation ? { type: "claim", conversation } : { type: "claim" });
+}
 
 // -- invitations offered to me -------------------------------------------------
 
@@ -158,7 +177,10 @@ function renderInvitations() {
 
 $("invitations").addEventListener("click", (event) => {
   const button = event.target.closest("button.join");
-  if (button) send({ type: "join", conversation: button.dataset.conversation });
+  if (button) {
+    state.claimedAt = Date.now();
+    send({ type: "join", conversation: button.dataset.conversation });
+  }
 });
 
 // -- tabs ---------------------------------------------------------------------
@@ -171,8 +193,10 @@ function unreadTotal() {
 
 function updateTab(conv) {
   const badge = conv.tab.querySelector(".unread");
+  // The count is shown, and read as words after the tab's name.
   badge.textContent = conv.unread > 0 ? String(conv.unread) : "";
   badge.hidden = conv.unread === 0;
+  conv.tab.querySelector(".unread-text").textContent = conv.unread > 0 ? `, ${T.unread.replace("{n}", conv.unread)}` : "";
   conv.tab.classList.toggle("has-unread", conv.unread > 0);
   conv.tab.querySelector(".tab-label").textContent = tabLabel(conv);
   setUnreadTitle(unreadTotal());
@@ -181,7 +205,12 @@ function updateTab(conv) {
 
 function tabLabel(conv) {
   const data = conv.data;
-  return `${data.place || "—"} · ${roleLabel(data.role)}`;
+  const base = `${data.place || "—"} · ${roleLabel(data.role)}`;
+  // Two open conversations from the same place and role get a number, so
+  // that no two tabs share a name.
+  const twins = [...state.conversations.values()].filter((other) => `${other.data.place || "—"} · ${roleLabel(other.data.role)}` === base);
+  const rank = twins.indexOf(conv);
+  return rank > 0 ? `${base} (${rank + 1})` : base;
 }
 
 function selectTab(id, { focus = false } = {}) {
@@ -217,7 +246,8 @@ function addTab(id, labelText, panel) {
       tabindex: "-1",
     },
     el("span", { class: "tab-label", text: labelText }),
-    el("span", { class: "unread", hidden: true, "aria-label": T.new_message }),
+    el("span", { class: "unread", hidden: true, "aria-hidden": "true" }),
+    el("span", { class: "unread-text visually-hidden" }),
   );
   panel.id = `panel-${id}`;
   panel.dataset.id = id;
@@ -226,6 +256,7 @@ function addTab(id, labelText, panel) {
   tabs.append(tab);
   panels.append(panel);
   state.order.push(id);
+  tabs.hidden = false;
   refreshShortcutHints();
   return tab;
 }
@@ -234,6 +265,7 @@ function removeTab(id) {
   $(`tab-${id}`)?.remove();
   $(`panel-${id}`)?.remove();
   state.order = state.order.filter((other) => other !== id);
+  tabs.hidden = state.order.length === 0;
   refreshShortcutHints();
   if (state.active === id) {
     const next = state.order[state.order.length - 1];
@@ -338,7 +370,7 @@ function renderCannedSelect(conv) {
     el("option", { value: "", text: T.canned_pick }),
     ...mine.map((answer) => el("option", { value: String(answer.id), text: answer.title })),
   );
-  select.hidden = mine.length === 0;
+  select.closest(".canned-pick").hidden = mine.length === 0;
 }
 
 function renderAll(conv) {
@@ -452,15 +484,26 @@ function noticeMessage(conv, frame) {
   showNotice(notice, `${T.new_message} — ${tabLabel(conv)}`);
 }
 
+// Where focus goes when the conversation that had it goes away: the tab
+// shown instead, else the queue.
+function afterConversationFocusTargets() {
+  return [() => composerOf(state.active), $("claim-next"), ...queueFocusTargets(), $("work")];
+}
+
+function composerOf(id) {
+  return id ? $(`panel-${id}`)?.querySelector("textarea") : null;
+}
+
 function closeConversation(id, text) {
   const conv = state.conversations.get(id);
   if (!conv) return;
+  const label = tabLabel(conv);
   state.conversations.delete(id);
   for (const [key, pending] of state.outbox) if (pending.conversation === id) state.outbox.delete(key);
-  removeTab(id);
+  preserveFocus([conv.panel, conv.tab], () => removeTab(id), ...afterConversationFocusTargets());
   setUnreadTitle(unreadTotal());
   updateLoad();
-  showNotice(notice, `${text} — ${tabLabel(conv)}`);
+  showNotice(notice, `${text} — ${label}`);
 }
 
 function updateLoad() {
@@ -475,6 +518,9 @@ function wireConversation(conv) {
   const { panel } = conv;
   const form = panel.querySelector("form.composer");
   const textarea = form.querySelector("textarea");
+  const hint = form.querySelector(".composer-hint");
+  hint.id = `hint-${conv.id}`;
+  textarea.setAttribute("aria-describedby", hint.id);
   for (const radio of form.querySelectorAll("input[name=mode]")) radio.name = `mode-${conv.id}`;
   const modeInput = () => form.querySelector(`input[name="mode-${conv.id}"]:checked`).value;
 
@@ -525,13 +571,18 @@ function wireConversation(conv) {
       form.classList.toggle("mode-whisper", modeInput() === "whisper");
     }
   });
-  panel.querySelector("select.canned").addEventListener("change", (event) => {
-    const answer = state.canned.find((item) => String(item.id) === event.target.value);
-    if (answer) {
-      textarea.value = textarea.value ? `${textarea.value}\n${answer.text}` : answer.text;
-      textarea.focus();
+  // Choosing in the list changes nothing by itself (arrows browse it,
+  // WCAG 3.2.2); the "Insérer" button puts the answer in the composer.
+  const canned = panel.querySelector("select.canned");
+  panel.querySelector("button.canned-insert").addEventListener("click", () => {
+    const answer = state.canned.find((item) => String(item.id) === canned.value);
+    if (!answer) {
+      canned.focus();
+      return;
     }
-    event.target.value = "";
+    textarea.value = textarea.value ? `${textarea.value}\n${answer.text}` : answer.text;
+    canned.value = "";
+    textarea.focus();
   });
   panel.querySelector(".flag-urgent").addEventListener("change", (event) =>
     send({ type: "flag", conversation: conv.id, urgent: event.target.checked }),
@@ -634,9 +685,9 @@ function ensureBoard() {
   const panel = el("section", { class: "board", role: "tabpanel", tabindex: "-1" });
   panel.append(
     el("h2", { text: T.board_conversations }),
-    el("table", { class: "grid", id: "board-conversations" }),
+    scrollBox(T.board_conversations, el("table", { class: "grid", id: "board-conversations" })),
     el("h2", { text: T.board_staff }),
-    el("table", { class: "grid", id: "board-staff" }),
+    scrollBox(T.board_staff, el("table", { class: "grid", id: "board-staff" })),
     el("h2", { text: T.canned }),
     el("div", { id: "canned-editor" }),
   );
@@ -652,6 +703,12 @@ function ensureBoard() {
   renderCannedEditor();
 }
 
+// A wide table scrolls sideways inside its own box on a narrow screen; the
+// box is a named keyboard stop so that it can be scrolled without a mouse.
+function scrollBox(label, table) {
+  return el("div", { class: "table-scroll", role: "region", tabindex: "0", "aria-label": label }, table);
+}
+
 function row(cells, header = false) {
   return el("tr", {}, ...cells.map((cell) => el(header ? "th" : "td", { scope: header ? "col" : null }, cell)));
 }
@@ -662,7 +719,7 @@ function renderBoard(board) {
   const conversations = $("board-conversations");
   conversations.replaceChildren(
     el("caption", { class: "visually-hidden", text: T.board_conversations }),
-    row([T.service, T.state, T.person, T.operator, T.participants, ""], true),
+    row([T.service, T.state, T.person, T.operator, T.participants, el("span", { class: "visually-hidden", text: T.action })], true),
     ...board.conversations.map((conv) => {
       const flags = el("span", {});
       if (conv.urgent) flags.append(el("span", { class: "badge urgent", text: T.urgent }));
@@ -711,8 +768,11 @@ function renderCannedEditor() {
         el("strong", { text: answer.title }),
         el("span", { class: "muted", text: ` · ${answer.service}` }),
         el("p", { text: answer.text }),
-        el("button", { type: "button", class: "canned-edit", "data-id": String(answer.id), text: T.canned_save }),
-        el("button", { type: "button", class: "canned-delete danger", "data-id": String(answer.id), text: T.canned_delete }),
+        // The visible verb first, then which answer (WCAG 2.5.3, 2.4.6).
+        el("button", { type: "button", class: "canned-edit", "data-id": String(answer.id), "data-focus-key": `edit-${answer.id}` },
+          T.canned_edit, el("span", { class: "visually-hidden", text: ` : ${answer.title}` })),
+        el("button", { type: "button", class: "canned-delete danger", "data-id": String(answer.id), "data-focus-key": `delete-${answer.id}` },
+          T.canned_delete, el("span", { class: "visually-hidden", text: ` : ${answer.title}` })),
       ),
     ),
   );
@@ -747,7 +807,13 @@ function renderCannedEditor() {
       form.elements.text.value = answer.text;
       form.elements.title.focus();
     }
-    if (del) send({ type: "canned_delete", id: Number(del.dataset.id) });
+    if (del) {
+      const answer = state.canned.find((item) => String(item.id) === del.dataset.id);
+      // A deletion cannot be undone: ask first (a native, accessible dialog).
+      if (answer && window.confirm(T.canned_confirm_delete.replace("{title}", answer.title))) {
+        send({ type: "canned_delete", id: answer.id });
+      }
+    }
   });
 }
 
@@ -783,9 +849,16 @@ const handlers = {
   },
   assigned(frame) {
     for (const [id, inv] of state.invitations) if (inv.conversation === frame.conversation.id) state.invitations.delete(id);
+    // Asked for by this person (claim, "next", join) or focus was lost in
+    // the change: go to the new tab's composer. Otherwise (automatic
+    // assignment while typing elsewhere) leave focus where it is.
+    const wanted = Date.now() - state.claimedAt < CLAIM_FOCUS_MS || holdsFocus([queueList, $("invitations")]);
+    state.claimedAt = 0;
     renderInvitations();
-    openConversation(frame.conversation, { select: true });
+    const conv = openConversation(frame.conversation, { select: true });
+    if (wanted) focusFirst(composerOf(conv.id), conv.panel);
     beep(880, 0.1);
+    say(`${T.assigned} — ${tabLabel(conv)}`);
   },
   message(frame) {
     const conv = state.conversations.get(frame.conversation);
@@ -890,7 +963,9 @@ const handlers = {
   canned(frame) {
     state.canned = frame.items;
     for (const conv of state.conversations.values()) renderCannedSelect(conv);
-    renderCannedEditor();
+    // The editor is rebuilt: focus stays on the same button, else goes to
+    // the form's first field.
+    preserveFocus($("canned-editor"), renderCannedEditor, () => $("canned-title"));
   },
   canned_saved() {},
   canned_deleted() {},

@@ -1,5 +1,6 @@
 // Visible and audible notices: a short WebAudio beep (no audio file), the
-// unread count in the document title, and an assertive live region.
+// unread count in the document title, and the console's live region.
+import { say } from "./live.js";
 
 let audio = null;
 
@@ -36,14 +37,8 @@ export function setUnreadTitle(count) {
   document.title = count > 0 ? `(${count}) ${baseTitle}` : baseTitle;
 }
 
-let noticeTimer = null;
-
-export function showNotice(element, text) {
-  element.textContent = text;
-  element.classList.add("shown");
-  clearTimeout(noticeTimer);
-  noticeTimer = setTimeout(() => {
-    element.classList.remove("shown");
-    element.textContent = "";
-  }, 6000);
+// Kept for the callers' sake: every notice now goes through live.js, which
+// both reads it aloud and shows it in the notice strip.
+export function showNotice(_element, text, options) {
+  say(text, options);
 }
