@@ -29,3 +29,24 @@ class StaffLoginForm(forms.Form):
             }
         ),
     )
+
+    def point_focus_at_error(self, *, refused: bool) -> None:
+        """Put the page's focus on the field to correct, tied to its message.
+
+        A field error is already tied by Django (``aria-describedby`` ->
+        ``<id>_error``, which the template renders); a refusal that names no
+        field (wrong identifier, password or code) is tied to the identifier,
+        where one starts again.
+        """
+        target = next((name for name in self.fields if name in self.errors), None)
+        if target is None and refused:
+            target = "username"
+            attrs = self.fields[target].widget.attrs
+            attrs["aria-invalid"] = "true"
+            attrs["aria-describedby"] = "login-error"
+        if target is None:
+            return
+        for name, field in self.fields.items():
+            field.widget.attrs.pop("autofocus", None)
+            if name == target:
+                field.widget.attrs["autofocus"] = True

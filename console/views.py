@@ -69,6 +69,8 @@ def login_page(request: HttpRequest) -> HttpResponse:
                 target = settings.LOGIN_REDIRECT_URL
             return redirect(target)
     status = 400 if request.method == "POST" else 200
+    if request.method == "POST":
+        form.point_focus_at_error(refused=error is not None)
     response = render(
         request, "console/login.html", {"form": form, "error": error}, status=status
     )
