@@ -178,6 +178,32 @@ def assert_focus(page: Any, selector: str) -> None:
     )
 
 
+def assert_reachable_at_200_percent(page: Any, names: list[str]) -> None:
+    """A 1366 × 768 laptop at 200 %: each control scrolls into view, whole,
+    and nothing (a notice, a sticky bar) lies on top of it."""
+    size = page.viewport_size
+    page.set_viewport_size({"width": 683, "height": 384})
+    for name in names:
+        control = page.get_by_role("button", name=re.compile(f"^{re.escape(name)}"))
+        if not control.count():
+            control = page.get_by_label(name, exact=True)
+        control = control.locator("visible=true").first
+        control.scroll_into_view_if_needed()
+        box = control.bounding_box()
+        assert box is not None, name
+        assert box["x"] >= 0 and box["x"] + box["width"] <= 683, (name, box)
+        assert box["y"] >= 0 and box["y"] + box["height"] <= 384, (name, box)
+        on_top = control.evaluate(
+            """(node) => {
+                const box = node.getBoundingClientRect();
+                const hit = document.elementFromPoint(box.x + box.width / 2, box.y + box.height / 2);
+                return node === hit || node.contains(hit) || (node.labels && [...node.labels].some((l) => l.contains(hit)));
+            }"""
+        )
+        assert on_top, f"{name} is covered"
+    page.set_viewport_size(size)
+
+
 # -- the other side, over the protocol -------------------------------------------
 
 
@@ -544,6 +570,9 @@ def test_console_screens_keyboard_and_escape(context_factory, server, accounts):
     expect(history).to_have_attribute("tabindex", "0")
     expect(history).to_have_accessible_name("Historique de la conversation")
     audit(page, "console conversation")
+    assert_reachable_at_200_percent(
+        page, ["Se déconnecter", "Chuchotement (équipe seulement)", "Envoyer", "Clore"]
+    )
 
     # Every dialog: opens with focus inside, passes axe, closes on Escape
     # with focus back on its button.
