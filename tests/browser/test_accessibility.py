@@ -639,6 +639,38 @@ def test_console_screens_keyboard_and_escape(context_factory, server, accounts):
     )
     expect(select).to_be_hidden()
 
+    # A second person from the same place: the two tabs get different
+    # names; an unread message adds to a tab's name without replacing it.
+    second = Socket(server.url, "/ws/chat/")
+    second.send({"type": "start", "place": "33000", "role": "victim"})
+    other = second.receive("started")["conversation"]
+    page.locator(f'button.queue-item[data-conversation="{other}"]').wait_for()
+    page.keyboard.press("Alt+q")
+    if focus_info(page)["conversation"] != other:
+        tab_until(page, lambda info: info["conversation"] == other)
+    page.keyboard.press("Enter")
+    assert_focus(page, f"#panel-{other} textarea.text")
+    names = [
+        tab.evaluate("(node) => node.textContent.trim()")
+        for tab in page.get_by_role("tab").all()
+    ]
+    assert len(names) == 2 and len(set(names)) == 2, names
+    visitor.send({"type": "message", "id": str(uuid.uuid4()), "text": "Encore là ?"})
+    first_tab = page.locator(f"#tab-{conversation}")
+    expect(first_tab).to_have_accessible_name(
+        re.compile(r"^33000 Bordeaux · victime\s*, 1 non lu\(s\)$")
+    )
+
+    # Requeue by keyboard: focus goes to the tab shown instead.
+    page.locator(f"#panel-{other}").get_by_role(
+        "button", name="Remettre en file"
+    ).focus()
+    page.keyboard.press("Enter")
+    page.locator(f"#panel-{other}").wait_for(state="detached")
+    assert_focus(page, f"#panel-{conversation} textarea.text")
+    expect(page.locator("#live-polite")).to_contain_text("Conversation rendue")
+    second.close()
+
     # Close with an outcome, by keyboard: focus goes back to the queue.
     panel.get_by_role("button", name="Clore", exact=True).focus()
     page.keyboard.press("Enter")
