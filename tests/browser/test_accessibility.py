@@ -61,6 +61,7 @@ ACCOUNTS = {
     "a11y-op": ("op-a11y-password-1", "44" * 20, "Opérateur 40", ["operator"]),
     "a11y-sup": ("sup-a11y-password-1", "55" * 20, "Superviseur 41", ["supervisor"]),
     "a11y-chat": ("chat-a11y-password-1", "66" * 20, "Opératrice 42", ["operator"]),
+    "a11y-psy": ("psy-a11y-password-1", "77" * 20, "Psychologue 43", ["psychologist"]),
 }
 COOKIE = """
 from django.contrib.auth.models import User
@@ -595,6 +596,33 @@ def test_console_screens_keyboard_and_escape(context_factory, server, accounts):
         expect(page.locator(dialog)).to_be_hidden()
         assert page.evaluate("document.activeElement.textContent.trim()") == button
     assert page.url.startswith(server.url + "/console/")
+
+    # A psychologist is invited, the person accepts, and the psychologist
+    # joins by keyboard: focus lands in the new tab's composer.
+    psychologist, psychologist_watch = login_page(context_factory, server)
+    log_in_by_keyboard(psychologist, server, "a11y-psy")
+    panel.get_by_role("button", name="Inviter un·e psychologue").click()
+    page.get_by_label("Résumé pour la personne invitée (équipe seulement)").fill(
+        "Souhaite parler à une psychologue."
+    )
+    page.locator("#dlg-invite").get_by_role("button", name="Inviter").click()
+    request = visitor.receive("participant_request", role="psychologist")
+    visitor.send(
+        {"type": "participant_answer", "request": request["request"], "accept": True}
+    )
+    join = psychologist.get_by_role("button", name="Rejoindre")
+    join.wait_for()
+    expect(psychologist.locator("#live-polite")).to_contain_text("Invitation")
+    audit(psychologist, "console invitation")
+    join.focus()
+    psychologist.keyboard.press("Enter")
+    assert_focus(psychologist, f"#panel-{conversation} textarea.text")
+    visitor.receive("joined", role="psychologist")
+    psychologist.locator(f"#panel-{conversation}").get_by_role(
+        "button", name="Quitter", exact=True
+    ).click()
+    psychologist.locator(f"#panel-{conversation}").wait_for(state="detached")
+    assert psychologist_watch.errors == [], psychologist_watch.errors
 
     # A supervisor writes a canned answer; the board and the editor.
     supervisor, supervisor_watch = login_page(context_factory, server)
