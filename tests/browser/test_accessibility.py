@@ -684,10 +684,19 @@ def test_console_screens_keyboard_and_escape(context_factory, server, accounts):
 
     # A second person from the same place: the two tabs get different
     # names; an unread message adds to a tab's name without replacing it.
+    # (Meanwhile the supervisor's board is redrawn: focus stays on the
+    # button it was on.)
+    watch_button = (
+        f'#board-conversations button.watch[data-conversation="{conversation}"]'
+    )
+    supervisor.locator(watch_button).focus()
+    rows = supervisor.locator("#board-conversations tr").count()
     second = Socket(server.url, "/ws/chat/")
     second.send({"type": "start", "place": "33000", "role": "victim"})
     other = second.receive("started")["conversation"]
     page.locator(f'button.queue-item[data-conversation="{other}"]').wait_for()
+    expect(supervisor.locator("#board-conversations tr")).to_have_count(rows + 1)
+    assert_focus(supervisor, watch_button)
     page.keyboard.press("Alt+q")
     if focus_info(page)["conversation"] != other:
         tab_until(page, lambda info: info["conversation"] == other)

@@ -155,6 +155,11 @@ function claim(conversation) {
 // -- invitations offered to me -------------------------------------------------
 
 function renderInvitations() {
+  // A withdrawn invitation takes its "Rejoindre" button with it.
+  preserveFocus($("invitations-panel"), fillInvitations, ...queueFocusTargets());
+}
+
+function fillInvitations() {
   const list = $("invitations");
   const offered = [...state.invitations.values()].filter((inv) => inv.status === "offered");
   $("invitations-panel").hidden = offered.length === 0;
@@ -727,7 +732,7 @@ function renderBoard(board) {
       const mine = state.conversations.has(conv.id);
       const action =
         conv.status === "active" && !mine
-          ? el("button", { type: "button", class: "watch", "data-conversation": conv.id, text: T.watch })
+          ? el("button", { type: "button", class: "watch", "data-conversation": conv.id, "data-focus-key": `watch-${conv.id}`, text: T.watch })
           : document.createTextNode("");
       return row([
         document.createTextNode(conv.service),
@@ -958,7 +963,9 @@ const handlers = {
     closeConversation(frame.conversation, T.released);
   },
   board(frame) {
-    renderBoard(frame);
+    // The board is redrawn at every change: focus stays on "the same"
+    // button, else on the board itself.
+    preserveFocus($("panel-board"), () => renderBoard(frame), () => $("panel-board"));
   },
   canned(frame) {
     state.canned = frame.items;
