@@ -721,6 +721,9 @@ def test_console_screens_keyboard_and_escape(context_factory, server, accounts):
     page.locator(f"#panel-{other}").wait_for(state="detached")
     assert_focus(page, f"#panel-{conversation} textarea.text")
     expect(page.locator("#live-polite")).to_contain_text("Conversation rendue")
+    # Leave nothing waiting for the next test's "take the next one".
+    second.send({"type": "leave"})
+    second.receive("closed")
     second.close()
 
     # Close with an outcome, by keyboard: focus goes back to the queue.
