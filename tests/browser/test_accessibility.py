@@ -205,6 +205,21 @@ def assert_reachable_at_200_percent(page: Any, names: list[str]) -> None:
     page.set_viewport_size(size)
 
 
+def forced_colours_tell_apart(page: Any, chosen: str, other: str) -> None:
+    """In forced colours the chosen item does not look like the others."""
+    page.emulate_media(forced_colors="active")
+    looks = page.evaluate(
+        """([chosen, other]) => [chosen, other].map((selector) => {
+            const style = getComputedStyle(document.querySelector(selector));
+            return [style.backgroundColor, style.color, style.borderTopWidth,
+                    style.borderTopColor, style.outlineStyle].join(" ");
+        })""",
+        [chosen, other],
+    )
+    page.emulate_media(forced_colors="none")
+    assert looks[0] != looks[1], looks
+
+
 # -- the other side, over the protocol -------------------------------------------
 
 
@@ -330,6 +345,7 @@ def test_visitor_screens_keyboard_and_escape(
     expect(page.locator("#place-list")).to_be_visible()
     page.keyboard.press("ArrowDown")
     expect(place).to_have_attribute("aria-activedescendant", "place-option-0")
+    forced_colours_tell_apart(page, "#place-option-0", "#place-option-1")
     audit(page, "visitor list open")
     page.keyboard.press("Escape")
     expect(page.locator("#place-list")).to_be_hidden()
@@ -707,6 +723,9 @@ def test_console_screens_keyboard_and_escape(context_factory, server, accounts):
         for tab in page.get_by_role("tab").all()
     ]
     assert len(names) == 2 and len(set(names)) == 2, names
+    forced_colours_tell_apart(
+        page, "[role=tab][aria-selected=true]", "[role=tab][aria-selected=false]"
+    )
     visitor.send({"type": "message", "id": str(uuid.uuid4()), "text": "Encore là ?"})
     first_tab = page.locator(f"#tab-{conversation}")
     expect(first_tab).to_have_accessible_name(
