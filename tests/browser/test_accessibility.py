@@ -457,7 +457,20 @@ def test_visitor_screens_keyboard_and_escape(
     page.keyboard.press("Escape")
     expect(page.locator("#consent-dialog")).to_be_hidden()
     assert urlsplit(page.url).netloc == urlsplit(server.url).netloc
+
+    # Set aside, not lost: each question can be asked again from the log.
+    reopen = page.get_by_role("button", name="Répondre à la question")
+    expect(reopen).to_have_count(2)
+    reopen.last.focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("#consent-dialog")).to_be_visible()
+    assert_focus(page, "#consent-dialog [data-action=consent-accept]")
+    expect(reopen).to_have_count(1)
+    page.keyboard.press("Escape")
+    expect(reopen).to_have_count(2)
     inject(json.dumps({"type": "participant_request_cancelled", "request": "p1"}))
+    expect(reopen).to_have_count(1)
+    expect(page.locator("#announcer")).to_have_text(re.compile("retirée"))
 
     # Leaving by keyboard: "Terminer", Escape (stays), again, confirm.
     tab_until(page, lambda info: info["id"] == "leave-button", key="Shift+Tab")

@@ -9,6 +9,15 @@ function openModal(dialog, focus) {
   if (focus) focus.focus();
 }
 
+// Escape closes a question without answering it (the visitor may want the
+// page behind it); the question stays pending and `onSetAside` is told, so
+// that the page can offer to bring it back.
+function whenSetAside(question, onSetAside) {
+  question.dialog.addEventListener("cancel", () => {
+    if (question.request !== null) setTimeout(() => onSetAside(question), 0);
+  });
+}
+
 export class LeaveDialog {
   constructor(dialog, { onConfirm }) {
     this.dialog = dialog;
@@ -34,9 +43,10 @@ export class LeaveDialog {
 
 // "May a psychologist (or a colleague) join?": yes or no.
 export class ParticipantDialog {
-  constructor(dialog, { onAnswer }) {
+  constructor(dialog, { onAnswer, onSetAside = () => {} }) {
     this.dialog = dialog;
     this.request = null;
+    whenSetAside(this, onSetAside);
     dialog.addEventListener("click", (event) => {
       const action = event.target.closest("[data-action]")?.dataset.action;
       if (action !== "participant-accept" && action !== "participant-decline") return;
@@ -52,18 +62,25 @@ export class ParticipantDialog {
     openModal(this.dialog, this.dialog.querySelector("[data-action=participant-accept]"));
   }
 
-  // Close it; with a request id, only if it is that question.
+  // Ask again a question set aside with Escape.
+  reopen() {
+    if (this.request === null) return;
+    openModal(this.dialog, this.dialog.querySelector("[data-action=participant-accept]"));
+  }
+
+  // Close it; with a request id, only if it is that question. True when
+  // that question was pending (shown, or set aside with Escape).
   close(request) {
     if (request !== undefined && request !== this.request) return false;
-    const wasOpen = this.dialog.open;
-    if (wasOpen) this.dialog.close();
+    const wasPending = this.request !== null;
+    if (this.dialog.open) this.dialog.close();
     this.request = null;
-    return wasOpen;
+    return wasPending;
   }
 }
 
 export class ConsentDialog {
-  constructor(dialog, { onAnswer }) {
+  constructor(dialog, { onAnswer, onSetAside = () => {} }) {
     this.dialog = dialog;
     this.onAnswer = onAnswer;
     this.request = null;
@@ -80,6 +97,13 @@ export class ConsentDialog {
       event.preventDefault();
       this.submit();
     });
+    whenSetAside(this, onSetAside);
+  }
+
+  // Ask again a question set aside with Escape, from its first step.
+  reopen() {
+    if (this.request === null) return;
+    this.open(this.request, this.text.textContent);
   }
 
   open(request, text) {
@@ -113,12 +137,14 @@ export class ConsentDialog {
   answer(accept, contact) {
     const frame = { type: "consent", request: this.request, accept };
     if (accept) frame.contact = contact;
+    this.request = null;
     this.form.reset();
     this.dialog.close();
     this.onAnswer(frame);
   }
 
   close() {
+    this.request = null;
     this.form.reset();
     if (this.dialog.open) this.dialog.close();
   }

@@ -231,6 +231,7 @@ export class Transcript {
   notice(text, tone = "") {
     const node = element("li", `notice ${tone}`.trim(), text);
     this.insert(node, null, false);
+    return node;
   }
 
   // Seq order; pending own messages stay last; notices stay where they fell.

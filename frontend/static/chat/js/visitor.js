@@ -287,6 +287,8 @@ function endConversation(reason) {
   leaveDialog.close();
   consentDialog.close();
   participantDialog.close();
+  forgetSetAside(consentDialog);
+  forgetSetAside(participantDialog);
   clearTimeout(state.timers.ack);
   hideTyping();
   setNet(null);
@@ -438,16 +440,21 @@ socket
   .on("typing", (frame) => showTyping(frame.from, frame.active === true))
   .on("consent_request", (frame) => {
     if (typeof frame.request === "string" && typeof frame.text === "string") {
+      forgetSetAside(consentDialog);
       consentDialog.open(frame.request, frame.text);
     }
   })
   .on("participant_request", (frame) => {
     if (typeof frame.request === "string" && typeof frame.text === "string") {
+      forgetSetAside(participantDialog);
       participantDialog.open(frame.request, frame.text);
     }
   })
   .on("participant_request_cancelled", (frame) => {
-    if (participantDialog.close(frame.request)) notify(t("participant_cancelled"));
+    if (participantDialog.close(frame.request)) {
+      forgetSetAside(participantDialog);
+      notify(t("participant_cancelled"));
+    }
   })
   .on("participant_answered", (frame) => {
     notify(t(frame.accept ? "participant_accepted" : "participant_declined"), "consent");
@@ -514,10 +521,44 @@ const placeField = new PlaceField({
 
 const leaveDialog = new LeaveDialog(byId("leave-dialog"), { onConfirm: requestLeave });
 
-const participantDialog = new ParticipantDialog(byId("participant-dialog"), { onAnswer: sendControl });
+// A question closed with Escape stays pending: a line in the conversation
+// says so and its button asks it again. The line goes once the question is
+// answered, withdrawn or asked again.
+const setAside = new Map(); // dialog object -> its line in the log
+
+function offerToReopen(question) {
+  forgetSetAside(question);
+  const line = transcript.notice(t("question_set_aside"), "consent");
+  const button = document.createElement("button");
+  button.type = "button";
+  button.className = "button quiet reopen";
+  button.textContent = t("question_reopen");
+  button.addEventListener("click", () => {
+    forgetSetAside(question);
+    question.reopen();
+  });
+  line.append(" ", button);
+  setAside.set(question, line);
+  say(t("question_set_aside"));
+}
+
+function forgetSetAside(question) {
+  setAside.get(question)?.remove();
+  setAside.delete(question);
+}
+
+const participantDialog = new ParticipantDialog(byId("participant-dialog"), {
+  onAnswer(frame) {
+    forgetSetAside(participantDialog);
+    sendControl(frame);
+  },
+  onSetAside: offerToReopen,
+});
 
 const consentDialog = new ConsentDialog(byId("consent-dialog"), {
+  onSetAside: offerToReopen,
   onAnswer(frame) {
+    forgetSetAside(consentDialog);
     sendControl(frame);
     notify(t(frame.accept ? "consent_sent" : "consent_declined"), "consent");
   },
