@@ -769,6 +769,11 @@ def test_console_screens_keyboard_and_escape(context_factory, server, accounts):
     dialog = page.locator("#dlg-close")
     expect(dialog).to_be_visible()
     assert_focus(page, "#dlg-close input[name=outcome]")
+    # "Clore" with no outcome: the error is said and focus is on the choice.
+    tab_until(page, lambda info: info["text"] == "Clore")
+    page.keyboard.press("Enter")
+    expect(dialog.locator("#close-error")).to_have_text("Choisissez une issue.")
+    assert_focus(page, "#dlg-close input[name=outcome][value=report]")
     page.keyboard.press("ArrowDown")
     expect(dialog.get_by_label("Orientation")).to_be_checked()
     tab_until(page, lambda info: info["text"] == "Clore")

@@ -636,6 +636,8 @@ wireDialog($("dlg-close"), () => {
   const outcome = dialog.querySelector("input[name=outcome]:checked");
   if (!outcome) {
     $("close-error").textContent = T.outcome_required;
+    // Focus goes to the choice that is missing.
+    dialog.querySelector("input[name=outcome]").focus();
     return false;
   }
   const categories = [...dialog.querySelectorAll("input[name=category]:checked")].map((input) => input.value);
