@@ -580,6 +580,12 @@ def test_console_screens_keyboard_and_escape(context_factory, server, accounts):
     log_in_by_keyboard(page, server, "a11y-op")
     expect(page.get_by_role("heading", level=1)).to_have_count(1)
     expect(page.locator("#tabs")).to_be_hidden()
+    # The first Tab reaches a skip link to the work area.
+    page.evaluate("document.activeElement.blur()")
+    page.keyboard.press("Tab")
+    assert_focus(page, "a.skip-link")
+    page.keyboard.press("Enter")
+    assert_focus(page, "#work")
     audit(page, "console empty")
 
     # A visitor waits: the queue says so in words.
