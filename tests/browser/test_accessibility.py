@@ -221,6 +221,43 @@ def forced_colours_tell_apart(page: Any, chosen: str, other: str) -> None:
     assert looks[0] != looks[1], looks
 
 
+def contrast(first: str, second: str) -> float:
+    """WCAG contrast ratio of two computed ``rgb(...)`` colours."""
+
+    def luminance(colour: str) -> float:
+        channels = [int(value) / 255 for value in re.findall(r"\d+", colour)[:3]]
+        linear = [
+            c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+            for c in channels
+        ]
+        return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+    light, dark = sorted((luminance(first), luminance(second)), reverse=True)
+    return (light + 0.05) / (dark + 0.05)
+
+
+def assert_console_contrast(page: Any) -> None:
+    """SC 1.4.11: field borders and the focus ring on the dark top bar."""
+    colours = page.evaluate(
+        """() => {
+            const style = (node) => getComputedStyle(node);
+            const field = document.querySelector("#language");
+            const logout = document.querySelector(".logout button");
+            logout.focus();
+            return {
+                border: style(field).borderTopColor,
+                panel: style(field.closest(".side")).backgroundColor,
+                ring: style(logout).outlineColor,
+                ringShown: logout.matches(":focus-visible"),
+                bar: style(document.querySelector(".topbar")).backgroundColor,
+            };
+        }"""
+    )
+    assert contrast(colours["border"], colours["panel"]) >= 3, colours
+    assert colours["ringShown"], colours
+    assert contrast(colours["ring"], colours["bar"]) >= 3, colours
+
+
 # -- the other side, over the protocol -------------------------------------------
 
 
@@ -586,6 +623,7 @@ def test_console_screens_keyboard_and_escape(context_factory, server, accounts):
     assert_focus(page, "a.skip-link")
     page.keyboard.press("Enter")
     assert_focus(page, "#work")
+    assert_console_contrast(page)
     audit(page, "console empty")
 
     # A visitor waits: the queue says so in words.
