@@ -18,12 +18,35 @@ def generate_secrets() -> dict[str, str]:
         "SECRET_KEY": secrets.token_urlsafe(50),
         "CHANNEL_LAYER_KEYS": secrets.token_urlsafe(32),
         "MESSAGE_KEYS": "k1:" + base64.urlsafe_b64encode(os.urandom(32)).decode(),
+        # Day-0 key of the audit chain and the checkpoint signing key
+        # (escalation/audit.py).
+        "AUDIT_CHAIN_SEED": base64.urlsafe_b64encode(os.urandom(32)).decode(),
+        "AUDIT_SIGNING_KEY": base64.urlsafe_b64encode(os.urandom(32)).decode(),
     }
 
 
 def write_secrets_file(path: Path) -> bool:
-    """Write a new secrets file at ``path``; return False if one exists."""
+    """Write a new secrets file at ``path``; return False if one exists.
+
+    An existing file only gains the variables it lacks (a secret added by
+    a later version), appended: no existing value is ever replaced.
+    """
     if path.exists():
+        present = {
+            line.partition("=")[0].strip()
+            for line in path.read_text().splitlines()
+            if "=" in line
+        }
+        missing = {
+            name: value
+            for name, value in generate_secrets().items()
+            if name not in present
+        }
+        if missing:
+            with path.open("a") as handle:
+                handle.writelines(
+                    f"{name}={value}\n" for name, value in missing.items()
+                )
         return False
     path.parent.mkdir(parents=True, exist_ok=True)
     lines = [f"{name}={value}" for name, value in generate_secrets().items()]

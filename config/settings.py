@@ -291,6 +291,39 @@ RETENTION_PRESENCE_HOURS = env.int("RETENTION_PRESENCE_HOURS", default=24)
 DEFAULT_EXCEPTION_REPORTER_FILTER = "anonymity.logs.AddressHidingReporterFilter"
 ADMINS: list[tuple[str, str]] = []  # no error e-mails: they would carry requests
 
+# Escalations (escalation/, docs/threat-model.md).
+# Day-0 key of the audit chain, base64 of 32 bytes. The web tier needs it
+# only to start the chain; whoever verifies needs it to re-derive each
+# day's key. AUDIT_SIGNING_KEY is the Ed25519 private key (raw 32 bytes,
+# base64) that signs checkpoints of the chain head and exported files.
+AUDIT_CHAIN_SEED = env.str("AUDIT_CHAIN_SEED", default="")
+AUDIT_SIGNING_KEY = env.str("AUDIT_SIGNING_KEY", default="")
+# Checkpoints are written here, outside the database (ideally a mount the
+# database server cannot write, copied off-host).
+AUDIT_CHECKPOINT_DIR = Path(
+    env.str("AUDIT_CHECKPOINT_DIR", default=str(BASE_DIR / "var/audit-checkpoints"))
+)
+AUDIT_CHECKPOINT_SECONDS = env.float("AUDIT_CHECKPOINT_SECONDS", default=600.0)
+# Reports to local units: retries with backoff, alert after this many.
+REPORT_RETRY_BASE_SECONDS = env.float("REPORT_RETRY_BASE_SECONDS", default=30.0)
+REPORT_RETRY_MAX_SECONDS = env.float("REPORT_RETRY_MAX_SECONDS", default=3600.0)
+REPORT_ALERT_AFTER_FAILURES = env.int("REPORT_ALERT_AFTER_FAILURES", default=3)
+REPORT_DELIVERY_SECONDS = env.float("REPORT_DELIVERY_SECONDS", default=15.0)
+REPORT_WEBHOOK_TIMEOUT_SECONDS = env.float(
+    "REPORT_WEBHOOK_TIMEOUT_SECONDS", default=10.0
+)
+# Plain-http webhooks only for the local demo and tests.
+REPORT_WEBHOOK_ALLOW_HTTP = env.bool("REPORT_WEBHOOK_ALLOW_HTTP", default=False)
+REPORT_SENDER = env.str("REPORT_SENDER", default="signalements@ecoute.invalid")
+EMAIL_HOST = env.str("EMAIL_HOST", default="127.0.0.1")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
+# An approved disclosure must be executed within this many hours.
+DISCLOSURE_APPROVAL_HOURS = env.int("DISCLOSURE_APPROVAL_HOURS", default=72)
+
 QUEUE_DEFAULT_WAIT_SECONDS = env.int("QUEUE_DEFAULT_WAIT_SECONDS", default=120)
 
 LOGGING = {

@@ -6,6 +6,12 @@ os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production-01234567
 os.environ.setdefault("CHANNEL_LAYER_KEYS", "test-layer-key-0123456789abcdef")
 os.environ.setdefault("MESSAGE_KEYS", "t1:MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=")
 os.environ.setdefault("SECRETS_FILE", "/nonexistent")
+os.environ.setdefault(
+    "AUDIT_CHAIN_SEED", "dGVzdC1hdWRpdC1jaGFpbi1zZWVkLTAxMjM0NTY3ODk="
+)
+os.environ.setdefault(
+    "AUDIT_SIGNING_KEY", "dGVzdC1hdWRpdC1zaWduaW5nLWtleS0wMTIzNDU2Nzg="
+)
 
 from config.settings import *  # noqa: E402,F403
 from config.settings import BASE_DIR, DATABASES  # noqa: E402

@@ -13,3 +13,8 @@ GRANT SELECT (id, conversation_id, key_id, sealed_at, expires_at)
     ON anonymity_sealedconnection TO :web;
 -- Retention deletes expired rows by their expiry date.
 GRANT DELETE ON anonymity_sealedconnection TO :web;
+
+-- The audit trail is append-only (escalation/audit.py): the web role may
+-- add and read entries, never change or remove one. A trigger refuses
+-- UPDATE and DELETE for every role as well.
+REVOKE UPDATE, DELETE, TRUNCATE ON escalation_auditevent FROM :web;
