@@ -143,7 +143,11 @@ def decrypt_message_body(
     return _open(get_data_key(conversation_id), blob, aad).decode()
 
 
-STAFF_TEXT_KINDS = frozenset({"note", "whisper", "summary"})
+# "contact", "report" and "justification" are the escalation's texts: a
+# visitor's contact details, a report's facts, a disclosure's grounds.
+STAFF_TEXT_KINDS = frozenset(
+    {"note", "whisper", "summary", "contact", "report", "justification"}
+)
 
 
 def _note_aad(conversation_id: UUID, kind: str) -> bytes:

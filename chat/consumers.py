@@ -23,6 +23,11 @@ from console.selectors import get_visitor_invitation_frame
 from console.services import check_answer_invitation
 from directory.selectors import get_callback_options
 from directory.services import check_request_callback
+from escalation.consent import (
+    check_answer_consent,
+    get_consent_frame,
+    get_pending_consent_frame,
+)
 
 CLOSE_NOT_FOUND = 4404
 
@@ -137,6 +142,9 @@ class VisitorChatConsumer(ProtocolConsumer):
         pending = await self.call(get_visitor_invitation_frame, conversation)
         if pending is not None:
             await self.send_json(pending)
+        consent = await self.call(get_pending_consent_frame, conversation)
+        if consent is not None:
+            await self.send_json(consent)
         if conversation.status == Conversation.Status.WAITING:
             await self.send_queue(*await self.call(get_queue_status, conversation))
         elif conversation.status == Conversation.Status.CLOSED:
@@ -174,14 +182,25 @@ class VisitorChatConsumer(ProtocolConsumer):
         )
 
     async def handle_consent(self, frame: dict[str, Any]) -> None:
-        self.require_conversation()
+        """Answer a ``consent_request`` (docs/protocol.md, "Consent")."""
+        conversation = self.require_conversation()
         if not isinstance(frame.get("request"), str):
             raise ChatError("bad_request", _("Le champ request est requis."))
-        if not isinstance(frame.get("accept"), bool):
-            raise ChatError("bad_request", _("Le champ accept doit être vrai ou faux."))
-        # Consent requests come with the escalation work; until then no
-        # request exists, so every id is unknown.
-        raise ChatError("not_found", _("Demande de consentement introuvable."))
+        consent = await self.call(
+            check_answer_consent,
+            conversation,
+            request_id=frame["request"],
+            accept=frame.get("accept"),
+            contact=frame.get("contact"),
+        )
+        await self.send_json(
+            {
+                "type": "consent_recorded",
+                "request": str(consent.id),
+                "accept": consent.status == "accepted",
+                "fields": list(consent.shared_fields),
+            }
+        )
 
     async def handle_participant_answer(self, frame: dict[str, Any]) -> None:
         """Answer a ``participant_request`` (may a psychologist join?)."""
@@ -274,6 +293,12 @@ class VisitorChatConsumer(ProtocolConsumer):
                     "request": event["invitation"],
                 }
             )
+
+    async def chat_consent(self, event: dict[str, Any]) -> None:
+        """An operator asks for consent: show the exact text."""
+        frame = await self.call(get_consent_frame, event["request"], for_staff=False)
+        if frame is not None:
+            await self.send_json(frame)
 
     async def chat_queue_position(self, event: dict[str, Any]) -> None:
         if self.conversation and self.conversation.status == "waiting":

@@ -25,6 +25,7 @@ from chat import events
 from chat.models import Conversation
 from chat.services import do_refresh_heartbeats, do_sweep_presence
 from console.services import do_auto_assign
+from escalation import runtime as escalation_runtime
 
 logger = logging.getLogger(__name__)
 
@@ -85,7 +86,7 @@ def _read_last_seqs(ids: list[UUID]) -> dict[UUID, int]:
 
 
 async def _run_forever() -> None:
-    last = dict.fromkeys(("heartbeat", "sweep", "reconcile"), 0.0)
+    last = dict.fromkeys(("heartbeat", "sweep", "reconcile", "escalation"), 0.0)
     while True:
         try:
             await asyncio.sleep(0.5)
@@ -102,6 +103,10 @@ async def _run_forever() -> None:
             if now - last["reconcile"] >= settings.RECONCILE_SECONDS:
                 last["reconcile"] = now
                 await reconcile_now()
+            if settings.ESCALATION_BACKGROUND and now - last["escalation"] >= 5:
+                # Report deliveries, lapsed approvals, audit checkpoints.
+                last["escalation"] = now
+                await escalation_runtime.tick()
         except asyncio.CancelledError:
             raise
         except Exception:

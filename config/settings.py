@@ -321,6 +321,8 @@ EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
 EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
 EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
+# Each server process sends due reports and writes checkpoints itself.
+ESCALATION_BACKGROUND = env.bool("ESCALATION_BACKGROUND", default=True)
 # An approved disclosure must be executed within this many hours.
 DISCLOSURE_APPROVAL_HOURS = env.int("DISCLOSURE_APPROVAL_HOURS", default=72)
 

@@ -31,3 +31,5 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+# Tests send report deliveries themselves (escalation.reports.deliver_due).
+ESCALATION_BACKGROUND = False

@@ -8,6 +8,7 @@ admin.site.__class__ = OTPAdminSite
 
 urlpatterns = [
     path("", include("chat.urls")),
+    path("console/escalations/", include("escalation.urls")),
     path("console/", include("console.urls")),
     path("directory/", include("directory.urls")),
     path("admin/", admin.site.urls),

@@ -53,6 +53,7 @@ from console.services import (
     do_auto_assign,
 )
 from directory.services import check_send_resource
+from escalation.consent import check_request_consent, get_consent_frame
 
 QUEUE_DEBOUNCE_SECONDS = 0.5
 BOARD_REFRESH_SECONDS = 5.0
@@ -84,7 +85,7 @@ class StaffConsoleConsumer(ProtocolConsumer):
         "auto_assign": "handle_auto_assign",
         "send_resource": "handle_send_resource",
         "confirm_force": "handle_confirm_force",
-        "request_consent": "handle_later",
+        "request_consent": "handle_request_consent",
     }
 
     async def connect(self) -> None:
@@ -441,9 +442,17 @@ class StaffConsoleConsumer(ProtocolConsumer):
                 }
             )
 
-    async def handle_later(self, frame: dict[str, Any]) -> None:
-        raise ChatError(
-            "not_implemented", _("Cette action arrive dans une prochaine version.")
+    async def handle_request_consent(self, frame: dict[str, Any]) -> None:
+        """Ask the visitor to lift anonymity (docs/protocol.md, "Consent")."""
+        conversation_id = self.require_watched(frame)
+        consent = await self.call(check_request_consent, self.profile, conversation_id)
+        await self.send_json(
+            {
+                "type": "consent_requested",
+                "conversation": str(conversation_id),
+                "request": str(consent.id),
+                "version": consent.text_version,
+            }
         )
 
     # -- the supervisors' board -------------------------------------------
@@ -524,6 +533,18 @@ class StaffConsoleConsumer(ProtocolConsumer):
             return
         self.invitations_sent.add(key)
         await self.send_json(frame)
+
+    async def chat_consent(self, event: dict[str, Any]) -> None:
+        # The visitor's question; staff follow it on console.consent.
+        return
+
+    async def console_consent(self, event: dict[str, Any]) -> None:
+        """A consent was asked or answered: its state, never the details."""
+        frame = await database_sync_to_async(get_consent_frame)(
+            event["request"], for_staff=True
+        )
+        if frame is not None and UUID(frame["conversation"]) in self.delivered:
+            await self.send_json(frame)
 
     async def console_note(self, event: dict[str, Any]) -> None:
         if UUID(event["conversation"]) not in self.delivered:

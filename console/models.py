@@ -16,6 +16,9 @@ class StaffProfile(models.Model):
         PSYCHOLOGIST = "psychologist", _("psychologue")
         SUPERVISOR = "supervisor", _("superviseur·e")
         ADMINISTRATOR = "administrator", _("administrateur·rice")
+        # Holds a sealing private key and its passphrase; opens connection
+        # records of an approved disclosure (escalation/disclosure.py).
+        CUSTODIAN = "custodian", _("dépositaire de clé")
 
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="staff"

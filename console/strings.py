@@ -109,4 +109,12 @@ def get_console_strings() -> dict[str, str]:
         "action": _("Action"),
         "canned_edit": _("Modifier"),
         "canned_confirm_delete": _("Supprimer la réponse type « {title} » ?"),
+        "consent_asked": _("Consentement demandé : en attente de la réponse."),
+        "consent_accepted": _(
+            "Consentement donné. Complétez le signalement (Signalement et réquisition)."
+        ),
+        "consent_declined": _("La personne a refusé : rien n'est transmis."),
+        "consent_fields": _("coordonnées données"),
+        "report_alerts": _("Signalements non remis à leur unité"),
+        "report_attempts": _("essais en échec"),
     }

@@ -100,7 +100,11 @@ def console_page(request: HttpRequest) -> HttpResponse:
     response = render(
         request,
         "console/console.html",
-        {"strings": get_console_strings(), "idle_seconds": settings.SESSION_COOKIE_AGE},
+        {
+            "strings": get_console_strings(),
+            "idle_seconds": settings.SESSION_COOKIE_AGE,
+            "is_supervisor": get_staff_profile(request.user).has_role("supervisor"),
+        },
     )
     response["Cache-Control"] = "no-store"
     response["Referrer-Policy"] = STAFF_REFERRER_POLICY

@@ -23,7 +23,12 @@ def _require_supervisor(profile: StaffProfile) -> None:
 def check_board(profile: StaffProfile) -> dict[str, Any]:
     """Return the board of the supervisor's services; supervisors only."""
     _require_supervisor(profile)
-    return get_board(profile)
+    from escalation.reports import list_delivery_alerts
+
+    board = get_board(profile)
+    # Reports that keep failing to reach their unit (escalation/reports.py).
+    board["report_alerts"] = list_delivery_alerts(profile)
+    return board
 
 
 def check_save_canned(

@@ -483,7 +483,7 @@ async def test_staff_bad_frames_change_nothing(national):
         ),
         (
             {"type": "request_consent", "conversation": conversation_id},
-            "not_implemented",
+            "no_consent_text",
         ),
         ({"type": "join", "conversation": conversation_id}, "forbidden"),
         ({"type": "join", "conversation": "nope"}, "not_found"),

@@ -601,6 +601,8 @@ function wireConversation(conv) {
   panel.querySelector(".act-invite").addEventListener("click", () => openInviteDialog(conv, "psychologist"));
   panel.querySelector(".act-colleague").addEventListener("click", () => openInviteDialog(conv, "operator"));
   panel.querySelector(".act-transfer").addEventListener("click", () => openTransferDialog(conv));
+  panel.querySelector(".act-consent").addEventListener("click", () => send({ type: "request_consent", conversation: conv.id }));
+  panel.querySelector(".act-escalation").href = root.dataset.escalation.replace("00000000-0000-0000-0000-000000000000", conv.id);
   panel.addEventListener("click", (event) => {
     const cancel = event.target.closest("button.cancel-invitation");
     if (cancel) send({ type: "cancel_invitation", invitation: cancel.dataset.invitation });
@@ -691,6 +693,7 @@ function ensureBoard() {
   if ($("panel-board")) return;
   const panel = el("section", { class: "board", role: "tabpanel", tabindex: "-1" });
   panel.append(
+    el("div", { id: "board-alerts", class: "board-alerts", role: "alert" }),
     el("h2", { text: T.board_conversations }),
     scrollBox(T.board_conversations, el("table", { class: "grid", id: "board-conversations" })),
     el("h2", { text: T.board_staff }),
@@ -723,6 +726,21 @@ function row(cells, header = false) {
 function renderBoard(board) {
   ensureBoard();
   state.board = board;
+  const alerts = board.report_alerts || [];
+  $("board-alerts").replaceChildren(
+    ...(alerts.length
+      ? [
+          el("h2", { text: T.report_alerts }),
+          el(
+            "ul",
+            {},
+            ...alerts.map((alert) =>
+              el("li", { text: `${alert.report} → ${alert.unit} (${alert.method}) : ${alert.attempts} ${T.report_attempts} — ${alert.error}` }),
+            ),
+          ),
+        ]
+      : []),
+  );
   const conversations = $("board-conversations");
   conversations.replaceChildren(
     el("caption", { class: "visually-hidden", text: T.board_conversations }),
@@ -949,6 +967,19 @@ const handlers = {
       state.invitations.delete(frame.invitation);
     }
     renderInvitations();
+  },
+  consent_requested(frame) {
+    handlers.consent({ ...frame, status: "asked", fields: [] });
+  },
+  consent(frame) {
+    const conv = state.conversations.get(frame.conversation);
+    if (!conv) return;
+    const text = { asked: T.consent_asked, accepted: T.consent_accepted, declined: T.consent_declined }[frame.status];
+    if (!text) return;
+    const fields = frame.fields && frame.fields.length ? ` (${T.consent_fields} : ${frame.fields.join(", ")})` : "";
+    conv.panel.querySelector(".consent-state").textContent = text + fields;
+    conv.panel.querySelector(".act-consent").disabled = frame.status !== "declined";
+    if (frame.status !== "asked") addEvent(conv, text);
   },
   flagged(frame) {
     const conv = state.conversations.get(frame.conversation);
