@@ -122,8 +122,34 @@ class ServiceAdminForm(forms.ModelForm):
         return value
 
 
+class ConsentTextForm(forms.ModelForm):
+    """A text a visitor has seen is never edited: add a new version instead."""
+
+    class Meta:
+        model = ConsentText
+        fields = ["version", "lang", "active", "text"]
+
+    def clean(self) -> dict:
+        from escalation.consent import consent_text_is_used
+
+        cleaned = super().clean()
+        instance = self.instance
+        if instance.pk and consent_text_is_used(instance):
+            changed = set(self.changed_data) - {"active"}
+            if changed or cleaned.get("DELETE"):
+                raise forms.ValidationError(
+                    _(
+                        "Ce texte a déjà été présenté à des personnes : il ne "
+                        "peut plus être modifié ni supprimé. Ajoutez une "
+                        "nouvelle version (et désactivez celle-ci)."
+                    )
+                )
+        return cleaned
+
+
 class ConsentTextInline(admin.StackedInline):
     model = ConsentText
+    form = ConsentTextForm
     extra = 0
     fields = ["version", "lang", "active", "text", "created_at"]
     readonly_fields = ["created_at"]

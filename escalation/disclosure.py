@@ -241,15 +241,15 @@ def read_justification(request: DisclosureRequest) -> str:
 def _require_supervisor_not_requester(
     profile: StaffProfile, request: DisclosureRequest, step: str
 ) -> None:
-    if not profile.has_role(StaffProfile.Role.SUPERVISOR):
-        _refuse(request, profile.user, step, "not a supervisor")
-        raise ChatError("forbidden", _("Réservé aux superviseur·es."))
     if profile.user_id == request.requested_by_id:
         _refuse(request, profile.user, step, "requester")
         raise ChatError(
             "forbidden",
             _("Vous avez fait cette demande : une autre personne doit la viser."),
         )
+    if not profile.has_role(StaffProfile.Role.SUPERVISOR):
+        _refuse(request, profile.user, step, "not a supervisor")
+        raise ChatError("forbidden", _("Réservé aux superviseur·es."))
 
 
 def check_endorse(profile: StaffProfile, request_id: Any) -> DisclosureRequest:

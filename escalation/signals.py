@@ -9,8 +9,10 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_logged_in, user_logged_out
+from django.core.exceptions import ValidationError
 from django.db.models.signals import m2m_changed, post_delete, post_save, pre_save
 
+from chat.models import ConsentText
 from console.models import StaffProfile
 from escalation.audit import record_event
 
@@ -93,8 +95,39 @@ def _on_services_changed(
     )
 
 
+def _refuse_editing_used_text(
+    sender: Any, instance: ConsentText, **kwargs: Any
+) -> None:
+    """Whatever the path (admin, shell), a shown text keeps its words."""
+    if not instance.pk:
+        return
+    from escalation.models import ConsentRequest
+
+    before = (
+        ConsentText.objects.filter(pk=instance.pk)
+        .values("text", "version", "lang", "service_id")
+        .first()
+    )
+    if (
+        before is None
+        or not ConsentRequest.objects.filter(consent_text=instance).exists()
+    ):
+        return
+    after = {
+        "text": instance.text,
+        "version": instance.version,
+        "lang": instance.lang,
+        "service_id": instance.service_id,
+    }
+    if before != after:
+        raise ValidationError("a consent text already shown cannot be edited")
+
+
 def connect() -> None:
     user_model = get_user_model()
+    pre_save.connect(
+        _refuse_editing_used_text, sender=ConsentText, dispatch_uid="consent_text"
+    )
     user_logged_in.connect(_on_login, dispatch_uid="audit_login")
     user_logged_out.connect(_on_logout, dispatch_uid="audit_logout")
     pre_save.connect(_remember_account, sender=user_model, dispatch_uid="audit_u0")

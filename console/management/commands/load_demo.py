@@ -22,6 +22,7 @@ from chat.models import Service
 from console.models import CannedAnswer, StaffProfile
 from console.services import do_create_staff, do_create_totp_device
 from directory import demo as directory_demo
+from escalation.demo import ensure_demo_escalation
 
 SERVICES = [
     {
@@ -61,6 +62,8 @@ ACCOUNTS = [
         [StaffProfile.Role.ADMINISTRATOR],
         ["national", "enfance"],
     ),
+    # Opens connection records of approved disclosures (escalation/).
+    ("gardienne", "Dépositaire 1", [StaffProfile.Role.CUSTODIAN], ["national"]),
 ] + directory_demo.DEMO_ACCOUNTS
 # May enter /admin/ (Django's staff and superuser flags), with the same
 # password-and-TOTP login as everyone.
@@ -121,6 +124,8 @@ class Command(BaseCommand):
                     user.save(update_fields=["is_staff", "is_superuser"])
             # Issue 6: partner associations (keys, staff), care centres.
             partners = directory_demo.ensure_demo_directory(services, passwords)
+            # Issue 12: consent texts and the local units reports go to.
+            ensure_demo_escalation(services)
             for slug, title, body in CANNED:
                 CannedAnswer.objects.get_or_create(
                     service=services[slug], title=title, defaults={"body": body}
