@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -369,6 +369,29 @@ def load_custodian_key(pem: bytes, passphrase: bytes) -> X25519PrivateKey:
     return key
 
 
+def sealed_rows_for(request: DisclosureRequest) -> list[tuple[int, Any, str, bytes]]:
+    """The request's sealed records: (id, conversation, key id, blob).
+
+    On PostgreSQL the web role cannot read the blobs; a SECURITY DEFINER
+    function (migration 0003) hands them over for an approved, unexpired
+    request only.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT id, conversation_id, key_id, sealed"
+                " FROM escalation_sealed_for_disclosure(%s)",
+                [request.id],
+            )
+            return [(r[0], r[1], r[2], bytes(r[3])) for r in cursor.fetchall()]
+    return [
+        (row.id, row.conversation_id, row.key_id, bytes(row.sealed))
+        for row in SealedConnection.objects.filter(
+            conversation_id=request.conversation_id
+        ).order_by("sealed_at", "id")
+    ]
+
+
 def check_execute(
     profile: StaffProfile,
     request_id: Any,
@@ -406,20 +429,18 @@ def check_execute(
         _refuse(request, user, "execute", "bad key or passphrase")
         raise
     records, skipped = [], []
-    for row in SealedConnection.objects.filter(
-        conversation_id=request.conversation_id
-    ).order_by("sealed_at", "id"):
+    for row_id, conversation_id, key_id, sealed in sealed_rows_for(request):
         try:
             record = unseal_ip_address(
-                row.sealed,
-                key_id=row.key_id,
-                conversation_id=str(row.conversation_id),
+                sealed,
+                key_id=key_id,
+                conversation_id=str(conversation_id),
                 private_key=private_key,
             )
         except Exception:  # noqa: BLE001 - another month's key
-            skipped.append(row.key_id)
+            skipped.append(key_id)
             continue
-        records.append({**record, "key_id": row.key_id, "record": row.id})
+        records.append({**record, "key_id": key_id, "record": row_id})
     del private_key
     if not records:
         _refuse(request, user, "execute", "no record opened with this key")

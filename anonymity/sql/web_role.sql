@@ -18,3 +18,6 @@ GRANT DELETE ON anonymity_sealedconnection TO :web;
 -- add and read entries, never change or remove one. A trigger refuses
 -- UPDATE and DELETE for every role as well.
 REVOKE UPDATE, DELETE, TRUNCATE ON escalation_auditevent FROM :web;
+-- A custodian executing an approved disclosure from the console gets the
+-- sealed blobs of that request only, while it is approved and unexpired.
+GRANT EXECUTE ON FUNCTION escalation_sealed_for_disclosure(uuid) TO :web;

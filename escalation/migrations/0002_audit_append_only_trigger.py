@@ -10,7 +10,8 @@ from django.db import migrations
 CREATE = """
 CREATE OR REPLACE FUNCTION escalation_audit_append_only() RETURNS trigger AS $$
 BEGIN
-    RAISE EXCEPTION 'the audit trail is append-only (% refused)', TG_OP;
+    RAISE EXCEPTION USING MESSAGE = 'the audit trail is append-only: '
+        || TG_OP || ' refused';
 END
 $$ LANGUAGE plpgsql;
 DROP TRIGGER IF EXISTS escalation_auditevent_append_only ON escalation_auditevent;
@@ -27,12 +28,12 @@ DROP FUNCTION IF EXISTS escalation_audit_append_only();
 
 def create_trigger(apps, schema_editor):
     if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(CREATE)
+        schema_editor.execute(CREATE, params=None)
 
 
 def drop_trigger(apps, schema_editor):
     if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(DROP)
+        schema_editor.execute(DROP, params=None)
 
 
 class Migration(migrations.Migration):

@@ -1,0 +1,109 @@
+"""On PostgreSQL the audit trail refuses UPDATE and DELETE, even from its
+owner (trigger), and the web role lacks both rights (docs/threat-model.md)."""
+
+import uuid
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+from psycopg.conninfo import make_conninfo
+
+from tests.integration.processes import libpq_conninfo
+
+pytestmark = pytest.mark.integration
+
+SCRIPT = Path(__file__).resolve().parents[2] / "anonymity/sql/web_role.sql"
+INSERT = (
+    "INSERT INTO escalation_auditevent"
+    " (seq, at, day, kind, actor_id, actor, subject, data, prev_mac, mac)"
+    " VALUES (%s, %s, %s, 'test', NULL, '', '', '{}', %s, %s) RETURNING id"
+)
+
+
+def insert_event(connection, seq: int) -> int:
+    return connection.execute(
+        INSERT, (seq, datetime.now(tz=UTC), date.today(), "0" * 64, "1" * 64)
+    ).fetchone()[0]
+
+
+def test_owner_cannot_change_or_delete_audit_rows(database_url, seed):
+    admin = libpq_conninfo(database_url)
+    seq = 10_000_000 + uuid.uuid4().int % 1_000_000
+    with psycopg.connect(admin, autocommit=True) as connection:
+        row_id = insert_event(connection, seq)
+        for statement in (
+            "UPDATE escalation_auditevent SET kind = 'forged' WHERE id = %s",
+            "DELETE FROM escalation_auditevent WHERE id = %s",
+        ):
+            with pytest.raises(psycopg.errors.RaiseException, match="append-only"):
+                connection.execute(statement, (row_id,))
+        assert connection.execute(
+            "SELECT kind FROM escalation_auditevent WHERE id = %s", (row_id,)
+        ).fetchone() == ("test",)
+
+
+def test_web_role_may_append_and_read_but_not_change(database_url, seed):
+    role = f"ecoute_web_{uuid.uuid4().hex[:8]}"
+    admin = libpq_conninfo(database_url)
+    statements = [
+        line for line in SCRIPT.read_text().splitlines() if not line.startswith("--")
+    ]
+    script = "\n".join(statements).replace(":web", f'"{role}"')
+    with psycopg.connect(admin, autocommit=True) as connection:
+        connection.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
+        for statement in script.split(";"):
+            if statement.strip():
+                connection.execute(statement)
+    try:
+        conninfo = make_conninfo(admin, user=role)
+        with psycopg.connect(conninfo, autocommit=True) as web:
+            row_id = insert_event(web, 20_000_000 + uuid.uuid4().int % 1_000_000)
+            assert web.execute(
+                "SELECT count(*) FROM escalation_auditevent WHERE id = %s", (row_id,)
+            ).fetchone() == (1,)
+            for statement in (
+                "UPDATE escalation_auditevent SET kind = 'forged' WHERE id = %s",
+                "DELETE FROM escalation_auditevent WHERE id = %s",
+            ):
+                with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                    web.execute(statement, (row_id,))
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                web.execute("TRUNCATE escalation_auditevent")
+    finally:
+        with psycopg.connect(admin, autocommit=True) as connection:
+            name = sql.Identifier(role)
+            connection.execute(sql.SQL("DROP OWNED BY {}").format(name))
+            connection.execute(sql.SQL("DROP ROLE {}").format(name))
+
+
+def test_sealed_blobs_only_through_the_disclosure_function(database_url, seed):
+    role = f"ecoute_web_{uuid.uuid4().hex[:8]}"
+    admin = libpq_conninfo(database_url)
+    statements = [
+        line for line in SCRIPT.read_text().splitlines() if not line.startswith("--")
+    ]
+    script = "\n".join(statements).replace(":web", f'"{role}"')
+    with psycopg.connect(admin, autocommit=True) as connection:
+        connection.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
+        for statement in script.split(";"):
+            if statement.strip():
+                connection.execute(statement)
+    try:
+        with psycopg.connect(make_conninfo(admin, user=role), autocommit=True) as web:
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                web.execute("SELECT sealed FROM anonymity_sealedconnection")
+            # No approved request of that id: the function returns nothing.
+            assert (
+                web.execute(
+                    "SELECT * FROM escalation_sealed_for_disclosure(%s)",
+                    (uuid.uuid4(),),
+                ).fetchall()
+                == []
+            )
+    finally:
+        with psycopg.connect(admin, autocommit=True) as connection:
+            name = sql.Identifier(role)
+            connection.execute(sql.SQL("DROP OWNED BY {}").format(name))
+            connection.execute(sql.SQL("DROP ROLE {}").format(name))
