@@ -2,7 +2,7 @@
 owner (trigger), and the web role lacks both rights (docs/threat-model.md)."""
 
 import uuid
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
@@ -24,7 +24,8 @@ INSERT = (
 
 def insert_event(connection, seq: int) -> int:
     return connection.execute(
-        INSERT, (seq, datetime.now(tz=UTC), date.today(), "0" * 64, "1" * 64)
+        INSERT,
+        (seq, datetime.now(tz=UTC), datetime.now(tz=UTC).date(), "0" * 64, "1" * 64),
     ).fetchone()[0]
 
 
