@@ -527,6 +527,12 @@ def test_consent_dialog_cards_and_psychologist(context_factory, server):
     dialog.get_by_role("button", name="J'accepte").click()
     dialog.get_by_role("button", name="Envoyer mes coordonnées").click()
     expect(page.locator("#consent-error")).to_be_visible()
+    dialog.get_by_label("Téléphone").fill("12")
+    dialog.get_by_role("button", name="Envoyer mes coordonnées").click()
+    expect(page.locator("#consent-error")).to_contain_text(
+        "Numéro de téléphone invalide"
+    )
+    assert answers == []
     dialog.get_by_label("Téléphone").fill("06 12 34 56 78")
     dialog.get_by_label("Quand et comment vous joindre sans danger ?").fill(
         "En semaine, avant 17 h"
@@ -534,6 +540,11 @@ def test_consent_dialog_cards_and_psychologist(context_factory, server):
     check_accessibility(page, "consent form")
     screenshot(page, "12-consent-form")
     dialog.get_by_role("button", name="Envoyer mes coordonnées").click()
+    # The dialog waits for the server to record the answer.
+    expect(
+        dialog.get_by_role("button", name="Envoyer mes coordonnées")
+    ).to_be_disabled()
+    frame(type="consent_recorded", request="req-1", accept=True, fields=["phone"])
     expect(dialog).to_be_hidden()
     assert answers == [
         {
@@ -549,14 +560,18 @@ def test_consent_dialog_cards_and_psychologist(context_factory, server):
             },
         }
     ]
-    expect(page.locator("#log .notice.consent").last).to_contain_text(
+    expect(page.locator("#log .notice.consent").nth(-2)).to_contain_text(
         "Vous avez accepté. Vos coordonnées"
+    )
+    expect(page.locator("#log .notice.consent").last).to_contain_text(
+        "Ce qui va se passer"
     )
 
     frame(type="consent_request", request="req-2", text=consent_text)
     dialog.get_by_role("button", name="Je refuse").click()
     expect(dialog).to_be_hidden()
     assert answers[-1] == {"type": "consent", "request": "req-2", "accept": False}
+    frame(type="consent_recorded", request="req-2", accept=False, fields=[])
     expect(page.locator("#log .notice.consent").last).to_have_text(
         "Vous avez refusé. La conversation continue, anonyme."
     )

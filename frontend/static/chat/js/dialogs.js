@@ -3,6 +3,8 @@
 import { t } from "./strings.js";
 
 const CONTACT_FIELDS = ["name", "phone", "email", "address", "availability"];
+// A French number (10 digits) or an international one (+ then 8 to 15 digits).
+const PHONE = /^(?:0[1-9]\d{8}|(?:\+|00)[1-9]\d{7,14})$/;
 
 function openModal(dialog, focus) {
   if (!dialog.open) dialog.showModal();
@@ -88,6 +90,9 @@ export class ConsentDialog {
     this.choice = dialog.querySelector("#consent-choice");
     this.form = dialog.querySelector("#consent-form");
     this.error = dialog.querySelector("#consent-error");
+    this.submitButton = this.form.querySelector("button[type=submit]");
+    this.pending = false;
+    this.form.addEventListener("input", (event) => event.target.removeAttribute("aria-invalid"));
     dialog.addEventListener("click", (event) => {
       const action = event.target.closest("[data-action]")?.dataset.action;
       if (action === "consent-accept") this.showForm();
@@ -126,21 +131,62 @@ export class ConsentDialog {
     const contact = {};
     for (const field of CONTACT_FIELDS) contact[field] = this.form.elements[field].value.trim();
     if (!contact.phone && !contact.email && !contact.address) {
-      this.error.textContent = t("consent_missing");
-      this.error.hidden = false;
-      this.form.elements.phone.focus();
+      this.showError(t("consent_missing"), "phone");
+      return;
+    }
+    if (contact.phone && !PHONE.test(contact.phone.replace(/[\s.\-()]/g, ""))) {
+      this.showError(t("consent_bad_phone"), "phone");
+      return;
+    }
+    if (contact.email && !this.form.elements.email.validity.valid) {
+      this.showError(t("consent_bad_email"), "email");
       return;
     }
     this.answer(true, contact);
   }
 
+  showError(message, field) {
+    this.error.textContent = message;
+    this.error.hidden = false;
+    const input = field && this.form.elements[field];
+    if (input) {
+      input.setAttribute("aria-invalid", "true");
+      input.focus();
+    }
+  }
+
+  // An accepted answer stays on screen until the server has recorded it,
+  // so a refused detail can be corrected without typing everything again.
   answer(accept, contact) {
     const frame = { type: "consent", request: this.request, accept };
-    if (accept) frame.contact = contact;
-    this.request = null;
-    this.form.reset();
-    this.dialog.close();
+    if (accept) {
+      frame.contact = contact;
+      this.pending = true;
+      this.submitButton.setAttribute("aria-busy", "true");
+      this.submitButton.disabled = true;
+    } else {
+      this.request = null;
+      this.form.reset();
+      this.dialog.close();
+    }
     this.onAnswer(frame);
+  }
+
+  recorded(frame) {
+    if (frame.request !== this.request) return;
+    this.pending = false;
+    this.submitButton.removeAttribute("aria-busy");
+    this.submitButton.disabled = false;
+    this.close();
+  }
+
+  failed(frame) {
+    if (!this.pending || !this.dialog.open) return false;
+    this.pending = false;
+    this.submitButton.removeAttribute("aria-busy");
+    this.submitButton.disabled = false;
+    this.showError(frame.message || t("error_generic"), frame.field);
+    return true;
   }
 
   close() {

@@ -444,6 +444,15 @@ socket
       consentDialog.open(frame.request, frame.text);
     }
   })
+  .on("consent_recorded", (frame) => {
+    consentDialog.recorded(frame);
+    if (frame.accept) {
+      notify(t("consent_sent"), "consent");
+      transcript.notice(t("consent_next"), "consent");
+    } else {
+      notify(t("consent_declined"), "consent");
+    }
+  })
   .on("participant_request", (frame) => {
     if (typeof frame.request === "string" && typeof frame.text === "string") {
       forgetSetAside(participantDialog);
@@ -490,6 +499,9 @@ socket
         ui.closedHours.textContent = frame.hours || t("hours_unknown");
         showScreen("closed");
         break;
+      case "invalid_contact":
+        consentDialog.failed(frame);
+        break;
       case "not_found":
         break; // the 4404 close that follows forgets the conversation
       case "too_large":
@@ -505,6 +517,7 @@ socket
         }
         break;
       default:
+        if (consentDialog.failed(frame)) break;
         if (state.pendingStart) startFailed(t("error_generic"));
     }
   });
@@ -560,7 +573,6 @@ const consentDialog = new ConsentDialog(byId("consent-dialog"), {
   onAnswer(frame) {
     forgetSetAside(consentDialog);
     sendControl(frame);
-    notify(t(frame.accept ? "consent_sent" : "consent_declined"), "consent");
   },
 });
 
