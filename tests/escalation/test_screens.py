@@ -178,3 +178,11 @@ def test_a_shown_consent_text_is_never_edited(world):
     unused.text = "Nouveau texte corrigé"
     unused.save()
     assert consent.get_consent_text(world["conversation"]).id == unused.id
+
+
+def test_screens_speak_english_on_request(world):
+    client = staff_client(world["supervisor"])
+    client.post("/i18n/setlang/", {"language": "en", "next": "/console/escalations/"})
+    assert "Chain intact" in client.get("/console/escalations/audit/").content.decode()
+    page = client.get(f"/console/escalations/conversation/{world['conversation'].id}/")
+    assert "Disclosure of connection data" in page.content.decode()
