@@ -291,7 +291,7 @@ RETENTION_PRESENCE_HOURS = env.int("RETENTION_PRESENCE_HOURS", default=24)
 DEFAULT_EXCEPTION_REPORTER_FILTER = "anonymity.logs.AddressHidingReporterFilter"
 ADMINS: list[tuple[str, str]] = []  # no error e-mails: they would carry requests
 
-# Escalations (escalation/, docs/threat-model.md).
+# Escalations (escalation/, docs/security.md).
 # Day-0 key of the audit chain, base64 of 32 bytes. The web tier needs it
 # only to start the chain; whoever verifies needs it to re-derive each
 # day's key. AUDIT_SIGNING_KEY is the Ed25519 private key (raw 32 bytes,

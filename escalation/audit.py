@@ -1,4 +1,4 @@
-"""The tamper-evident audit trail (SECURITY.md §B5, docs/threat-model.md).
+"""The tamper-evident audit trail (docs/security.md §B5).
 
 Every entry is chained to the one before by an HMAC-SHA256 under the
 day's key: ``mac_n = HMAC(key_day, mac_{n-1} | canonical(entry_n))``.

@@ -1,4 +1,4 @@
-"""Disclosure of a conversation's connection data (DESIGN.md, second escalation).
+"""Disclosure of a conversation's connection data (docs/security.md §B2).
 
 Only for an urgent case or a minor, and only after a prosecutor's
 approval. A request moves along ``TRANSITIONS`` and nothing else:

@@ -1,5 +1,5 @@
 """Consent records, local units, reports and their deliveries, disclosure
-requests, and the audit trail (DESIGN.md "The two escalations").
+requests, and the audit trail (docs/security.md §B2, §B3, §B5).
 
 Contact details and report texts are stored encrypted (sealed to the
 unit's public key, or under the conversation's data key); the audit trail

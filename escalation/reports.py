@@ -1,4 +1,4 @@
-"""Reports to local units and their outbox (DESIGN.md, first escalation).
+"""Reports to local units and their outbox (docs/security.md §B3).
 
 After the visitor's consent, the operator writes the report; its delivery
 row is committed in the same transaction, so a report written is a report

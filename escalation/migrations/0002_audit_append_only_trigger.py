@@ -1,4 +1,4 @@
-"""On PostgreSQL, refuse UPDATE and DELETE on the audit trail (SECURITY.md §B5).
+"""On PostgreSQL, refuse UPDATE and DELETE on the audit trail (docs/security.md §B5).
 
 The trigger holds even for the table's owner; the web role also lacks
 the rights (anonymity/sql/web_role.sql). SQLite (the demo) has no such

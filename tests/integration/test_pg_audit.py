@@ -1,5 +1,5 @@
 """On PostgreSQL the audit trail refuses UPDATE and DELETE, even from its
-owner (trigger), and the web role lacks both rights (docs/threat-model.md)."""
+owner (trigger), and the web role lacks both rights (docs/security.md)."""
 
 import uuid
 from datetime import UTC, datetime
