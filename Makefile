@@ -41,6 +41,8 @@ check-port:
 	|| { echo "Port $(PORT) on $(HOST) is already in use: stop what listens there, or run: make run PORT=8001"; exit 1; }
 
 run: $(STAMP) var/secrets.env check-port
+	@# Adds secrets a newer version needs to an existing file (never replaces one).
+	$(BIN)/python -m config.secrets var/secrets.env
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py import_communes
 	$(BIN)/python manage.py import_competence
