@@ -157,6 +157,8 @@ class Config:
                 "SECRET_KEY",
                 "CHANNEL_LAYER_KEYS",
                 "MESSAGE_KEYS",
+                "AUDIT_CHAIN_SEED",
+                "AUDIT_SIGNING_KEY",
             }
         }
         env.update(
@@ -166,6 +168,8 @@ class Config:
                 "CHANNEL_LAYER_KEYS": secrets.token_urlsafe(32),
                 "MESSAGE_KEYS": "k1:"
                 + base64.urlsafe_b64encode(os.urandom(32)).decode(),
+                "AUDIT_CHAIN_SEED": base64.urlsafe_b64encode(os.urandom(32)).decode(),
+                "AUDIT_SIGNING_KEY": base64.urlsafe_b64encode(os.urandom(32)).decode(),
                 "ALLOWED_HOSTS": "127.0.0.1,localhost",
                 "SECRETS_FILE": "/nonexistent",
                 "DEBUG": "0",

@@ -45,6 +45,8 @@ TEST_KEYS = {
     "SECRET_KEY": "integration-secret-key-not-for-production-0123456789",
     "CHANNEL_LAYER_KEYS": "integration-layer-key-0123456789abcdef",
     "MESSAGE_KEYS": "t1:MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+    "AUDIT_CHAIN_SEED": "dGVzdC1hdWRpdC1jaGFpbi1zZWVkLTAxMjM0NTY3ODk=",
+    "AUDIT_SIGNING_KEY": "dGVzdC1hdWRpdC1zaWduaW5nLWtleS0wMTIzNDU2Nzg=",
 }
 
 
