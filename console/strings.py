@@ -115,6 +115,11 @@ def get_console_strings() -> dict[str, str]:
         ),
         "consent_declined": _("La personne a refusé : rien n'est transmis."),
         "consent_fields": _("coordonnées données"),
+        "field_name": _("nom"),
+        "field_phone": _("téléphone"),
+        "field_email": _("adresse électronique"),
+        "field_address": _("adresse postale"),
+        "field_availability": _("disponibilités"),
         "report_alerts": _("Signalements non remis à leur unité"),
         "report_attempts": _("essais en échec"),
     }

@@ -976,7 +976,7 @@ const handlers = {
     if (!conv) return;
     const text = { asked: T.consent_asked, accepted: T.consent_accepted, declined: T.consent_declined }[frame.status];
     if (!text) return;
-    const fields = frame.fields && frame.fields.length ? ` (${T.consent_fields} : ${frame.fields.join(", ")})` : "";
+    const fields = frame.fields && frame.fields.length ? ` (${T.consent_fields} : ${frame.fields.map((field) => T[`field_${field}`] || field).join(", ")})` : "";
     conv.panel.querySelector(".consent-state").textContent = text + fields;
     conv.panel.querySelector(".act-consent").disabled = frame.status !== "declined";
     if (frame.status !== "asked") addEvent(conv, text);
