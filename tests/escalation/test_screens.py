@@ -186,3 +186,25 @@ def test_screens_speak_english_on_request(world):
     assert "Chain intact" in client.get("/console/escalations/audit/").content.decode()
     page = client.get(f"/console/escalations/conversation/{world['conversation'].id}/")
     assert "Disclosure of connection data" in page.content.decode()
+
+
+def test_unit_admin_checks_address_and_key():
+    from escalation.admin import UnitForm
+
+    base = {"name": "U", "force": "PN", "communes": "[]", "departments": "[]"}
+    bad = UnitForm(data={**base, "method": "webhook", "address": "http://x.test/"})
+    assert not bad.is_valid()
+    assert "address" in bad.errors and "webhook_secret" in bad.errors
+    assert not UnitForm(
+        data={**base, "method": "email", "address": "nope", "public_key": "abc"}
+    ).is_valid()
+    good = UnitForm(
+        data={
+            **base,
+            "method": "email",
+            "address": "unit@example.org",
+            "public_key": base64.b64encode(b"k" * 32).decode(),
+            "active": "on",
+        }
+    )
+    assert good.is_valid(), good.errors
