@@ -300,6 +300,11 @@ class DisclosureRequest(models.Model):
                 condition=Q(decided_by__isnull=True) | ~Q(decided_by=F("requested_by")),
                 name="disclosure_decider_not_requester",
             ),
+            models.UniqueConstraint(
+                fields=["conversation"],
+                condition=Q(state__in=["requested", "endorsed", "approved"]),
+                name="one_open_disclosure",
+            ),
         ]
 
     def __str__(self) -> str:

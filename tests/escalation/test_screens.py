@@ -10,6 +10,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from django.core.exceptions import ValidationError
 from django.db import connection
 
+from chat.errors import ChatError as ChatErrorType
 from chat.models import ConsentText
 from escalation import audit, consent, disclosure, reports
 from escalation.models import AuditEvent
@@ -208,3 +209,29 @@ def test_unit_admin_checks_address_and_key():
         }
     )
     assert good.is_valid(), good.errors
+
+
+def test_one_open_disclosure_per_conversation(world):
+    from django.db import IntegrityError, transaction
+    from django.utils import timezone
+
+    from escalation.models import DisclosureRequest
+
+    with pytest.raises(ChatErrorType):
+        disclosure.check_request_disclosure(
+            world["operator"].staff,
+            world["conversation"].id,
+            ground="minor",
+            justification="Une seconde demande pour la même conversation.",
+        )
+    first = world["disclosure"]
+    with pytest.raises(IntegrityError), transaction.atomic():
+        DisclosureRequest.objects.create(
+            reference="REQ-DUPLICATE",
+            conversation=world["conversation"],
+            ground="minor",
+            justification_encrypted=bytes(first.justification_encrypted),
+            requested_by=world["operator"],
+            requested_at=timezone.now(),
+            updated_at=timezone.now(),
+        )
