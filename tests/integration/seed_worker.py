@@ -49,7 +49,80 @@ def team(slug: str, operators: int) -> dict[str, Any]:
     return {"service": service.slug, "operators": people}
 
 
-OPERATIONS = {"migrate": migrate, "base": base, "team": team}
+def approved_disclosure() -> dict[str, Any]:
+    """A flagged conversation with a sealed connection and an approved
+    disclosure request, through the real services (escalation issue).
+
+    Installs a throwaway sealing key for the month and returns its private
+    half, so the test can check what the database hands over.
+    """
+    import uuid
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+    from django.utils import timezone
+
+    from anonymity.models import SealingKey
+    from anonymity.sealing import do_seal_connection, month_key_id
+    from chat.models import ConsentText
+    from escalation import disclosure
+    from tests.factories import make_conversation, make_service, make_staff
+
+    private = X25519PrivateKey.generate()
+    now = timezone.now()
+    SealingKey.objects.update_or_create(
+        key_id=month_key_id(now),
+        defaults={
+            "public_key": private.public_key().public_bytes(
+                serialization.Encoding.DER,
+                serialization.PublicFormat.SubjectPublicKeyInfo,
+            ),
+            "destroyed_at": None,
+        },
+    )
+    slug = f"esc-{uuid.uuid4().hex[:8]}"
+    service = make_service(slug, name=f"Service {slug}")
+    ConsentText.objects.create(service=service, version="1", text="Texte.")
+    operator = make_staff(roles=("operator",), services=(service,))
+    supervisor = make_staff(roles=("supervisor",), services=(service,))
+    conversation, _token = make_conversation(service)
+    conversation.minor = True
+    conversation.save()
+    do_seal_connection(conversation.id, ip="203.0.113.77", port=51515, seen_at=now)
+    request = disclosure.check_request_disclosure(
+        operator.staff,
+        conversation.id,
+        ground="minor",
+        justification="Victime mineure en danger, test d'intégration.",
+    )
+    disclosure.check_endorse(supervisor.staff, request.id)
+    disclosure.check_record_decision(
+        supervisor.staff,
+        request.id,
+        decision="approved",
+        parquet_reference="PARQUET-IT-1",
+        magistrate="M. Martin",
+        decision_date=timezone.localdate(),
+    )
+    return {
+        "request": str(request.id),
+        "conversation": str(conversation.id),
+        "key_id": month_key_id(now),
+        "private_key": private.private_bytes(
+            serialization.Encoding.Raw,
+            serialization.PrivateFormat.Raw,
+            serialization.NoEncryption(),
+        ).hex(),
+    }
+
+
+OPERATIONS = {
+    "migrate": migrate,
+    "base": base,
+    "team": team,
+    "approved_disclosure": approved_disclosure,
+}
 
 
 def main() -> None:

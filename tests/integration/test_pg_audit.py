@@ -80,6 +80,11 @@ def test_web_role_may_append_and_read_but_not_change(database_url, seed):
 
 
 def test_sealed_blobs_only_through_the_disclosure_function(database_url, seed):
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+    from anonymity.unsealing import unseal_ip_address
+
+    made = seed.call("approved_disclosure")
     role = f"ecoute_web_{uuid.uuid4().hex[:8]}"
     admin = libpq_conninfo(database_url)
     statements = [
@@ -91,18 +96,34 @@ def test_sealed_blobs_only_through_the_disclosure_function(database_url, seed):
         for statement in script.split(";"):
             if statement.strip():
                 connection.execute(statement)
+    function = "SELECT id, conversation_id, key_id, sealed FROM escalation_sealed_for_disclosure(%s)"
     try:
         with psycopg.connect(make_conninfo(admin, user=role), autocommit=True) as web:
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 web.execute("SELECT sealed FROM anonymity_sealedconnection")
-            # No approved request of that id: the function returns nothing.
-            assert (
-                web.execute(
-                    "SELECT * FROM escalation_sealed_for_disclosure(%s)",
-                    (uuid.uuid4(),),
-                ).fetchall()
-                == []
+            assert web.execute(function, (uuid.uuid4(),)).fetchall() == []
+            # Approved and unexpired: the blob comes, and opens with the key.
+            rows = web.execute(function, (made["request"],)).fetchall()
+            assert len(rows) == 1
+            _id, conversation_id, key_id, blob = rows[0]
+            record = unseal_ip_address(
+                bytes(blob),
+                key_id=key_id,
+                conversation_id=str(conversation_id),
+                private_key=X25519PrivateKey.from_private_bytes(
+                    bytes.fromhex(made["private_key"])
+                ),
             )
+            assert record["ip"] == "203.0.113.77" and record["port"] == 51515
+        # Expired, or no longer approved: nothing.
+        with psycopg.connect(admin, autocommit=True) as connection:
+            connection.execute(
+                "UPDATE escalation_disclosurerequest"
+                " SET expires_at = now() - interval '1 minute' WHERE id = %s",
+                (made["request"],),
+            )
+        with psycopg.connect(make_conninfo(admin, user=role), autocommit=True) as web:
+            assert web.execute(function, (made["request"],)).fetchall() == []
     finally:
         with psycopg.connect(admin, autocommit=True) as connection:
             name = sql.Identifier(role)
