@@ -278,6 +278,10 @@ def render_conversation(
             render_whisper(whisper)
             for whisper in Whisper.objects.filter(conversation=conversation)
         ]
+        # The latest consent's state (never the details), escalation issue.
+        from escalation.consent import get_latest_consent_frame
+
+        data["consent"] = get_latest_consent_frame(conversation)
         invitation = (
             Invitation.objects.filter(
                 conversation=conversation, status__in=Invitation.OPEN_STATUSES

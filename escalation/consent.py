@@ -201,6 +201,17 @@ def get_consent_frame(consent_id: str, *, for_staff: bool) -> dict[str, Any] | N
     return consent_request_frame(consent)
 
 
+def get_latest_consent_frame(conversation: Conversation) -> dict[str, Any] | None:
+    """The staff view of the conversation's latest consent, for ``assigned``."""
+    consent = (
+        ConsentRequest.objects.filter(conversation_id=conversation.id)
+        .select_related("unit")
+        .order_by("-asked_at")
+        .first()
+    )
+    return consent_status_frame(consent) if consent else None
+
+
 def to_e164(phone: str) -> str:
     """Return a normalized number in E.164 (+33… for a French number)."""
     if _FRENCH_NATIONAL.fullmatch(phone):

@@ -281,3 +281,15 @@ async def test_failing_transport_alerts_the_board_then_succeeds(smtp, settings):
     assert failures == 3
     for socket in (board_socket, world["visitor"], world["staff"]):
         await socket.disconnect()
+
+
+async def test_a_reconnecting_console_sees_the_consent_state():
+    world = await consent_flow(accept=True, contact={"email": "camille@example.org"})
+    await world["staff"].disconnect()
+    staff, hello = await connect_staff(world["operator"])
+    (conversation,) = hello["conversations"]
+    assert conversation["consent"]["status"] == "accepted"
+    assert conversation["consent"]["fields"] == ["email"]
+    assert "camille@" not in json.dumps(hello)
+    await staff.disconnect()
+    await world["visitor"].disconnect()

@@ -325,6 +325,7 @@ function openConversation(data, { select = false } = {}) {
   wireConversation(conv);
   renderHeader(conv);
   renderAll(conv);
+  if (data.consent) renderConsent(conv, data.consent);
   if (select || state.active === null) selectTab(data.id);
   updateTab(conv);
   return conv;
@@ -366,6 +367,16 @@ function renderInvitationState(conv) {
   if ((inv.status === "asking" || inv.status === "offered") && conv.data.as === "operator") {
     line.append(el("button", { type: "button", class: "link cancel-invitation", "data-invitation": inv.invitation, text: T.cancel }));
   }
+}
+
+// The consent's state line (never the details); returns its main text.
+function renderConsent(conv, frame) {
+  const text = { asked: T.consent_asked, accepted: T.consent_accepted, declined: T.consent_declined }[frame.status];
+  if (!text) return "";
+  const fields = frame.fields && frame.fields.length ? ` (${T.consent_fields} : ${frame.fields.map((field) => T[`field_${field}`] || field).join(", ")})` : "";
+  conv.panel.querySelector(".consent-state").textContent = text + fields;
+  conv.panel.querySelector(".act-consent").disabled = frame.status !== "declined";
+  return text;
 }
 
 function renderCannedSelect(conv) {
@@ -974,12 +985,8 @@ const handlers = {
   consent(frame) {
     const conv = state.conversations.get(frame.conversation);
     if (!conv) return;
-    const text = { asked: T.consent_asked, accepted: T.consent_accepted, declined: T.consent_declined }[frame.status];
-    if (!text) return;
-    const fields = frame.fields && frame.fields.length ? ` (${T.consent_fields} : ${frame.fields.map((field) => T[`field_${field}`] || field).join(", ")})` : "";
-    conv.panel.querySelector(".consent-state").textContent = text + fields;
-    conv.panel.querySelector(".act-consent").disabled = frame.status !== "declined";
-    if (frame.status !== "asked") addEvent(conv, text);
+    const text = renderConsent(conv, frame);
+    if (text && frame.status !== "asked") addEvent(conv, text);
   },
   flagged(frame) {
     const conv = state.conversations.get(frame.conversation);
