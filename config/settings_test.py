@@ -1,11 +1,18 @@
 """Test settings: the main settings with test-only keys and fast parts."""
 
 import os
+import tempfile
 
 os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production-0123456789")
 os.environ.setdefault("CHANNEL_LAYER_KEYS", "test-layer-key-0123456789abcdef")
 os.environ.setdefault("MESSAGE_KEYS", "t1:MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=")
 os.environ.setdefault("SECRETS_FILE", "/nonexistent")
+# Audit checkpoints of test databases never land beside the demo's; child
+# processes (Daphne servers of the tests) inherit the same folder.
+os.environ.setdefault(
+    "AUDIT_CHECKPOINT_DIR",
+    os.path.join(tempfile.gettempdir(), f"ecoute-test-checkpoints-{os.getpid()}"),
+)
 os.environ.setdefault(
     "AUDIT_CHAIN_SEED", "dGVzdC1hdWRpdC1jaGFpbi1zZWVkLTAxMjM0NTY3ODk="
 )

@@ -240,8 +240,11 @@ def write_checkpoint() -> Path | None:
         state = AuditChainState.objects.select_for_update().filter(id=STATE_ID).first()
         if state is None or state.head_seq == state.last_checkpoint_seq:
             return None
+        first = AuditEvent.objects.filter(seq=1).values_list("mac", flat=True).first()
         document = {
             "type": "ecoute-audit-checkpoint",
+            # Names the chain: a folder shared by two databases says so.
+            "chain": first or "",
             "seq": state.head_seq,
             "mac": state.head_mac,
             "day": state.day.isoformat(),
@@ -363,6 +366,12 @@ def verify_chain() -> ChainReport:
         if document is None:
             return report.fail(None, f"checkpoint {path.name} has a bad signature")
         report.checkpoints += 1
+        if document.get("chain") and document["chain"] != macs.get(1):
+            return report.fail(
+                1,
+                f"checkpoint {path.name} is of another chain, or entry #1 "
+                "was rewritten",
+            )
         seq = int(document["seq"])
         if seq > report.head_seq:
             return report.fail(
