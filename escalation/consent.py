@@ -22,7 +22,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from anonymity.crypto import decrypt_note, encrypt_note
+from anonymity.crypto import DecryptionError, decrypt_note, encrypt_note
 from chat import events
 from chat.errors import ChatError
 from chat.models import ConsentText, Conversation
@@ -352,13 +352,16 @@ def get_contact_for_staff(consent: ConsentRequest, user: Any) -> dict[str, str] 
             subject=f"conversation:{consent.conversation_id}",
             data={"consent": str(consent.id)},
         )
-        return json.loads(
-            decrypt_note(
-                consent.conversation_id,
-                bytes(consent.contact_encrypted),
-                kind="contact",
+        try:
+            return json.loads(
+                decrypt_note(
+                    consent.conversation_id,
+                    bytes(consent.contact_encrypted),
+                    kind="contact",
+                )
             )
-        )
+        except DecryptionError:
+            return {"—": _("[effacé : la durée de conservation est écoulée]")}
 
 
 def read_contact_for_delivery(consent: ConsentRequest) -> dict[str, str] | None:

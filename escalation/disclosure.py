@@ -31,7 +31,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from anonymity.crypto import decrypt_note, encrypt_note
+from anonymity.crypto import DecryptionError, decrypt_note, encrypt_note
 from anonymity.models import SealedConnection
 from anonymity.unsealing import unseal_ip_address
 from chat.errors import ChatError
@@ -231,11 +231,15 @@ def do_request_disclosure(
 
 
 def read_justification(request: DisclosureRequest) -> str:
-    return decrypt_note(
-        request.conversation_id,
-        bytes(request.justification_encrypted),
-        kind="justification",
-    )
+    """The grounds, or a note once retention destroyed the key."""
+    try:
+        return decrypt_note(
+            request.conversation_id,
+            bytes(request.justification_encrypted),
+            kind="justification",
+        )
+    except DecryptionError:
+        return _("[effacé : la durée de conservation est écoulée]")
 
 
 def _require_supervisor_not_requester(

@@ -23,7 +23,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import override
 
-from anonymity.crypto import decrypt_note, encrypt_note
+from anonymity.crypto import DecryptionError, decrypt_note, encrypt_note
 from chat.errors import ChatError
 from chat.models import Conversation
 from chat.selectors import access_conversation_for_staff
@@ -160,9 +160,13 @@ def do_create_report(
 
 
 def read_summary(report: Report) -> str:
-    return decrypt_note(
-        report.conversation_id, bytes(report.summary_encrypted), kind="report"
-    )
+    """The facts' summary, or a note once retention destroyed the key."""
+    try:
+        return decrypt_note(
+            report.conversation_id, bytes(report.summary_encrypted), kind="report"
+        )
+    except DecryptionError:
+        return _("[effacé : la durée de conservation est écoulée]")
 
 
 def build_report_document(report: Report) -> dict[str, Any]:

@@ -235,3 +235,20 @@ def test_one_open_disclosure_per_conversation(world):
             requested_at=timezone.now(),
             updated_at=timezone.now(),
         )
+
+
+def test_export_survives_retention_destroying_the_key(world):
+    from anonymity.crypto import forget_data_keys
+    from anonymity.models import ConversationKey
+
+    ConversationKey.objects.filter(conversation_id=world["conversation"].id).delete()
+    forget_data_keys()
+    client = staff_client(world["supervisor"])
+    response = client.get(
+        f"/console/escalations/conversation/{world['conversation'].id}/export.json"
+    )
+    assert response.status_code == 200
+    document = json.loads(response.content)["document"]
+    assert "conservation" in document["reports"][0]["summary"]
+    page = client.get(f"/console/escalations/disclosure/{world['disclosure'].id}/")
+    assert page.status_code == 200
