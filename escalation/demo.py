@@ -2,10 +2,18 @@
 
 Units of the demo deliver by file drop into ``var/unit-inbox/<unit>/``,
 so a report can be followed end to end without any mail server; an
-administrator switches a unit to e-mail or webhook in the admin.
+administrator switches a unit to e-mail or webhook in the admin. The
+Bordeaux police unit has a key pair (``var/unit-keys/``): contact details
+sent to it are sealed, and only ``open_report_contact`` with its key
+file reads them.
 """
 
+import base64
+import secrets
 from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from django.conf import settings
 
@@ -41,6 +49,37 @@ UNITS = [
 ]
 
 
+def _ensure_unit_key(unit: Unit, folder: Path) -> None:
+    """Give the first demo unit a key pair, as a unit would make its own.
+
+    The private key goes to ``var/unit-keys/`` (demo only: a unit keeps it
+    on its own machine); reports to this unit then carry the contact
+    details sealed, opened with ``manage.py open_report_contact``.
+    """
+    if unit.public_key:
+        return
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    passphrase_path = folder / "passphrase"
+    if not passphrase_path.exists():
+        passphrase_path.write_text(secrets.token_urlsafe(18))
+        passphrase_path.chmod(0o600)
+    private = X25519PrivateKey.generate()
+    pem = private.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(passphrase_path.read_bytes().strip()),
+    )
+    key_path = folder / f"unite-{unit.id}.key.pem"
+    key_path.touch(mode=0o600)
+    key_path.write_bytes(pem)
+    unit.public_key = base64.b64encode(
+        private.public_key().public_bytes(
+            serialization.Encoding.Raw, serialization.PublicFormat.Raw
+        )
+    ).decode()
+    unit.save(update_fields=["public_key"])
+
+
 def ensure_demo_escalation(services: dict[str, Service]) -> list[Unit]:
     for service in services.values():
         for lang, text in CONSENT_TEXTS.items():
@@ -63,4 +102,5 @@ def ensure_demo_escalation(services: dict[str, Service]) -> list[Unit]:
             },
         )
         units.append(unit)
+    _ensure_unit_key(units[0], Path(settings.BASE_DIR) / "var/unit-keys")
     return units

@@ -7,6 +7,9 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
 from chat.errors import ChatError
 from escalation import consent, reports, runtime
 from escalation.models import Delivery, Unit
@@ -36,7 +39,7 @@ def accepted_consent(unit_fields):
     return operator, conversation, unit, answered
 
 
-def test_details_are_sealed_to_a_unit_with_a_key(tmp_path):
+def test_details_are_sealed_to_a_unit_with_a_key(tmp_path, capsys):
     private = X25519PrivateKey.generate()
     public = private.public_key().public_bytes(
         serialization.Encoding.Raw, serialization.PublicFormat.Raw
@@ -100,6 +103,33 @@ def test_details_are_sealed_to_a_unit_with_a_key(tmp_path):
         )["phone"]
         == "+442079460000"
     )
+
+    # The unit's own tool opens the delivered file with its key file.
+    key_file = tmp_path / "unit.key.pem"
+    key_file.write_bytes(
+        private.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(b"unit-passphrase-123"),
+        )
+    )
+    passphrase = tmp_path / "pass"
+    passphrase.write_text("unit-passphrase-123")
+    call_command(
+        "open_report_contact",
+        str(dropped),
+        key_file=str(key_file),
+        passphrase_file=str(passphrase),
+    )
+    assert "phone: +442079460000" in capsys.readouterr().out
+    passphrase.write_text("wrong-passphrase-456")
+    with pytest.raises(CommandError):
+        call_command(
+            "open_report_contact",
+            str(dropped),
+            key_file=str(key_file),
+            passphrase_file=str(passphrase),
+        )
 
 
 @pytest.mark.django_db(transaction=True)
