@@ -69,7 +69,7 @@ def _ensure_unit_key(unit: Unit, folder: Path) -> None:
         serialization.PrivateFormat.PKCS8,
         serialization.BestAvailableEncryption(passphrase_path.read_bytes().strip()),
     )
-    key_path = folder / f"unite-{unit.id}.key.pem"
+    key_path = folder / "unite-1.key.pem"  # the first demo unit
     key_path.touch(mode=0o600)
     key_path.write_bytes(pem)
     unit.public_key = base64.b64encode(
