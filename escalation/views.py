@@ -18,6 +18,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods
 
 from chat.errors import ChatError
@@ -213,6 +214,7 @@ def _notice_text(request: HttpRequest) -> str:
 
 
 @require_http_methods(["GET", "POST"])
+@sensitive_post_parameters("passphrase")
 @csrf_protect
 @staff_page
 def disclosure_page(request: HttpRequest, request_id: UUID) -> HttpResponse:
