@@ -296,10 +296,11 @@ ADMINS: list[tuple[str, str]] = []  # no error e-mails: they would carry request
 # only to start the chain; whoever verifies needs it to re-derive each
 # day's key. AUDIT_SIGNING_KEY is the Ed25519 private key (raw 32 bytes,
 # base64) that signs checkpoints of the chain head and exported files.
-# Both are required, like MESSAGE_KEYS: an action that cannot be audited
-# must fail at start-up, not in the middle of a shift.
-AUDIT_CHAIN_SEED = env.str("AUDIT_CHAIN_SEED")
-AUDIT_SIGNING_KEY = env.str("AUDIT_SIGNING_KEY")
+# Offline tools (the custodians' key ceremony) run without them; the web
+# tier refuses any audited action without them, and `check --deploy`
+# reports them missing (escalation/checks.py).
+AUDIT_CHAIN_SEED = env.str("AUDIT_CHAIN_SEED", default="")
+AUDIT_SIGNING_KEY = env.str("AUDIT_SIGNING_KEY", default="")
 # Checkpoints are written here, outside the database (ideally a mount the
 # database server cannot write, copied off-host).
 AUDIT_CHECKPOINT_DIR = Path(

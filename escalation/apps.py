@@ -6,6 +6,6 @@ class EscalationConfig(AppConfig):
     name = "escalation"
 
     def ready(self) -> None:
-        from escalation import signals
+        from escalation import checks, signals  # noqa: F401 - registers the checks
 
         signals.connect()

@@ -28,6 +28,11 @@ class Command(BaseCommand):
             self.stderr.write(f"AUDIT CHAIN BROKEN at {where}: {report.problem}")
             self.stderr.write(f"{report.count} entries verified before the break.")
             sys.exit(1)
+        if not report.macs_checked:
+            self.stdout.write(
+                "AUDIT_CHAIN_SEED is not set here: MACs NOT checked "
+                "(order, links and checkpoints only)."
+            )
         self.stdout.write(
             f"Audit chain OK: {report.count} entries, head #{report.head_seq} "
             f"{report.head_mac[:16]}…, {report.checkpoints} signed checkpoints agree."
