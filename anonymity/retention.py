@@ -28,6 +28,7 @@ from django.utils import timezone
 from anonymity.crypto import forget_data_keys
 from anonymity.models import ConversationKey, PurgeRecord, SealedConnection, SealingKey
 from chat.models import Connection, Conversation, Message, Note
+from receipts.models import Receipt
 
 PURGED_TOKEN_PREFIX = "purged:"  # noqa: S105 - a marker, not a secret
 
@@ -82,6 +83,8 @@ def do_purge_expired(
             conversation_id__in=chunk
         ).delete()[0]
         counts["notes"] += Note.objects.filter(conversation_id__in=chunk).delete()[0]
+        # Issue 16: the receipt code stops working with the transcript.
+        Receipt.objects.filter(conversation_id__in=chunk).delete()
         for conversation_id in chunk:
             Conversation.objects.filter(id=conversation_id).update(
                 token_hash=PURGED_TOKEN_PREFIX + secrets.token_hex(24)

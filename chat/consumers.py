@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from django.conf import settings
 from django.utils.translation import gettext as _
 
 from anonymity.services import do_seal_pending_connection
@@ -18,7 +19,7 @@ from chat.services import (
     do_register_connection,
 )
 from chat.services.queue import get_queue_status
-from chat.socket import ProtocolConsumer
+from chat.socket import CLOSE_FLOOD, ProtocolConsumer
 from console.selectors import get_visitor_invitation_frame
 from console.services import check_answer_invitation
 from directory.selectors import get_callback_options
@@ -28,6 +29,7 @@ from escalation.consent import (
     get_consent_frame,
     get_pending_consent_frame,
 )
+from receipts.services import check_recover_conversation, do_issue_receipt
 
 CLOSE_NOT_FOUND = 4404
 
@@ -46,11 +48,14 @@ class VisitorChatConsumer(ProtocolConsumer):
         "leave": "handle_leave",
         "callback_options": "handle_callback_options",
         "callback": "handle_callback",
+        "receipt": "handle_receipt",
+        "recover": "handle_recover",
     }
 
     async def connect(self) -> None:
         self.conversation: Conversation | None = None
         self.last_queue: tuple[int, int] | None = None
+        self.recover_attempts = 0
         await self.accept()
 
     async def disconnect(self, code: int) -> None:
@@ -128,6 +133,12 @@ class VisitorChatConsumer(ProtocolConsumer):
                 await self.close(code=CLOSE_NOT_FOUND)
                 return
             raise
+        await self.send_resumed(conversation, last_seq)
+
+    async def send_resumed(
+        self, conversation: Conversation, last_seq: int, **extra: Any
+    ) -> None:
+        """Attach, answer ``resumed``, then history, request, queue or end."""
         await self.attach(conversation, last_seq)
         await self.send_json(
             {
@@ -136,6 +147,7 @@ class VisitorChatConsumer(ProtocolConsumer):
                 "status": conversation.status,
                 "service": conversation.service.slug,
                 "service_name": conversation.service.name,
+                **extra,
             }
         )
         await self.send_history(conversation.id, last_seq)
@@ -149,6 +161,32 @@ class VisitorChatConsumer(ProtocolConsumer):
             await self.send_queue(*await self.call(get_queue_status, conversation))
         elif conversation.status == Conversation.Status.CLOSED:
             await self.send_json({"type": "closed", "reason": conversation.outcome})
+
+    async def handle_receipt(self, frame: dict[str, Any]) -> None:
+        """Give the visitor a receipt code for coming back later (issue 16)."""
+        conversation = self.require_conversation()
+        code = await self.call(do_issue_receipt, conversation)
+        await self.send_json({"type": "receipt", "code": code})
+
+    async def handle_recover(self, frame: dict[str, Any]) -> None:
+        """Come back to a conversation with its receipt code (issue 16).
+
+        A socket gets ``RECEIPT_ATTEMPTS_PER_SOCKET`` tries; then it is
+        closed, and every failure also counts toward a global limit.
+        """
+        if self.conversation is not None:
+            raise ChatError("bad_state", _("Une conversation est déjà ouverte."))
+        self.recover_attempts += 1
+        if self.recover_attempts > settings.RECEIPT_ATTEMPTS_PER_SOCKET:
+            await self.send_error(
+                "rate_limited", _("Trop d'essais : réessayez dans une minute.")
+            )
+            await self.close(code=CLOSE_FLOOD)
+            return
+        conversation, token = await self.call(
+            check_recover_conversation, frame.get("code")
+        )
+        await self.send_resumed(conversation, 0, token=token, follow_up=True)
 
     async def handle_message(self, frame: dict[str, Any]) -> None:
         conversation = self.require_conversation()

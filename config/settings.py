@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "console",
     "directory",
     "escalation",
+    "receipts",
 ]
 
 MIDDLEWARE = [
@@ -330,6 +331,14 @@ ESCALATION_BACKGROUND = env.bool("ESCALATION_BACKGROUND", default=True)
 DISCLOSURE_APPROVAL_HOURS = env.int("DISCLOSURE_APPROVAL_HOURS", default=72)
 
 QUEUE_DEFAULT_WAIT_SECONDS = env.int("QUEUE_DEFAULT_WAIT_SECONDS", default=120)
+
+# Receipt codes (receipts/, issue 16). A visitor back with a code queues
+# "ahead" of or "behind" new arrivals.
+RECEIPT_FOLLOW_UP_PRIORITY = env.str("RECEIPT_FOLLOW_UP_PRIORITY", default="ahead")
+RECEIPT_ATTEMPTS_PER_SOCKET = env.int("RECEIPT_ATTEMPTS_PER_SOCKET", default=5)
+RECEIPT_GLOBAL_FAILURES_PER_MINUTE = env.int(
+    "RECEIPT_GLOBAL_FAILURES_PER_MINUTE", default=60
+)
 
 LOGGING = {
     "version": 1,

@@ -28,6 +28,7 @@ from chat.selectors import (
     render_message,
 )
 from console.models import CannedAnswer, Invitation, Participant, StaffProfile, Whisper
+from receipts.selectors import follow_up_fields
 
 PARIS = ZoneInfo("Europe/Paris")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -176,6 +177,7 @@ def list_queue_items(profile: StaffProfile) -> list[dict[str, Any]]:
             "urgent": conversation.urgent,
             "minor": conversation.minor,
             **queue_competence_fields(conversation),
+            **follow_up_fields(conversation),
         }
         for conversation in waiting
     ]
@@ -260,6 +262,7 @@ def render_conversation(
         "last_seq": conversation.last_seq,
         "operator": pseudonym_of(conversation.operator),
         "participants": [render_participant(p) for p in participants],
+        **follow_up_fields(conversation),
     }
     if viewer is not None:
         data["as"] = get_staff_place(viewer, conversation)
