@@ -4,6 +4,7 @@ import { setupQuickExit } from "./exit.js";
 import { keepHeaderClear } from "./layout.js";
 import { say, setSummary } from "./live.js";
 import { choiceLabel, choiceText, PlaceField } from "./place.js";
+import { ReceiptUi } from "./receipt.js";
 import { ChatSocket } from "./socket.js";
 import * as storage from "./storage.js";
 import { t } from "./strings.js";
@@ -390,6 +391,7 @@ socket
   })
   .on("resumed", (frame) => {
     socket.settled();
+    if (frame.token) adoptRecovered(frame);
     if (state.leaving) {
       socket.send({ type: "leave" });
       return;
@@ -404,7 +406,9 @@ socket
     if (frame.status !== "closed") enterConversation(frame.status, { focus: false });
   })
   .on("queue", (frame) => {
-    if (state.status === "active") notify(t("requeued"));
+    // A history replayed after a receipt is not a requeue.
+    if (state.status === "active" && !state.recovered) notify(t("requeued"));
+    state.recovered = false;
     if (state.status !== "closed") setStatus("waiting");
     showQueue(frame.position, frame.estimated_wait_s);
   })
@@ -475,7 +479,16 @@ socket
     }
     endConversation(frame.reason);
   })
+  .on("receipt", (frame) => receiptUi.show(frame.code))
   .on("error", (frame) => {
+    if (state.pendingStart?.type === "recover") {
+      // A refused receipt code: the same answer for wrong and expired.
+      state.pendingStart = null;
+      socket.stop();
+      setNet(null);
+      receiptUi.failed(frame.code);
+      return;
+    }
     switch (frame.code) {
       case "ambiguous_place":
         state.pendingStart = null;
@@ -522,7 +535,30 @@ socket
     }
   });
 
+// A receipt code brought a conversation back (issue 16): its new token
+// replaces any, and the history that follows fills the transcript.
+function adoptRecovered(frame) {
+  state.token = frame.token;
+  state.pendingStart = null;
+  storage.set({ token: frame.token, outbox: [] });
+  transcript.reset();
+  state.recovered = true;
+  state.staff.clear();
+  receiptUi.recovered();
+  enterConversation(frame.status);
+  notify(t("receipt_follow_up"), "joined");
+}
+
 // -- page wiring ---------------------------------------------------------
+
+const receiptUi = new ReceiptUi({
+  button: byId("receipt-button"),
+  dialog: byId("receipt-dialog"),
+  recoverLink: byId("recover-link"),
+  recoverForm: byId("recover-form"),
+  send: (frame) => socket.send(frame),
+  onRecover: (code) => begin({ type: "recover", code }),
+});
 
 const placeField = new PlaceField({
   input: ui.place,
@@ -580,6 +616,7 @@ const quickExitLink = document.querySelector("[data-quick-exit]");
 setupQuickExit({
   url: quickExitLink.href,
   beforeExit() {
+    receiptUi.wipe();
     socket.stop();
     transcript.reset();
   },

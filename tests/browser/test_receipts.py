@@ -1,0 +1,92 @@
+"""Receipt codes in a real browser (issue 16): get one, quick-exit, come back."""
+
+import re
+from typing import Any
+
+import pytest
+
+from tests.browser.conftest import (
+    DESKTOP,
+    EXIT_URL,
+    check_accessibility,
+    screenshot,
+)
+from tests.browser.operator import Operator
+from tests.browser.test_visitor_page import (
+    claim_new,
+    queued_ids,
+    shown_texts,
+    start_conversation,
+)
+
+pytestmark = pytest.mark.browser
+
+expect = pytest.importorskip(
+    "playwright.sync_api", reason="BROWSER SKIPPED: playwright is not installed"
+).expect
+expect.set_options(timeout=15_000)
+
+
+def test_receipt_quick_exit_and_back_from_another_browser(
+    context_factory: Any, server: Any, browser_env: dict[str, Any]
+) -> None:
+    page = context_factory().new_page()
+    page.goto(server.url + "/")
+    operator = Operator(server.url, browser_env["cookie"])
+    known = queued_ids(operator)
+    start_conversation(page)
+    conversation = claim_new(operator, known)
+    operator.say(conversation["id"], "Bonjour, je vous écoute.")
+    expect(page.locator("#log")).to_contain_text("Bonjour, je vous écoute.")
+
+    page.get_by_role("button", name="Code de suivi").click()
+    dialog = page.get_by_role("dialog", name="Votre code de suivi")
+    code_node = dialog.locator("#receipt-code")
+    expect(code_node).to_have_text(re.compile(r"^\d{4} \d{4} \d{4} \d{4}$"))
+    code = code_node.inner_text()
+    expect(dialog.get_by_role("button", name="Copier le code")).to_be_enabled()
+    check_accessibility(page, "receipt dialog")
+    screenshot(page, "receipt-01-code")
+    # Nothing about the code in the tab's storage.
+    storage = page.evaluate("JSON.stringify(sessionStorage)")
+    assert code.replace(" ", "") not in storage.replace(" ", "")
+    assert code not in storage
+
+    with page.expect_navigation(url=EXIT_URL):
+        dialog.get_by_role("link", name=re.compile("Quitter vite")).click()
+    operator.send(
+        {"type": "close", "conversation": conversation["id"], "outcome": "information"}
+    )
+
+    # Days later, on another device: a brand-new browser context.
+    other = context_factory(DESKTOP).new_page()
+    other.goto(server.url + "/")
+    other.get_by_role("link", name="J'ai un code de suivi").click()
+    field = other.get_by_label("Votre code de suivi (16 chiffres)")
+    expect(field).to_be_focused()
+    field.fill("1234 5678 9012 3456")
+    other.get_by_role("button", name="Reprendre la conversation").click()
+    expect(other.locator("#recover-error")).to_have_text(
+        "Ce code ne correspond à aucune conversation conservée. Vérifiez les chiffres."
+    )
+    check_accessibility(other, "recover form")
+    screenshot(other, "receipt-02-wrong-code")
+    field.fill(code)
+    other.get_by_role("button", name="Reprendre la conversation").click()
+    expect(
+        other.get_by_role("heading", name="Vous êtes en file d'attente")
+    ).to_be_visible()
+    expect(other.locator("#log")).to_contain_text("Bonjour, je vous écoute.")
+    expect(other.locator("#log")).to_contain_text(
+        "Vous avez retrouvé votre conversation"
+    )
+    assert "Bonjour, je vous écoute." in shown_texts(other)
+    screenshot(other, "receipt-03-back")
+
+    # The operator sees it back in the queue, marked as a follow-up.
+    queue = operator.receive("queue")
+    while not any(i["conversation"] == conversation["id"] for i in queue["items"]):
+        queue = operator.receive("queue")
+    item = next(i for i in queue["items"] if i["conversation"] == conversation["id"])
+    assert item["follow_up"]["previous_outcome"] == "information"
+    operator.close()
