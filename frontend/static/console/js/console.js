@@ -118,6 +118,7 @@ function fillQueue(items) {
         const flags = el("span", { class: "flags" });
         if (item.urgent) flags.append(el("span", { class: "badge urgent", text: T.urgent }));
         if (item.minor) flags.append(el("span", { class: "badge minor", text: T.minor }));
+        if (item.follow_up) flags.append(el("span", { class: "badge follow-up", text: T.follow_up }));
         // The visible text is the accessible name (WCAG 2.5.3); the verb
         // is read first by screen readers only.
         const button = el(
@@ -331,6 +332,19 @@ function openConversation(data, { select = false } = {}) {
   return conv;
 }
 
+// Issue 16: the visitor came back with a receipt; say how it ended before.
+function renderFollowUp(panel, followUp) {
+  let line = panel.querySelector(".conv-follow-up");
+  if (!line) {
+    line = el("p", { class: "conv-follow-up" });
+    panel.querySelector(".conv-as").after(line);
+  }
+  line.hidden = !followUp;
+  if (!followUp) return;
+  const outcome = followUp.previous_outcome_label;
+  line.textContent = outcome ? T.follow_up_outcome.replace("{outcome}", outcome) : T.follow_up_open;
+}
+
 function renderHeader(conv) {
   const { data, panel } = conv;
   const inCharge = data.as === "operator";
@@ -339,6 +353,7 @@ function renderHeader(conv) {
   panel.querySelector(".conv-meta").textContent = `${data.service_name} · ${T.operator} : ${data.operator || "—"}`;
   const asText = { supervisor: T.as_supervisor, psychologist: T.as_psychologist, colleague: T.as_guest }[data.as] || "";
   panel.querySelector(".conv-as").textContent = asText;
+  renderFollowUp(panel, data.follow_up);
   panel.querySelector(".flag-urgent").checked = Boolean(data.urgent);
   panel.querySelector(".flag-minor").checked = Boolean(data.minor);
   const people = (data.participants || []).map((p) => `${p.name} (${roleLabel(p.role)}${p.silent ? `, ${T.silent}` : ""})`);
