@@ -190,3 +190,28 @@ def do_rewrap_data_keys(*, batch_size: int = 500) -> int:
         rewrapped += len(rows)
     forget_data_keys()
     return rewrapped
+
+
+def _attachment_aad(conversation_id: UUID, attachment_id: UUID, part: str) -> bytes:
+    return f"attachment:{conversation_id}:{attachment_id}:{part}".encode()
+
+
+def encrypt_attachment(
+    conversation_id: UUID, attachment_id: UUID, part: str, data: bytes
+) -> bytes:
+    """Seal an attachment's file (or preview) under the conversation's key."""
+    return _seal(
+        get_data_key(conversation_id),
+        data,
+        _attachment_aad(conversation_id, attachment_id, part),
+    )
+
+
+def decrypt_attachment(
+    conversation_id: UUID, attachment_id: UUID, part: str, blob: bytes
+) -> bytes:
+    return _open(
+        get_data_key(conversation_id),
+        blob,
+        _attachment_aad(conversation_id, attachment_id, part),
+    )

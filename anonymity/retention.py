@@ -27,6 +27,7 @@ from django.utils import timezone
 
 from anonymity.crypto import forget_data_keys
 from anonymity.models import ConversationKey, PurgeRecord, SealedConnection, SealingKey
+from attachments.services import do_delete_attachments
 from chat.models import Connection, Conversation, Message, Note
 from receipts.models import Receipt
 
@@ -85,6 +86,9 @@ def do_purge_expired(
         counts["notes"] += Note.objects.filter(conversation_id__in=chunk).delete()[0]
         # Issue 16: the receipt code stops working with the transcript.
         Receipt.objects.filter(conversation_id__in=chunk).delete()
+        counts["attachments"] = counts.get("attachments", 0) + (
+            do_delete_attachments(chunk)
+        )
         for conversation_id in chunk:
             Conversation.objects.filter(id=conversation_id).update(
                 token_hash=PURGED_TOKEN_PREFIX + secrets.token_hex(24)

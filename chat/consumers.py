@@ -6,6 +6,7 @@ from django.conf import settings
 from django.utils.translation import gettext as _
 
 from anonymity.services import do_seal_pending_connection
+from attachments.services import check_issue_visitor_upload_token, token_frame
 from chat import events, runtime
 from chat.errors import ChatError
 from chat.models import Conversation
@@ -50,6 +51,7 @@ class VisitorChatConsumer(ProtocolConsumer):
         "callback": "handle_callback",
         "receipt": "handle_receipt",
         "recover": "handle_recover",
+        "upload_token": "handle_upload_token",
     }
 
     async def connect(self) -> None:
@@ -187,6 +189,12 @@ class VisitorChatConsumer(ProtocolConsumer):
             check_recover_conversation, frame.get("code")
         )
         await self.send_resumed(conversation, 0, token=token, follow_up=True)
+
+    async def handle_upload_token(self, frame: dict[str, Any]) -> None:
+        """A one-time token for sending one file over HTTP (issue 16)."""
+        conversation = self.require_conversation()
+        token = await self.call(check_issue_visitor_upload_token, conversation)
+        await self.send_json(token_frame(token))
 
     async def handle_message(self, frame: dict[str, Any]) -> None:
         conversation = self.require_conversation()

@@ -219,7 +219,11 @@ def render_message(message: Message, *, for_staff: bool) -> dict[str, Any]:
     }
     if message.author_name:
         frame["name"] = message.author_name
-    if message.card:
+    if message.card and "attachment" in message.card:
+        # A file (issue 16): the card column holds its description, the
+        # encrypted text its name.
+        frame["attachment"] = {**message.card["attachment"], "name": frame["text"]}
+    elif message.card:
         frame["card"] = message.card
     if for_staff:
         frame["conversation"] = str(message.conversation_id)

@@ -16,6 +16,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from anonymity.middleware import SealClientAddressMiddleware  # noqa: E402
+from attachments.asgi import UploadLimitMiddleware  # noqa: E402
 from chat.routing import websocket_urlpatterns as chat_ws  # noqa: E402
 from console.routing import websocket_urlpatterns as console_ws  # noqa: E402
 
@@ -32,7 +33,7 @@ def build_websocket_app():  # noqa: ANN201 - an ASGI application
 # The address is sealed and removed before anything else sees the scope.
 application = ProtocolTypeRouter(
     {
-        "http": SealClientAddressMiddleware(django_asgi_app),
+        "http": SealClientAddressMiddleware(UploadLimitMiddleware(django_asgi_app)),
         "websocket": build_websocket_app(),
     }
 )

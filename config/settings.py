@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "directory",
     "escalation",
     "receipts",
+    "attachments",
 ]
 
 MIDDLEWARE = [
@@ -238,7 +239,8 @@ CONTENT_SECURITY_POLICY = {
         "default-src": ["'none'"],
         "script-src": ["'self'"],
         "style-src": ["'self'"],
-        "img-src": ["'self'"],
+        # blob: the visitor page shows previews it fetched with its token.
+        "img-src": ["'self'", "blob:"],
         "font-src": ["'self'"],
         "connect-src": ["'self'"],
         "manifest-src": ["'self'"],
@@ -339,6 +341,14 @@ RECEIPT_ATTEMPTS_PER_SOCKET = env.int("RECEIPT_ATTEMPTS_PER_SOCKET", default=5)
 RECEIPT_GLOBAL_FAILURES_PER_MINUTE = env.int(
     "RECEIPT_GLOBAL_FAILURES_PER_MINUTE", default=60
 )
+
+# Attachments (attachments/, issue 16): size limit, decoded image size
+# limit, PDF pages, upload token lifetime, and the folder of encrypted files.
+ATTACHMENT_MAX_BYTES = env.int("ATTACHMENT_MAX_BYTES", default=10 * 1024 * 1024)
+ATTACHMENT_MAX_PIXELS = env.int("ATTACHMENT_MAX_PIXELS", default=40_000_000)
+ATTACHMENT_MAX_PDF_PAGES = env.int("ATTACHMENT_MAX_PDF_PAGES", default=200)
+ATTACHMENT_TOKEN_SECONDS = env.int("ATTACHMENT_TOKEN_SECONDS", default=300)
+ATTACHMENTS_DIR = BASE_DIR / env.str("ATTACHMENTS_DIR", default="var/attachments")
 
 LOGGING = {
     "version": 1,

@@ -11,6 +11,7 @@ urlpatterns = [
     path("console/escalations/", include("escalation.urls")),
     path("console/", include("console.urls")),
     path("directory/", include("directory.urls")),
+    path("attachments/", include("attachments.urls")),
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
 ]

@@ -14,6 +14,7 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 from django.utils.translation import gettext as _
 
+from attachments.services import check_issue_staff_upload_token, token_frame
 from chat import events, runtime
 from chat.competence import check_confirm_force
 from chat.errors import ChatError
@@ -66,6 +67,7 @@ class StaffConsoleConsumer(ProtocolConsumer):
     for_staff = True
     handlers = {
         "claim": "handle_claim",
+        "upload_token": "handle_upload_token",
         "message": "handle_message",
         "typing": "handle_typing",
         "sync": "handle_sync",
@@ -254,6 +256,16 @@ class StaffConsoleConsumer(ProtocolConsumer):
             raise ChatError("bad_request", _("after doit être un entier positif."))
         conversation_id = self.require_watched(frame)
         await self.send_history(conversation_id, after)
+
+    async def handle_upload_token(self, frame: dict[str, Any]) -> None:
+        """A one-time token for sending one file into a conversation."""
+        conversation_id = self.require_watched(frame)
+        token = await self.call(
+            check_issue_staff_upload_token, self.profile, conversation_id
+        )
+        await self.send_json(
+            {**token_frame(token), "conversation": str(conversation_id)}
+        )
 
     async def handle_note(self, frame: dict[str, Any]) -> None:
         conversation_id = self.require_watched(frame)
