@@ -129,4 +129,21 @@ def get_console_strings() -> dict[str, str]:
             "Suivi : la personne revient avec son code. Issue précédente : {outcome}."
         ),
         "follow_up_open": _("Suivi : la personne revient avec son code."),
+        "attach": _("Joindre un fichier"),
+        "size_bytes": _("{n} octets"),
+        "size_kb": _("{n} Ko"),
+        "size_mb": _("{n} Mo"),
+        "attachment_preview": _("Aperçu de {name}"),
+        "attachment_pdf": _("PDF"),
+        "attachment_image": _("Image"),
+        "attachment_download": _("Télécharger"),
+        "attachment_sending_label": _("Envoi du fichier"),
+        "attachment_preparing": _("Préparation de l'envoi de {name}…"),
+        "attachment_sending": _("Envoi de {name}…"),
+        "attachment_sent": _("{name} envoyé, sans ses métadonnées."),
+        "attachment_too_large": _("Fichier trop lourd : {max} au plus."),
+        "attachment_refused_type": _(
+            "Fichier refusé : seules les images JPEG, PNG, WebP et les PDF passent."
+        ),
+        "attachment_failed": _("L'envoi a échoué. Réessayez."),
     }

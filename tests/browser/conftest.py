@@ -142,6 +142,7 @@ def browser_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         # Short presence timings: a killed server's sockets count as gone
         # quickly, as they would after a real crash.
         RECONCILE_SECONDS="1",
+        ATTACHMENTS_DIR=str(root / "attachments"),
     )
     seed = json.loads(
         run_manage(env, "-m", "tests.browser.seed").strip().splitlines()[-1]

@@ -6,6 +6,7 @@
 // their client id) while the outbox is being resent, so replayed own
 // messages are held back until the acks say which of them are already on
 // screen: nothing is lost, nothing shows twice.
+import { attachmentCard } from "./attachments.js";
 import { t } from "./strings.js";
 
 const HOLD_MS = 3000;
@@ -216,7 +217,8 @@ export class Transcript {
     if (frame.from === "psychologist") node.classList.add("psy");
     node.dataset.seq = String(frame.seq);
     node.append(element("p", mine ? "sr-only" : "msg-author", authorName(frame)));
-    if (frame.text) node.append(element("p", "msg-text", frame.text));
+    if (frame.attachment && typeof frame.attachment === "object") node.append(attachmentCard(frame.attachment));
+    else if (frame.text) node.append(element("p", "msg-text", frame.text));
     if (frame.card && typeof frame.card === "object") node.append(resourceCard(frame.card));
     const meta = element("p", "msg-meta");
     const time = clock(frame.at);

@@ -1,5 +1,6 @@
 // The visitor page: landing, queue, conversation, end; wired to the socket.
 import { ConsentDialog, LeaveDialog, ParticipantDialog } from "./dialogs.js";
+import { AttachmentSender } from "./attachments.js";
 import { setupQuickExit } from "./exit.js";
 import { keepHeaderClear } from "./layout.js";
 import { say, setSummary } from "./live.js";
@@ -480,6 +481,7 @@ socket
     endConversation(frame.reason);
   })
   .on("receipt", (frame) => receiptUi.show(frame.code))
+  .on("upload_token", (frame) => attachmentSender.upload(frame))
   .on("error", (frame) => {
     if (state.pendingStart?.type === "recover") {
       // A refused receipt code: the same answer for wrong and expired.
@@ -551,6 +553,15 @@ function adoptRecovered(frame) {
 
 // -- page wiring ---------------------------------------------------------
 
+const attachmentSender = new AttachmentSender({
+  button: byId("attach-button"),
+  input: byId("attach-input"),
+  progress: byId("attach-progress"),
+  status: byId("attach-status"),
+  send: (frame) => socket.send(frame),
+  getToken: () => state.token,
+});
+
 const receiptUi = new ReceiptUi({
   button: byId("receipt-button"),
   dialog: byId("receipt-dialog"),
@@ -617,6 +628,7 @@ setupQuickExit({
   url: quickExitLink.href,
   beforeExit() {
     receiptUi.wipe();
+    attachmentSender.wipe();
     socket.stop();
     transcript.reset();
   },

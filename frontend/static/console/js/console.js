@@ -1,6 +1,7 @@
 // The operator console: live queue, conversations in tabs, invitations,
 // the supervisors' board. Strings come translated from the server
 // (json_script); frames follow docs/protocol.md.
+import { attachmentCard, onUploadToken, wireUpload } from "./attachments.js";
 import { ConsoleSocket } from "./socket.js";
 import { focusFirst, holdsFocus, preserveFocus } from "./focus.js";
 import { say } from "./live.js";
@@ -442,7 +443,7 @@ function messageLine(frame) {
     { class: `msg from-${frame.from}${mine ? " mine" : ""}`, "data-seq": String(frame.seq), "data-id": frame.id || null },
     el("span", { class: "who", text: `${who}${frame.from !== "visitor" ? ` · ${roleLabel(frame.from)}` : ""}` }),
     el("time", { class: "at", datetime: frame.at, text: clock(frame.at) }),
-    el("p", { class: "body", text: frame.text }),
+    frame.attachment ? attachmentCard(frame.attachment, T) : el("p", { class: "body", text: frame.text }),
   );
 }
 
@@ -554,6 +555,7 @@ function wireConversation(conv) {
   textarea.setAttribute("aria-describedby", hint.id);
   for (const radio of form.querySelectorAll("input[name=mode]")) radio.name = `mode-${conv.id}`;
   const modeInput = () => form.querySelector(`input[name="mode-${conv.id}"]:checked`).value;
+  wireUpload(conv.id, panel, send, T);
 
   function submit() {
     const text = textarea.value.trim();
@@ -897,6 +899,9 @@ const handlers = {
   },
   queue(frame) {
     renderQueue(frame.items);
+  },
+  upload_token(frame) {
+    onUploadToken(frame, T);
   },
   assigned(frame) {
     for (const [id, inv] of state.invitations) if (inv.conversation === frame.conversation.id) state.invitations.delete(id);
