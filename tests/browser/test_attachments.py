@@ -112,3 +112,9 @@ def test_visitor_sends_a_photo_and_the_operator_sees_the_stripped_preview(
     ).to_contain_text(re.compile("PDF"))
     screenshot(visitor, "attachments-03-visitor-pdf")
     assert operator_watch.errors == [], operator_watch.errors
+    # Leave nothing open for the next test's operator.
+    visitor.get_by_role("button", name="Terminer").click()
+    visitor.get_by_role("button", name="Oui, terminer").click()
+    expect(
+        visitor.get_by_role("heading", name="La conversation est terminée")
+    ).to_be_visible()

@@ -89,4 +89,14 @@ def test_receipt_quick_exit_and_back_from_another_browser(
         queue = operator.receive("queue")
     item = next(i for i in queue["items"] if i["conversation"] == conversation["id"])
     assert item["follow_up"]["previous_outcome"] == "information"
+    # Whoever claims it sees the mark; then it is closed again.
+    operator.send({"type": "claim", "conversation": conversation["id"]})
+    claimed = operator.receive("assigned")["conversation"]
+    assert claimed["follow_up"]["count"] == 1
+    operator.send(
+        {"type": "close", "conversation": conversation["id"], "outcome": "information"}
+    )
+    expect(
+        other.get_by_role("heading", name="La conversation est terminée")
+    ).to_be_visible()
     operator.close()
