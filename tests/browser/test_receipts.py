@@ -69,6 +69,10 @@ def test_receipt_quick_exit_and_back_from_another_browser(
     expect(other.locator("#recover-error")).to_have_text(
         "Ce code ne correspond à aucune conversation conservée. Vérifiez les chiffres."
     )
+    # A refused code leaves the page usable: a new conversation can start.
+    expect(
+        other.get_by_role("button", name="Commencer la conversation")
+    ).to_be_enabled()
     check_accessibility(other, "recover form")
     screenshot(other, "receipt-02-wrong-code")
     field.fill(code)

@@ -488,6 +488,8 @@ socket
       state.pendingStart = null;
       socket.stop();
       setNet(null);
+      ui.startButton.disabled = false;
+      ui.startButton.removeAttribute("aria-busy");
       receiptUi.failed(frame.code);
       return;
     }
@@ -547,6 +549,8 @@ function adoptRecovered(frame) {
   state.recovered = true;
   state.staff.clear();
   receiptUi.recovered();
+  ui.startButton.disabled = false;
+  ui.startButton.removeAttribute("aria-busy");
   enterConversation(frame.status);
   notify(t("receipt_follow_up"), "joined");
 }
