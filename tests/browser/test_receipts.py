@@ -8,10 +8,12 @@ import pytest
 from tests.browser.conftest import (
     DESKTOP,
     EXIT_URL,
+    SCREENSHOTS,
     check_accessibility,
     screenshot,
 )
 from tests.browser.operator import Operator
+from tests.browser.test_console_shift import log_in, shift_accounts  # noqa: F401
 from tests.browser.test_visitor_page import (
     claim_new,
     queued_ids,
@@ -28,7 +30,10 @@ expect.set_options(timeout=15_000)
 
 
 def test_receipt_quick_exit_and_back_from_another_browser(
-    context_factory: Any, server: Any, browser_env: dict[str, Any]
+    context_factory: Any,
+    server: Any,
+    browser_env: dict[str, Any],
+    shift_accounts: dict[str, Any],  # noqa: F811
 ) -> None:
     page = context_factory().new_page()
     page.goto(server.url + "/")
@@ -93,14 +98,24 @@ def test_receipt_quick_exit_and_back_from_another_browser(
         queue = operator.receive("queue")
     item = next(i for i in queue["items"] if i["conversation"] == conversation["id"])
     assert item["follow_up"]["previous_outcome"] == "information"
-    # Whoever claims it sees the mark; then it is closed again.
-    operator.send({"type": "claim", "conversation": conversation["id"]})
-    claimed = operator.receive("assigned")["conversation"]
-    assert claimed["follow_up"]["count"] == 1
-    operator.send(
-        {"type": "close", "conversation": conversation["id"], "outcome": "information"}
+    operator.close()
+
+    # In the console: the "Suivi" badge in the queue, and once claimed,
+    # the previous outcome above the history.
+    console, console_watch = log_in(context_factory, server, "shift-op", name="receipt")
+    item = console.locator(
+        f'button.queue-item[data-conversation="{conversation["id"]}"]'
     )
+    expect(item.locator(".badge.follow-up")).to_have_text(re.compile("Suivi", re.I))
+    item.click()
+    line = console.locator(f"#panel-{conversation['id']} .conv-follow-up")
+    expect(line).to_have_text(re.compile("Issue précédente : information"))
+    console.screenshot(path=str(SCREENSHOTS / "receipt-04-console-follow-up.png"))
+    assert console_watch.errors == [], console_watch.errors
+
+    # The visitor ends it, so the next test's operator starts clean.
+    other.get_by_role("button", name="Terminer").click()
+    other.get_by_role("button", name="Oui, terminer").click()
     expect(
         other.get_by_role("heading", name="La conversation est terminée")
     ).to_be_visible()
-    operator.close()
