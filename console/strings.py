@@ -122,7 +122,6 @@ def get_console_strings() -> dict[str, str]:
         "field_availability": _("disponibilités"),
         "report_alerts": _("Signalements non remis à leur unité"),
         "report_attempts": _("essais en échec"),
-
         # Issue 16: a visitor back with a receipt code.
         "follow_up": _("Suivi"),
         "follow_up_outcome": _(
