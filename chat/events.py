@@ -1,8 +1,10 @@
 """Channel-layer events: group names, builders and the on-commit sender.
 
-Events are notifications only ("conversation X has seq N"): receivers read
-the messages from the database, so a lost event costs a re-read, never a
-message (docs/security.md §B8). Group names are opaque and built from random
+Events are notifications ("conversation X has seq N"); a message's event
+also carries its rendered frame, which a receiver that expects exactly that
+seq delivers as it is. Any receiver that sees a gap reads the messages from
+the database, so a lost event costs a re-read, never a message
+(docs/security.md §B8). Group names are opaque and built from random
 ids; no name, pseudonym or address ever goes into one.
 """
 
@@ -137,11 +139,31 @@ def layer_recently_failed(window_seconds: float = 10.0) -> bool:
     return time.monotonic() - _layer_failed_at < window_seconds
 
 
-def notify_message_stored(conversation_id: UUID, seq: int) -> None:
-    send_event_on_commit(
-        conversation_group_name(conversation_id),
-        {"type": "chat.message", "conversation": str(conversation_id), "seq": seq},
-    )
+def notify_message_stored(
+    conversation_id: UUID,
+    seq: int,
+    *,
+    frame: dict[str, Any] | None = None,
+    client_id: UUID | None = None,
+) -> None:
+    """Announce message ``seq``, carrying its visitor-side ``frame``.
+
+    A receiver whose next expected seq this is sends the frame as it is
+    (staff add the conversation and client id), with no database read;
+    any other receiver reads what it misses from the database. The frame
+    holds the message text: the Redis layer encrypts every payload
+    (``symmetric_encryption_keys``), the in-memory one never leaves the
+    process.
+    """
+    event: dict[str, Any] = {
+        "type": "chat.message",
+        "conversation": str(conversation_id),
+        "seq": seq,
+    }
+    if frame is not None:
+        event["frame"] = frame
+        event["client_id"] = str(client_id) if client_id else None
+    send_event_on_commit(conversation_group_name(conversation_id), event)
 
 
 def notify_conversation_closed(conversation_id: UUID, reason: str) -> None:

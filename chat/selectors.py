@@ -204,17 +204,20 @@ def serves(service: Service, *, commune: Commune | None, role: str) -> bool:
     return bool(codes & set(service.communes))
 
 
-def render_message(message: Message, *, for_staff: bool) -> dict[str, Any]:
+def render_message(
+    message: Message, *, for_staff: bool, text: str | None = None
+) -> dict[str, Any]:
     """Return the protocol frame of ``message``.
 
     Staff messages carry the author's pseudonym, frozen at send time;
-    never a real name.
+    never a real name. ``text`` is the plaintext when the caller has it
+    (the writer, just after storing), which saves decrypting it again.
     """
     frame: dict[str, Any] = {
         "type": "message",
         "seq": message.seq,
         "from": message.sender,
-        "text": read_message_text(message),
+        "text": read_message_text(message) if text is None else text,
         "at": iso_utc(message.created_at),
     }
     if message.author_name:
@@ -226,9 +229,17 @@ def render_message(message: Message, *, for_staff: bool) -> dict[str, Any]:
     elif message.card:
         frame["card"] = message.card
     if for_staff:
-        frame["conversation"] = str(message.conversation_id)
-        if message.client_id:
-            frame["id"] = str(message.client_id)
+        add_staff_fields(frame, message.conversation_id, message.client_id)
+    return frame
+
+
+def add_staff_fields(
+    frame: dict[str, Any], conversation_id: UUID | str, client_id: UUID | str | None
+) -> dict[str, Any]:
+    """Add what only staff frames carry: the conversation and the client id."""
+    frame["conversation"] = str(conversation_id)
+    if client_id:
+        frame["id"] = str(client_id)
     return frame
 
 

@@ -3,7 +3,8 @@
 Frame size, rate limits, JSON parsing and the error frames of
 docs/protocol.md "Transport" live here once; consumers only name their
 handlers. Delivery of stored messages (``catch_up``) lives here too: both
-kinds of socket read new messages from the database when notified.
+kinds of socket send the frame a notification carries when it is the next
+one they expect, and read from the database only after a gap.
 """
 
 import asyncio
@@ -23,7 +24,11 @@ from django.utils.translation import gettext as _
 from chat import events, runtime
 from chat.errors import ChatError
 from chat.models import Message
-from chat.selectors import HISTORY_LIMIT, list_message_frames_after
+from chat.selectors import (
+    HISTORY_LIMIT,
+    add_staff_fields,
+    list_message_frames_after,
+)
 from chat.services.presence import do_drop_connection
 
 logger = logging.getLogger(__name__)
@@ -251,11 +256,20 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
         if message.seq > self.delivered.get(message.conversation_id, 0):
             own.add(message.seq)
 
-    async def catch_up(self, conversation_id: UUID, last_seq: int) -> None:
+    async def catch_up(
+        self,
+        conversation_id: UUID,
+        last_seq: int,
+        frame: dict[str, Any] | None = None,
+        client_id: str | None = None,
+    ) -> None:
         """Send every stored message of the conversation up to ``last_seq``.
 
         Called on a layer notification and by the process's reconcile;
-        the lock keeps the two from sending a message twice.
+        the lock keeps the two from sending a message twice. ``frame`` is
+        message ``last_seq`` as the event carried it: when it is the next
+        one this socket expects, it is sent with no database read; after a
+        gap (an event lost or overtaken) the socket reads what it missed.
         """
         async with self.deliver_lock:
             delivered = self.delivered.get(conversation_id)
@@ -267,6 +281,17 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
                 own.discard(delivered)
             self.delivered[conversation_id] = delivered
             if last_seq <= delivered:
+                return
+            if frame is not None and last_seq == delivered + 1:
+                mine = last_seq in own or client_id in self.own_ids
+                own.discard(last_seq)
+                self.own_ids.discard(client_id)
+                if not mine:
+                    frame = dict(frame)
+                    if self.for_staff:
+                        add_staff_fields(frame, conversation_id, client_id)
+                    await self.send_json(frame)
+                self.delivered[conversation_id] = last_seq
                 return
             frames = await db_read(list_message_frames_after)(
                 conversation_id, delivered, for_staff=self.for_staff
@@ -299,7 +324,12 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
             self.delivered[conversation_id] = max(current, after)
 
     async def chat_message(self, event: dict[str, Any]) -> None:
-        await self.catch_up(UUID(event["conversation"]), event["seq"])
+        await self.catch_up(
+            UUID(event["conversation"]),
+            event["seq"],
+            event.get("frame"),
+            event.get("client_id"),
+        )
 
     async def websocket_disconnect(self, message: dict[str, Any]) -> None:
         runtime.unregister_socket(self)

@@ -5,13 +5,14 @@ from uuid import UUID
 
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils.translation import gettext as _
 
 from anonymity.crypto import encrypt_message_body
 from chat import events
 from chat.errors import ChatError
 from chat.models import Conversation, Message
+from chat.selectors import render_message
 from console.models import Participant, StaffProfile
 
 
@@ -124,28 +125,18 @@ def _store_message(
     author_name: str,
     card: dict[str, Any] | None,
 ) -> tuple[Message, bool]:
-    # The row lock serializes writers of one conversation, so seq is
-    # last_seq + 1 with no gap and no duplicate (SQLite: the IMMEDIATE
-    # transaction holds the database write lock instead).
-    conversation = (
-        Conversation.objects.select_for_update()
-        .only("id", "status", "last_seq")
-        .get(id=conversation_id)
-    )
-    if conversation.status == Conversation.Status.CLOSED:
-        # A resend of a message stored before the close still gets its ack.
-        existing = None
-        if client_id is not None:
-            existing = Message.objects.filter(
-                conversation_id=conversation_id, client_id=client_id
-            ).first()
-        if existing is not None:
-            return existing, False
-        raise ChatError("bad_state", _("La conversation est terminée."))
+    # One UPDATE takes the row lock and the next seq at once: the lock
+    # serializes writers of one conversation until the commit, so seq has
+    # no gap and no duplicate (SQLite: the IMMEDIATE transaction holds the
+    # database write lock as well). Two statements per message instead of
+    # SELECT FOR UPDATE, INSERT, UPDATE: the insert cannot join the update
+    # in one statement because the ciphertext is bound to its seq.
+    seq = _take_next_seq(conversation_id)
+    if seq is None:
+        return _store_refused(conversation_id, client_id)
     # A resend of a stored client id fails the unique constraint on insert;
-    # do_send_message then returns the stored message (one query saved on
-    # every new message, the common case).
-    seq = conversation.last_seq + 1
+    # do_send_message then returns the stored message (the whole
+    # transaction rolls back, the seq increment with it).
     message = Message.objects.create(
         conversation_id=conversation_id,
         seq=seq,
@@ -158,9 +149,46 @@ def _store_message(
         ),
         card=card,
     )
-    Conversation.objects.filter(id=conversation_id).update(last_seq=seq)
-    events.notify_message_stored(conversation_id, seq)
+    events.notify_message_stored(
+        conversation_id,
+        seq,
+        frame=render_message(message, for_staff=False, text=body),
+        client_id=client_id,
+    )
     return message, True
+
+
+def _take_next_seq(conversation_id: UUID) -> int | None:
+    """Increment ``last_seq`` of an open conversation; None if closed or absent."""
+    table = connection.ops.quote_name(Conversation._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET last_seq = last_seq + 1 "  # noqa: S608 - a model's table.
+            "WHERE id = %s AND status <> %s RETURNING last_seq",
+            [
+                Conversation._meta.pk.get_db_prep_value(conversation_id, connection),
+                Conversation.Status.CLOSED,
+            ],
+        )
+        row = cursor.fetchone()
+    return None if row is None else row[0]
+
+
+def _store_refused(
+    conversation_id: UUID, client_id: UUID | None
+) -> tuple[Message, bool]:
+    """Answer a message to a closed (or missing) conversation."""
+    if not Conversation.objects.filter(id=conversation_id).exists():
+        raise Conversation.DoesNotExist
+    # A resend of a message stored before the close still gets its ack.
+    existing = None
+    if client_id is not None:
+        existing = Message.objects.filter(
+            conversation_id=conversation_id, client_id=client_id
+        ).first()
+    if existing is not None:
+        return existing, False
+    raise ChatError("bad_state", _("La conversation est terminée."))
 
 
 def check_send_typing(conversation: Conversation, *, active: Any, origin: str) -> None:
