@@ -28,6 +28,7 @@ from chat.services import (
     do_register_connection,
 )
 from chat.socket import ProtocolConsumer
+from console import queue_feed
 from console.auth import CLOSE_NOT_LOGGED_IN, get_console_access
 from console.selectors import (
     get_assigned_conversation,
@@ -36,7 +37,6 @@ from console.selectors import (
     get_note_frame,
     get_whisper_frame,
     list_canned_answers,
-    list_queue_items,
 )
 from console.services import (
     check_add_note,
@@ -125,6 +125,7 @@ class StaffConsoleConsumer(ProtocolConsumer):
             user_id=profile.user_id,
         )
         runtime.register_socket(self)
+        queue_feed.subscribe(self)
         await self.send_json(hello)
         self.recheck_task = asyncio.ensure_future(self.recheck_forever())
         if profile.has_role("supervisor"):
@@ -139,6 +140,7 @@ class StaffConsoleConsumer(ProtocolConsumer):
         for task in (self.recheck_task, self.board_task, self.queue_refresh):
             if task is not None and task is not asyncio.current_task():
                 task.cancel()
+        queue_feed.unsubscribe(self)
         if self.profile is None:
             return
         for group in self.groups_to_join():
@@ -601,20 +603,30 @@ class StaffConsoleConsumer(ProtocolConsumer):
         return
 
     async def console_queue_changed(self, event: dict[str, Any]) -> None:
+        # The queue itself comes from the process's feed, one read for all
+        # its sockets; only what is this socket's own stays here.
+        queue_feed.queue_changed(event["service"])
+        if self.profile is None or not (
+            self.profile.auto_assign or self.watching_board
+        ):
+            return
         if self.queue_refresh is None or self.queue_refresh.done():
-            self.queue_refresh = asyncio.ensure_future(self.refresh_queue())
+            self.queue_refresh = asyncio.ensure_future(self.refresh_own_views())
 
-    async def refresh_queue(self) -> None:
+    async def refresh_own_views(self) -> None:
+        """Auto-assign (if opted in) and refresh the board after a change."""
         await asyncio.sleep(QUEUE_DEBOUNCE_SECONDS)
         if self.profile is None:
             return
         if self.profile.auto_assign:
             await self.call(do_auto_assign, self.service_ids)
-        items = await database_sync_to_async(list_queue_items)(self.profile)
-        await self.send_json({"type": "queue", "items": items})
         if self.watching_board:
             with contextlib.suppress(ChatError):
                 await self.send_json(await self.call(check_board, self.profile))
+
+    async def send_queue_items(self, items: list[dict[str, Any]]) -> None:
+        if self.profile is not None:
+            await self.send_json({"type": "queue", "items": items})
 
     async def console_assigned(self, event: dict[str, Any]) -> None:
         await self.send_assigned(UUID(event["conversation"]))

@@ -28,7 +28,7 @@ from chat.selectors import (
     render_message,
 )
 from console.models import CannedAnswer, Invitation, Participant, StaffProfile, Whisper
-from receipts.selectors import follow_up_fields
+from receipts.selectors import follow_up_fields, list_follow_up_marks
 
 PARIS = ZoneInfo("Europe/Paris")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -157,30 +157,76 @@ def render_hello_user(profile: StaffProfile) -> dict[str, Any]:
     }
 
 
+QUEUE_LIMIT = 500
+
+# A queue item with its sort key: urgent first, then queue_key, then id.
+QueueEntry = tuple[tuple[bool, datetime, str], dict[str, Any]]
+
+
 def list_queue_items(profile: StaffProfile) -> list[dict[str, Any]]:
     """Return the waiting conversations of the staff member's services."""
+    service_ids = list(profile.services.values_list("id", flat=True))
+    return merge_queue_snapshots(list_queue_snapshots(service_ids).values())
+
+
+def list_queue_snapshots(service_ids: list[int]) -> dict[int, list[QueueEntry]]:
+    """Return each service's waiting conversations (the first 500), in order.
+
+    One query for all the services: a process computes this once per queue
+    change and gives every operator socket the merge of its services'
+    lists (``console.queue_feed``), instead of one query per socket.
+    """
     now = timezone.now()
+    snapshots: dict[int, list[QueueEntry]] = {sid: [] for sid in service_ids}
+    if not service_ids:
+        return snapshots
     waiting = (
         Conversation.objects.filter(
-            service__in=profile.services.all(), status=Conversation.Status.WAITING
+            service_id__in=service_ids, status=Conversation.Status.WAITING
         )
         .select_related("service")
-        .order_by("-urgent", "queue_key", "id")[:500]
+        .order_by("-urgent", "queue_key", "id")
     )
-    return [
-        {
-            "conversation": str(conversation.id),
-            "service": conversation.service.slug,
-            "role": conversation.visitor_role,
-            "place": conversation.place_label,
-            "waiting_s": round((now - conversation.created_at).total_seconds()),
-            "urgent": conversation.urgent,
-            "minor": conversation.minor,
-            **queue_competence_fields(conversation),
-            **follow_up_fields(conversation),
-        }
-        for conversation in waiting
+    if len(service_ids) == 1:
+        waiting = waiting[:QUEUE_LIMIT]
+    for conversation in waiting:
+        entries = snapshots[conversation.service_id]
+        if len(entries) >= QUEUE_LIMIT:
+            continue
+        key = (not conversation.urgent, conversation.queue_key, str(conversation.id))
+        entries.append(
+            (
+                key,
+                {
+                    "conversation": str(conversation.id),
+                    "service": conversation.service.slug,
+                    "role": conversation.visitor_role,
+                    "place": conversation.place_label,
+                    "waiting_s": round((now - conversation.created_at).total_seconds()),
+                    "urgent": conversation.urgent,
+                    "minor": conversation.minor,
+                    **queue_competence_fields(conversation),
+                },
+            )
+        )
+    # Follow-up marks for the whole snapshot in one query, not one per item.
+    ids = [
+        entry[1]["conversation"] for entries in snapshots.values() for entry in entries
     ]
+    marks = list_follow_up_marks(ids)
+    for entries in snapshots.values():
+        for _key, item in entries:
+            mark = marks.get(item["conversation"])
+            if mark:
+                item["follow_up"] = mark
+    return snapshots
+
+
+def merge_queue_snapshots(snapshots: Any) -> list[dict[str, Any]]:
+    """Merge per-service snapshots into one queue, in order, 500 at most."""
+    entries = [entry for snapshot in snapshots for entry in snapshot]
+    entries.sort(key=lambda entry: entry[0])
+    return [item for _key, item in entries[:QUEUE_LIMIT]]
 
 
 def list_active_conversations(profile: StaffProfile) -> list[Conversation]:
