@@ -1,0 +1,193 @@
+"""Delivery from the event's frame, and the database read after a gap.
+
+A message's layer event carries its frame: a socket that expects exactly
+that seq sends it with no database read. An event can still be lost (the
+layer is at most once): the next event shows a gap and the socket reads
+what it missed, or, for the last one, the process's reconcile does.
+"""
+
+import asyncio
+import uuid
+
+import pytest
+
+from channels.db import database_sync_to_async
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from chat import runtime, socket
+from chat.services.messages import do_send_message
+from console import queue_feed
+from console.consumers import StaffConsoleConsumer
+from tests.factories import make_commune, make_conversation, make_operator, make_service
+from tests.helpers import connect_staff, drain, receive_until, start_visitor
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("runtime_stopped"),
+]
+
+
+@pytest.fixture
+def national(db):
+    make_commune()
+    return make_service("national", name="Plateforme nationale")
+
+
+@pytest.fixture
+def reads(monkeypatch):
+    """Count the socket's database reads of messages."""
+    calls = []
+    original = socket.list_message_frames_after
+
+    def counting(conversation_id, after, *, for_staff):
+        calls.append(after)
+        return original(conversation_id, after, for_staff=for_staff)
+
+    monkeypatch.setattr(socket, "list_message_frames_after", counting)
+    return calls
+
+
+@pytest.fixture
+def dropped(monkeypatch):
+    """Drop, on purpose, the operator socket's events of the seqs listed."""
+    seqs: set[int] = set()
+    original = StaffConsoleConsumer.chat_message
+
+    async def lossy(self, event):
+        if event["seq"] in seqs:
+            seqs.discard(event["seq"])
+            return
+        await original(self, event)
+
+    monkeypatch.setattr(StaffConsoleConsumer, "chat_message", lossy)
+    return seqs
+
+
+async def claimed_conversation(service):
+    visitor, started = await start_visitor()
+    user = await database_sync_to_async(make_operator)(service)
+    operator, _hello = await connect_staff(user)
+    await operator.send_json_to({"type": "claim"})
+    assigned = await receive_until(operator, "assigned")
+    assert assigned["conversation"]["id"] == started["conversation"]
+    await drain(visitor, wait=0.1)
+    return visitor, operator, started["conversation"]
+
+
+async def send_from_visitor(visitor, texts):
+    for text in texts:
+        await visitor.send_json_to(
+            {"type": "message", "id": str(uuid.uuid4()), "text": text}
+        )
+        await receive_until(visitor, "ack")
+
+
+async def messages(communicator, count):
+    return [await receive_until(communicator, "message") for _ in range(count)]
+
+
+async def test_the_next_message_is_delivered_from_the_event_without_a_read(
+    national, reads
+):
+    visitor, operator, conversation_id = await claimed_conversation(national)
+    await send_from_visitor(visitor, ["un", "deux", "trois"])
+    received = await messages(operator, 3)
+    assert [(m["seq"], m["text"]) for m in received] == [
+        (1, "un"),
+        (2, "deux"),
+        (3, "trois"),
+    ]
+    assert all(m["conversation"] == conversation_id and m["id"] for m in received)
+    assert reads == []
+    await operator.send_json_to(
+        {
+            "type": "message",
+            "conversation": conversation_id,
+            "id": str(uuid.uuid4()),
+            "text": "quatre",
+        }
+    )
+    reply = await receive_until(visitor, "message")
+    assert (reply["seq"], reply["text"], reply["from"]) == (4, "quatre", "operator")
+    assert "conversation" not in reply and "id" not in reply
+    assert reads == []
+    await visitor.disconnect()
+    await operator.disconnect()
+
+
+async def test_a_missed_event_is_made_up_by_a_read_and_order_is_kept(
+    national, reads, dropped, monkeypatch
+):
+    # Only this test reconciles: the process's periodic pass stays off.
+    async def idle():
+        await asyncio.Event().wait()
+
+    monkeypatch.setattr(runtime, "_run_forever", idle)
+    visitor, operator, _conversation_id = await claimed_conversation(national)
+    dropped.update({2, 5})
+    await send_from_visitor(visitor, ["un", "deux", "trois", "quatre", "cinq"])
+    received = await messages(operator, 4)
+    # 2 is read when 3's event shows the gap; 5 is the last: nothing shows
+    # its gap until the reconcile, which reads it.
+    assert [(m["seq"], m["text"]) for m in received] == [
+        (1, "un"),
+        (2, "deux"),
+        (3, "trois"),
+        (4, "quatre"),
+    ]
+    assert reads == [1]
+    await drain(visitor, wait=0.2)  # its own events reach the visitor
+    assert await runtime.reconcile_now() == 1
+    last = await receive_until(operator, "message")
+    assert (last["seq"], last["text"]) == (5, "cinq")
+    assert reads == [1, 4]
+    assert [f for f in await drain(operator, wait=0.2) if f["type"] == "message"] == []
+    await visitor.disconnect()
+    await operator.disconnect()
+
+
+def test_storing_a_message_is_two_statements(national):
+    conversation, _token = make_conversation(national)
+    with CaptureQueriesContext(connection) as queries:
+        message, created = do_send_message(
+            conversation.id, sender="visitor", body="bonjour", client_id=uuid.uuid4()
+        )
+    assert created and message.seq == 1
+    statements = [
+        q["sql"]
+        for q in queries
+        if not q["sql"].startswith(("BEGIN", "SAVEPOINT", "RELEASE", "COMMIT"))
+    ]
+    assert len(statements) == 2, statements
+    conversation.refresh_from_db()
+    assert conversation.last_seq == 1
+
+
+async def test_a_queue_change_is_read_once_for_every_operator_socket(
+    national, monkeypatch
+):
+    reads_of_queue = []
+    original = queue_feed.list_queue_snapshots
+
+    def counting(service_ids):
+        reads_of_queue.append(list(service_ids))
+        return original(service_ids)
+
+    monkeypatch.setattr(queue_feed, "list_queue_snapshots", counting)
+    operators = []
+    for index in range(4):
+        user = await database_sync_to_async(make_operator)(
+            national, pseudonym=f"Opérateur {index}"
+        )
+        operators.append((await connect_staff(user))[0])
+    visitor, started = await start_visitor()
+    for operator in operators:
+        queue = await receive_until(operator, "queue")
+        assert [item["conversation"] for item in queue["items"]] == [
+            started["conversation"]
+        ]
+    assert reads_of_queue == [[national.id]]
+    await visitor.disconnect()
+    for operator in operators:
+        await operator.disconnect()
