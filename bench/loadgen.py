@@ -144,6 +144,7 @@ class Sock:
         self.reader: asyncio.Task | None = None
         self.waiters: dict[tuple, asyncio.Future] = {}
         self.pending_claim: asyncio.Future | None = None
+        self.claim_lock = asyncio.Lock()
         self.conversations: list[Conversation] = []
         self.closed_code: int | None = None
 
@@ -227,6 +228,18 @@ class LoadGen:
         self.sessions: list[str] = []
         self.run_tag = uuid.uuid4().hex[:8]
         self.convs = [Conversation(i) for i in range(args.conversations)]
+        # Surge scenarios: conversations besides the measured ones, opened
+        # (arrive) or released and claimed back (requeue) all at once.
+        surge_n = args.surge_size if args.surge != "none" else 0
+        self.surge_convs = [
+            Conversation(args.conversations + i) for i in range(surge_n)
+        ]
+        self.surge_operators: list[Sock] = []
+        self.surge_window_ns: tuple[int, int] | None = None
+        self.surge_s: float | None = None
+        self.surge_errors: Counter[str] = Counter()
+        # (send time, latency) of every delivery, to cut the surge window.
+        self.lat_at: list[tuple[int, int]] = []
         self.by_room: dict[str, Conversation] = {}
         self.operators: list[Sock] = []
         self.sent: dict[str, Sent] = {}
@@ -311,6 +324,8 @@ class LoadGen:
                 sock.pending_claim.set_result(cid)
             else:
                 self.ignored["assigned(unclaimed)"] += 1
+        elif kind == "released":
+            sock.resolve(("released", frame.get("conversation")), frame)
         elif kind == "joined" and self.args.target == "relay":
             sock.resolve(("joined", frame.get("room")), frame)
         else:
@@ -366,6 +381,7 @@ class LoadGen:
         if self.delivered[msg_id] > 1:
             return
         self.lat[sent.direction].append(now - t_send)
+        self.lat_at.append((t_send, now - t_send))
         self.last_delivery_ns = max(self.last_delivery_ns, now)
         self.progress_at = time.monotonic()
 
@@ -399,30 +415,43 @@ class LoadGen:
             await op.send({"type": "join", "room": conv.room})
             await asyncio.wait_for(asyncio.gather(joined_v, joined_o), timeout)
         else:
-            started = visitor.expect(("started",))
-            await visitor.open({})
-            await visitor.send(
-                {
-                    "type": "start",
-                    "place": self.args.place,
-                    "role": "victim",
-                    "service": self.args.service,
-                }
-            )
-            frame = await asyncio.wait_for(started, timeout)
-            cid = frame.get("conversation")
-            if not isinstance(cid, str) or not frame.get("token"):
-                raise SetupError("client:bad_started_frame")
-            conv.room = cid
-            self.by_room[cid] = conv
-            op.pending_claim = asyncio.get_running_loop().create_future()
-            await op.send({"type": "claim", "conversation": cid})
-            got = await asyncio.wait_for(op.pending_claim, timeout)
-            op.pending_claim = None
-            if got != cid:
-                raise SetupError("client:assigned_other_conversation")
+            await self.start_visitor(conv)
+            await self.claim(conv, op)
         op.conversations.append(conv)
         conv.ready = True
+
+    async def start_visitor(self, conv: Conversation) -> None:
+        """Open the visitor's socket and start its conversation (product)."""
+        visitor = conv.visitor
+        assert visitor is not None
+        started = visitor.expect(("started",))
+        await visitor.open({})
+        await visitor.send(
+            {
+                "type": "start",
+                "place": self.args.place,
+                "role": "victim",
+                "service": self.args.service,
+            }
+        )
+        frame = await asyncio.wait_for(started, self.args.step_timeout)
+        cid = frame.get("conversation")
+        if not isinstance(cid, str) or not frame.get("token"):
+            raise SetupError("client:bad_started_frame")
+        conv.room = cid
+        self.by_room[cid] = conv
+
+    async def claim(self, conv: Conversation, op: Sock) -> None:
+        """Claim ``conv`` from ``op``'s socket (one claim at a time per socket)."""
+        async with op.claim_lock:
+            op.pending_claim = asyncio.get_running_loop().create_future()
+            await op.send({"type": "claim", "conversation": conv.room})
+            try:
+                got = await asyncio.wait_for(op.pending_claim, self.args.step_timeout)
+            finally:
+                op.pending_claim = None
+        if got != conv.room:
+            raise SetupError("client:assigned_other_conversation")
 
     async def setup_operator(self, j: int, convs: list[Conversation]) -> None:
         try:
@@ -460,6 +489,94 @@ class LoadGen:
             # Go on with the conversations that are ready; count the rest.
             missing = sum(1 for c in self.convs if not c.ready)
             self.setup_errors["client:setup_deadline"] += missing
+
+    # ---- surges ---------------------------------------------------------
+
+    def surge_groups(self) -> list[list[Conversation]]:
+        k = self.args.per_operator
+        return [self.surge_convs[i : i + k] for i in range(0, len(self.surge_convs), k)]
+
+    async def open_surge_operators(self) -> list[tuple[Sock, list[Conversation]]]:
+        base = math.ceil(len(self.convs) / self.args.per_operator)
+        groups = self.surge_groups()
+        opened = await asyncio.gather(
+            *(self.open_operator(base + j) for j in range(len(groups))),
+            return_exceptions=True,
+        )
+        pairs = []
+        for op, convs in zip(opened, groups, strict=True):
+            if isinstance(op, BaseException):
+                self.surge_errors[f"operator:{describe(op)}"] += len(convs)
+                continue
+            self.surge_operators.append(op)
+            pairs.append((op, convs))
+        return pairs
+
+    async def surge_arrive(self, pairs: list[tuple[Sock, list[Conversation]]]) -> None:
+        """Every surge visitor starts at once, then each is claimed."""
+
+        async def one(op: Sock, conv: Conversation) -> None:
+            conv.visitor = Sock(
+                self, "visitor", self.endpoint(self.take_url(), "visitor")
+            )
+            conv.visitor.conversations.append(conv)
+            conv.operator = op
+            try:
+                await self.start_visitor(conv)
+                await self.claim(conv, op)
+            except Exception as exc:
+                self.surge_errors[f"conversation:{describe(exc)}"] += 1
+                return
+            op.conversations.append(conv)
+            conv.ready = True
+
+        await asyncio.gather(*(one(op, c) for op, convs in pairs for c in convs))
+
+    async def release_and_reclaim(self) -> None:
+        """Release every surge conversation at once, then claim them back."""
+        ready = [c for c in self.surge_convs if c.ready and c.operator is not None]
+        waits = []
+        for conv in ready:
+            assert conv.operator is not None
+            waits.append(conv.operator.expect(("released", conv.room)))
+        await asyncio.gather(
+            *(
+                c.operator.send({"type": "release", "conversation": c.room})
+                for c in ready
+                if c.operator is not None
+            )
+        )
+        results = await asyncio.gather(
+            *(asyncio.wait_for(w, self.args.step_timeout) for w in waits),
+            return_exceptions=True,
+        )
+        for result in results:
+            if isinstance(result, BaseException):
+                self.surge_errors[f"release:{describe(result)}"] += 1
+
+        async def reclaim(conv: Conversation) -> None:
+            assert conv.operator is not None
+            try:
+                await self.claim(conv, conv.operator)
+            except Exception as exc:
+                conv.ready = False
+                self.surge_errors[f"reclaim:{describe(exc)}"] += 1
+
+        await asyncio.gather(*(reclaim(c) for c in ready))
+
+    async def surge(self, at: float) -> None:
+        """Run the surge at monotonic time ``at``; record its window."""
+        delay = at - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        start_ns = time.time_ns()
+        t = time.monotonic()
+        if self.args.surge == "arrive":
+            await self.surge_arrive(await self.open_surge_operators())
+        else:
+            await self.release_and_reclaim()
+        self.surge_s = round(time.monotonic() - t, 2)
+        self.surge_window_ns = (start_ns, time.time_ns())
 
     # ---- the message phase ----------------------------------------------
 
@@ -504,6 +621,28 @@ class LoadGen:
                 return
             self.loop_lag_ms.append(max(0.0, (time.monotonic() - before - tick) * 1e3))
 
+    def surge_result(self) -> dict[str, Any] | None:
+        """Latency of the measured conversations around the surge."""
+        if not self.surge_convs:
+            return None
+        result: dict[str, Any] = {
+            "mode": self.args.surge,
+            "size": len(self.surge_convs),
+            "ready": sum(1 for c in self.surge_convs if c.ready),
+            "duration_s": self.surge_s,
+            "errors": dict(self.surge_errors),
+        }
+        if self.surge_window_ns is not None:
+            start, end = self.surge_window_ns
+            # Messages sent while the surge ran, and for 5 s after it.
+            window = [
+                lat for t, lat in self.lat_at if start <= t <= end + 5_000_000_000
+            ]
+            outside = [lat for t, lat in self.lat_at if not start <= t <= end + 5e9]
+            result["others_latency_ms_during"] = summarize_ms(window)
+            result["others_latency_ms_outside"] = summarize_ms(outside)
+        return result
+
     def pending_ids(self) -> list[str]:
         return [i for i in self.sent if i not in self.acked or self.delivered[i] == 0]
 
@@ -529,7 +668,7 @@ class LoadGen:
             conv.operator.send(
                 {"type": "close", "conversation": conv.room, "outcome": "other"}
             )
-            for conv in self.convs
+            for conv in self.convs + self.surge_convs
             if conv.ready and conv.operator is not None
         ]
         await asyncio.gather(*frames)
@@ -547,6 +686,20 @@ class LoadGen:
 
         t_setup = time.monotonic()
         await self.setup()
+        if args.surge == "requeue":
+            # Opened beforehand, ten at a time: the surge is their requeue.
+            pairs = await self.open_surge_operators()
+            sem = asyncio.Semaphore(10)
+
+            async def opened(op: Sock, convs: list[Conversation]) -> None:
+                async with sem:
+                    for conv in convs:
+                        try:
+                            await self.open_conversation(conv, op)
+                        except Exception as exc:
+                            self.surge_errors[f"setup:{describe(exc)}"] += 1
+
+            await asyncio.gather(*(opened(op, convs) for op, convs in pairs))
         setup_s = time.monotonic() - t_setup
         ready = [c for c in self.convs if c.ready]
         sockets = len(self.operators) + sum(1 for c in self.convs if c.visitor)
@@ -586,6 +739,10 @@ class LoadGen:
         # A saturated server stops reading, so sends block (TCP
         # backpressure): give up on the schedule after twice its length.
         schedule_s = args.messages / args.rate
+        surge_task = None
+        if self.surge_convs:
+            at = args.surge_at if args.surge_at is not None else schedule_s / 3
+            surge_task = asyncio.create_task(self.surge(t0 + at))
         _, late = await asyncio.wait(senders, timeout=2 * schedule_s + 10)
         for task in late:
             task.cancel()
@@ -593,6 +750,11 @@ class LoadGen:
         if late:
             self.errors["client:send_deadline"] += len(late)
         send_s = time.monotonic() - t_msgs
+        if surge_task is not None:
+            try:
+                await asyncio.wait_for(surge_task, args.step_timeout * 2)
+            except Exception as exc:
+                self.surge_errors[f"surge:{describe(exc)}"] += 1
         drain_s = await self.drain()
         msg_phase_s = time.monotonic() - t_msgs
         stop.set()
@@ -605,6 +767,11 @@ class LoadGen:
             (cpu_after[p] or 0) - (cpu_before[p] or 0)
             for p in pids
             if cpu_before.get(p) is not None and cpu_after.get(p) is not None
+        )
+        server_cpu_s = (
+            round(sum((cpu_after[p] or 0) - (cpu_before[p] or 0) for p in pids), 3)
+            if pids and all(cpu_before.get(p) is not None for p in pids)
+            else None
         )
         busy = machine_after[0] - machine_before[0]
         cores = os.cpu_count() or 1
@@ -709,6 +876,12 @@ class LoadGen:
             "rss_kib_after": rss_after,
             "kib_per_socket": kib_per_socket,
             "server_cpu_pct": {pid: cpu_pct(pid) for pid in pids},
+            # Server CPU (all its processes) per distinct delivered message.
+            "server_cpu_ms_per_msg": round(1e3 * server_cpu_s / len(delivered_ids), 3)
+            if delivered_ids and server_cpu_s is not None
+            else None,
+            "server_cpu_s": server_cpu_s,
+            "surge": self.surge_result(),
             "loadgen_cpu_pct": round(100 * gen_cpu / msg_phase_s, 1)
             if msg_phase_s
             else None,
@@ -726,7 +899,8 @@ class LoadGen:
         self.closing = True
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.close_conversations(), args.close_wait + 10)
-        socks = [c.visitor for c in self.convs if c.visitor] + self.operators
+        socks = [c.visitor for c in self.convs + self.surge_convs if c.visitor]
+        socks += self.operators + self.surge_operators
         try:
             await asyncio.wait_for(
                 asyncio.gather(*(sock.close() for sock in socks)), 15
@@ -787,6 +961,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--close-wait", type=float, default=2.0)
     p.add_argument("--timeout", type=float, default=480.0, help="whole run, s")
     p.add_argument("--json-out", help="write the result here (else stdout)")
+    p.add_argument(
+        "--surge",
+        choices=["none", "arrive", "requeue"],
+        default="none",
+        help="arrive: SURGE_SIZE more visitors start and are claimed at once; "
+        "requeue: SURGE_SIZE claimed conversations are released at once, "
+        "then claimed back (product only)",
+    )
+    p.add_argument("--surge-size", type=int, default=100)
+    p.add_argument(
+        "--surge-at", type=float, help="s into the message phase (default 1/3)"
+    )
     args = p.parse_args(argv)
     for url in args.url:
         host = urlsplit(url).hostname

@@ -230,7 +230,15 @@ class Bench:
             return self.args.run_timeout
         a = self.args
         # setup, sending (at most twice its schedule + 10 s), drain, closing
-        return a.setup_timeout + 2 * a.messages / a.rate + 10 + a.max_drain + 60
+        surge = 2 * 30 + 30 if a.surges else 0
+        return (
+            a.setup_timeout
+            + 2 * a.messages / min(a.rate)
+            + 10
+            + a.max_drain
+            + 60
+            + surge
+        )
 
     def out_of_time(self) -> bool:
         return time.monotonic() - self.started > self.args.total_timeout
@@ -345,13 +353,25 @@ class Bench:
     # ---- one run ----------------------------------------------------------
 
     def one_run(
-        self, cfg: Config, target: str, n: int, sessions: Path, offset: int
+        self,
+        cfg: Config,
+        target: str,
+        n: int,
+        sessions: Path,
+        offset: int,
+        rate: float,
+        surge: str = "none",
     ) -> dict[str, Any]:
-        label = f"{cfg.name}-{target}-{n}"
+        label = f"{cfg.name}-{target}-{n}-r{rate:g}"
+        if surge != "none":
+            label += f"-{surge}"
         self.log(f"{label}: starting {cfg.processes} server(s)")
         servers = self.start_servers(cfg, target, label)
+        profilers = []
         try:
             time.sleep(1.0)
+            if self.args.profile:
+                profilers = self.start_profilers(servers, label)
             out = self.log_dir / f"{label}-loadgen.json"
             cmd = [
                 PYTHON,
@@ -364,7 +384,11 @@ class Bench:
                 "--messages",
                 str(self.args.messages),
                 "--rate",
-                str(self.args.rate),
+                str(rate),
+                "--surge",
+                surge,
+                "--surge-size",
+                str(self.args.surge_size),
                 "--per-operator",
                 str(self.args.per_operator),
                 "--drain",
@@ -403,19 +427,58 @@ class Bench:
                 result = {"error": f"loadgen exit {code}: {tail(log, 10)}"}
             if crashed:
                 result["server_crashed"] = crashed
-            result.update({"config": cfg.name, "target": target, "n": n})
+            result.update(
+                {
+                    "config": cfg.name,
+                    "target": target,
+                    "n": n,
+                    "rate": rate,
+                    "surge_mode": surge,
+                }
+            )
             self.log(f"{label}: {tail(log, 1)}")
             return result
         finally:
             self.stop_servers(servers)
+            for proc, path in profilers:
+                self.children.stop(proc, grace=30)
+                summarize_profile(path)
+
+    def start_profilers(
+        self, servers: list[tuple[subprocess.Popen, int]], label: str
+    ) -> list[tuple[subprocess.Popen, Path]]:
+        """Sample each server with py-spy for ``--profile`` seconds."""
+        spy = shutil.which("py-spy") or str(BASE_DIR / ".venv/bin/py-spy")
+        started = []
+        for i, (proc, _port) in enumerate(servers):
+            path = self.log_dir / f"{label}-server{i}.folded"
+            prof = self.children.popen(
+                [
+                    spy,
+                    "record",
+                    "--pid",
+                    str(proc.pid),
+                    "--nonblocking",
+                    "--format",
+                    "raw",
+                    "--duration",
+                    str(int(self.args.profile)),
+                    "--output",
+                    str(path),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=(self.log_dir / f"{label}-server{i}-py-spy.log").open("w"),
+            )
+            started.append((prof, path))
+        return started
 
     # ---- the whole matrix -------------------------------------------------
 
     def execute(self) -> None:
         args = self.args
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        per_size = [math.ceil(n / args.per_operator) for n in args.sizes]
-        operators = sum(per_size) if "product" in args.targets else 0
+        plan = self.plan()
+        operators = sum(ops for *_, ops in plan) if "product" in args.targets else 0
         for name in args.configs:
             if self.out_of_time():
                 self.log("total timeout reached; skipping the rest")
@@ -427,24 +490,27 @@ class Bench:
             try:
                 sessions = workdir / "sessions.json"
                 if "product" in args.targets:
-                    sessions = self.prepare(cfg, operators)
+                    sessions = self.prepare(cfg, max(operators, 1))
                 offset = 0
-                for n, ops in zip(args.sizes, per_size, strict=True):
-                    for target in args.targets:
-                        if self.out_of_time():
-                            break
-                        try:
-                            result = self.one_run(cfg, target, n, sessions, offset)
-                        except RuntimeError as exc:
-                            self.log(str(exc))
-                            result = {
-                                "config": name,
-                                "target": target,
-                                "n": n,
-                                "error": str(exc)[:2000],
-                            }
-                        self.runs.append(result)
-                        self.save()
+                for n, rate, surge, target, ops in plan:
+                    if self.out_of_time():
+                        break
+                    try:
+                        result = self.one_run(
+                            cfg, target, n, sessions, offset, rate, surge
+                        )
+                    except RuntimeError as exc:
+                        self.log(str(exc))
+                        result = {
+                            "config": name,
+                            "target": target,
+                            "n": n,
+                            "rate": rate,
+                            "surge_mode": surge,
+                            "error": str(exc)[:2000],
+                        }
+                    self.runs.append(result)
+                    self.save()
                     offset += ops
             except RuntimeError as exc:
                 self.log(str(exc))
@@ -452,6 +518,29 @@ class Bench:
             finally:
                 self.children.stop_all()
                 cfg.drop_db()
+
+    def plan(self) -> list[tuple[int, float, str, str, int]]:
+        """Every run: (N, rate, surge, target, operator accounts it uses).
+
+        Each run has accounts of its own, so a run never meets the
+        conversations a previous one could not close. Surges run on the
+        product only (the relay has no queue).
+        """
+        a = self.args
+        runs = []
+        for n in a.sizes:
+            for rate in a.rate:
+                for surge in ["none", *a.surges]:
+                    for target in a.targets:
+                        if surge != "none" and target != "product":
+                            continue
+                        ops = math.ceil(n / a.per_operator)
+                        if surge != "none":
+                            ops += math.ceil(a.surge_size / a.per_operator)
+                        runs.append(
+                            (n, rate, surge, target, ops if target == "product" else 0)
+                        )
+        return runs
 
     def cleanup(self) -> None:
         self.children.stop_all()
@@ -461,15 +550,54 @@ class Bench:
 
     def ratios(self) -> list[dict[str, Any]]:
         out = []
-        index = {(r.get("config"), r.get("target"), r.get("n")): r for r in self.runs}
+        index = {
+            (r.get("config"), r.get("target"), r.get("n"), r.get("rate")): r
+            for r in self.runs
+            if r.get("surge_mode", "none") == "none"
+        }
         for cfg in self.args.configs:
             for n in self.args.sizes:
-                prod = index.get((cfg, "product", n), {})
-                relay = index.get((cfg, "relay", n), {})
-                p = (prod.get("latency_ms") or {}).get("p99")
-                q = (relay.get("latency_ms") or {}).get("p99")
-                if p is not None and q:
-                    out.append({"config": cfg, "n": n, "p99_ratio": round(p / q, 2)})
+                for rate in self.args.rate:
+                    prod = index.get((cfg, "product", n, rate), {})
+                    relay = index.get((cfg, "relay", n, rate), {})
+                    p = (prod.get("latency_ms") or {}).get("p99")
+                    q = (relay.get("latency_ms") or {}).get("p99")
+                    if p is not None and q:
+                        out.append(
+                            {
+                                "config": cfg,
+                                "n": n,
+                                "rate": rate,
+                                "p99_ratio": round(p / q, 2),
+                            }
+                        )
+        return out
+
+    def ceilings(self) -> list[dict[str, Any]]:
+        """The most each target delivered per second over the rate sweep."""
+        best: dict[tuple, dict[str, Any]] = {}
+        for r in self.runs:
+            if r.get("surge_mode", "none") != "none" or "delivered_per_s" not in r:
+                continue
+            key = (r["config"], r["n"], r["target"])
+            if r["delivered_per_s"] > best.get(key, {}).get("delivered_per_s", -1):
+                best[key] = r
+        out = []
+        for (cfg, n, target), r in sorted(best.items()):
+            item = {
+                "config": cfg,
+                "n": n,
+                "target": target,
+                "max_delivered_per_s": r["delivered_per_s"],
+                "at_rate": r.get("rate"),
+                "offered_per_s": r.get("offered_per_s"),
+            }
+            relay = best.get((cfg, n, "relay"))
+            if target == "product" and relay and relay["delivered_per_s"]:
+                item["of_relay"] = round(
+                    r["delivered_per_s"] / relay["delivered_per_s"], 2
+                )
+            out.append(item)
         return out
 
     def save(self) -> Path:
@@ -482,9 +610,45 @@ class Bench:
             "cpu_count": os.cpu_count(),
             "runs": self.runs,
             "ratios": self.ratios(),
+            "ceilings": self.ceilings(),
         }
         path.write_text(json.dumps(data, indent=2, default=str))
         return path
+
+
+def summarize_profile(path: Path, top: int = 30) -> Path | None:
+    """Write the hottest functions of py-spy's raw stacks as text.
+
+    Self: samples where the function was running; total: samples where it
+    was anywhere on the stack (counted once per sample).
+    """
+    if not path.exists():
+        return None
+    own: dict[str, int] = {}
+    total: dict[str, int] = {}
+    samples = 0
+    for line in path.read_text().splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        try:
+            count = int(count_text)
+        except ValueError:
+            continue
+        frames = [f for f in stack.split(";") if f]
+        if not frames:
+            continue
+        samples += count
+        own[frames[-1]] = own.get(frames[-1], 0) + count
+        for frame in set(frames):
+            total[frame] = total.get(frame, 0) + count
+    out = path.with_suffix(".top.txt")
+    lines = [f"{samples} samples ({path.name})", "", "self %  function"]
+    for frame, count in sorted(own.items(), key=lambda x: -x[1])[:top]:
+        lines.append(f"{100 * count / max(samples, 1):6.1f}  {frame}")
+    lines += ["", "total %  function"]
+    for frame, count in sorted(total.items(), key=lambda x: -x[1])[:top]:
+        lines.append(f"{100 * count / max(samples, 1):6.1f}  {frame}")
+    out.write_text("\n".join(lines) + "\n")
+    return out
 
 
 def fmt(value: Any) -> str:
@@ -495,11 +659,17 @@ def fmt(value: Any) -> str:
     return str(value)
 
 
-def table(runs: list[dict[str, Any]], ratios: list[dict[str, Any]]) -> str:
+def table(
+    runs: list[dict[str, Any]],
+    ratios: list[dict[str, Any]],
+    ceilings: list[dict[str, Any]] | None = None,
+) -> str:
     head = [
         "config",
         "target",
         "N",
+        "R",
+        "surge",
         "p50",
         "p95",
         "p99",
@@ -511,6 +681,8 @@ def table(runs: list[dict[str, Any]], ratios: list[dict[str, Any]]) -> str:
         "ready",
         "setup_s",
         "other_cpu",
+        "cpu_ms/msg",
+        "surge_p99",
         "errors",
     ]
     rows = [head]
@@ -519,13 +691,16 @@ def table(runs: list[dict[str, Any]], ratios: list[dict[str, Any]]) -> str:
         if "error" in r and not lat:
             rows.append(
                 [r.get("config", "?"), r.get("target", "?"), fmt(r.get("n"))]
-                + ["-"] * 11
+                + [fmt(r.get("rate")), r.get("surge_mode", "none")]
+                + ["-"] * 13
                 + ["FAILED: " + str(r["error"]).splitlines()[0][:60]]
             )
             continue
         errors = dict(r.get("errors") or {})
         for code, count in (r.get("setup_errors") or {}).items():
             errors[f"setup:{code}"] = count
+        for code, count in ((r.get("surge") or {}).get("errors") or {}).items():
+            errors[f"surge:{code}"] = count
         for key, name in (
             ("unacked", "unacked"),
             ("echoes", "echo"),
@@ -542,6 +717,8 @@ def table(runs: list[dict[str, Any]], ratios: list[dict[str, Any]]) -> str:
                 r["config"],
                 r["target"],
                 str(r["n"]),
+                fmt(r.get("rate")),
+                r.get("surge_mode", "none"),
                 fmt(lat.get("p50")),
                 fmt(lat.get("p95")),
                 fmt(lat.get("p99")),
@@ -553,6 +730,12 @@ def table(runs: list[dict[str, Any]], ratios: list[dict[str, Any]]) -> str:
                 f"{r.get('conversations_ready')}/{r['n']}",
                 fmt(r.get("setup_s")),
                 fmt(r.get("other_cpu_pct")),
+                fmt(r.get("server_cpu_ms_per_msg")),
+                fmt(
+                    ((r.get("surge") or {}).get("others_latency_ms_during") or {}).get(
+                        "p99"
+                    )
+                ),
                 ",".join(f"{k}={v}" for k, v in sorted(errors.items())) or "-",
             ]
         )
@@ -565,7 +748,20 @@ def table(runs: list[dict[str, Any]], ratios: list[dict[str, Any]]) -> str:
     lines.append("")
     lines.append("latency in ms (one-way, send to delivery); product/relay p99 ratio:")
     for item in ratios:
-        lines.append(f"  {item['config']:>5} N={item['n']:<5} {item['p99_ratio']}x")
+        lines.append(
+            f"  {item['config']:>5} N={item['n']:<5} R={item.get('rate', '-')!s:<5}"
+            f" {item['p99_ratio']}x"
+        )
+    if ceilings:
+        lines.append("")
+        lines.append("ceiling (most msgs/s delivered over the rate sweep):")
+        for c in ceilings:
+            share = f"  = {c['of_relay']:.0%} of the relay" if "of_relay" in c else ""
+            lines.append(
+                f"  {c['config']:>5} N={c['n']:<5} {c['target']:>7}"
+                f" {c['max_delivered_per_s']:>8} msgs/s at R={c['at_rate']}"
+                f" (offered {c['offered_per_s']}){share}"
+            )
     return "\n".join(lines)
 
 
@@ -578,7 +774,27 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--sizes", type=csv(int), default=[100, 500, 1000])
     p.add_argument("--targets", type=csv(str), default=["product", "relay"])
     p.add_argument("--messages", type=int, default=20)
-    p.add_argument("--rate", type=float, default=1.0)
+    p.add_argument(
+        "--rate",
+        type=csv(float),
+        default=[1.0],
+        help="msgs/s each way per conversation; a list (1,2,4,8) sweeps "
+        "the rates to find each target's ceiling",
+    )
+    p.add_argument(
+        "--surges",
+        type=csv(str),
+        default=[],
+        help="also run these surge scenarios (arrive,requeue) on the product",
+    )
+    p.add_argument("--surge-size", type=int, default=100)
+    p.add_argument(
+        "--profile",
+        type=float,
+        default=0.0,
+        help="sample each server with py-spy for this many s (raw stacks "
+        "and a text summary in the log directory)",
+    )
     p.add_argument("--per-operator", type=int, default=5)
     p.add_argument("--drain", type=float, default=5.0, help="idle end of drain, s")
     p.add_argument("--max-drain", type=float, default=30.0)
@@ -600,6 +816,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     for name in args.targets:
         if name not in APPS:
             p.error(f"unknown target {name}")
+    for name in args.surges:
+        if name not in ("arrive", "requeue"):
+            p.error(f"unknown surge {name}")
+    if not args.rate or min(args.rate) <= 0:
+        p.error("--rate must be positive")
     return args
 
 
@@ -627,7 +848,7 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         bench.cleanup()
     path = bench.save()
-    print(table(bench.runs, bench.ratios()))
+    print(table(bench.runs, bench.ratios(), bench.ceilings()))
     print(f"\nresults: {path.relative_to(BASE_DIR)}")
     print(f"logs:    {bench.log_dir.relative_to(BASE_DIR)}/")
     return code
