@@ -56,7 +56,7 @@ def access_conversation_by_token(token: str) -> Conversation:
 
 
 def access_conversation_for_staff(
-    profile: StaffProfile, conversation_id: Any
+    profile: StaffProfile, conversation_id: Any, *, only: tuple[str, ...] = ()
 ) -> Conversation:
     """Return a conversation of one of the staff member's services.
 
@@ -70,11 +70,16 @@ def access_conversation_for_staff(
         key = UUID(str(conversation_id))
     except ValueError:
         raise ChatError("not_found", _("Conversation introuvable.")) from None
+    # ``only``: the hot paths (a staff message) load just the fields they
+    # read; building the full query with its two joins cost more than the
+    # rest of storing a message.
+    loaded = (
+        Conversation.objects.only(*only)
+        if only
+        else Conversation.objects.select_related("service", "commune")
+    )
     conversation = (
-        Conversation.objects.select_related("service", "commune")
-        .filter(id=key)
-        .filter(service__in=profile.services.all())
-        .first()
+        loaded.filter(id=key).filter(service__in=profile.services.all()).first()
     )
     if (
         conversation is None
@@ -82,11 +87,7 @@ def access_conversation_for_staff(
             conversation_id=key, user_id=profile.user_id, left_at__isnull=True
         ).exists()
     ):
-        conversation = (
-            Conversation.objects.select_related("service", "commune")
-            .filter(id=key)
-            .first()
-        )
+        conversation = loaded.filter(id=key).first()
     if conversation is None:
         raise ChatError("not_found", _("Conversation introuvable."))
     return conversation

@@ -452,7 +452,9 @@ def check_send_staff_message(
     """
     body = check_text(text)
     key = check_client_id(client_id)
-    conversation = access_conversation_for_staff(profile, conversation_id)
+    conversation = access_conversation_for_staff(
+        profile, conversation_id, only=("id", "status", "operator_id")
+    )
     sender = staff_sender_role(profile, conversation)
     if sender == Message.Sender.SUPERVISOR:
         participant = get_participant(profile, conversation.id)
