@@ -15,11 +15,12 @@ import os
 import secrets
 import time
 import weakref
-from typing import Protocol
+from typing import Any, Protocol
 from uuid import UUID
 
 from channels.db import database_sync_to_async
 from django.conf import settings
+from django.db import connection
 
 from chat import events
 from chat.models import Conversation
@@ -65,7 +66,9 @@ async def reconcile_now() -> int:
             wanted.setdefault(conversation_id, []).append((socket, delivered))
     if not wanted:
         return 0
-    latest = await database_sync_to_async(_read_last_seqs)(list(wanted))
+    latest = await database_sync_to_async(_read_last_seqs, thread_sensitive=False)(
+        list(wanted)
+    )
     woken = 0
     for conversation_id, last_seq in latest.items():
         for socket, delivered in wanted[conversation_id]:
@@ -85,6 +88,15 @@ def _read_last_seqs(ids: list[UUID]) -> dict[UUID, int]:
     return result
 
 
+def _db(fn: Any) -> Any:
+    """Like ``chat.socket.db``: one writer thread on SQLite, a pool elsewhere.
+
+    The default (thread-sensitive) would put the heartbeat and the sweep
+    in the single thread that, on PostgreSQL, nothing else uses.
+    """
+    return database_sync_to_async(fn, thread_sensitive=connection.vendor == "sqlite")
+
+
 async def _run_forever() -> None:
     last = dict.fromkeys(("heartbeat", "sweep", "reconcile", "escalation"), 0.0)
     while True:
@@ -96,7 +108,7 @@ async def _run_forever() -> None:
                     await reconcile_now()
             if now - last["heartbeat"] >= settings.PRESENCE_HEARTBEAT_SECONDS:
                 last["heartbeat"] = now
-                await database_sync_to_async(do_refresh_heartbeats)(SERVER_ID)
+                await _db(do_refresh_heartbeats)(SERVER_ID)
             if now - last["sweep"] >= settings.SWEEP_INTERVAL_SECONDS:
                 last["sweep"] = now
                 await sweep_presence()
@@ -116,7 +128,7 @@ async def _run_forever() -> None:
 
 
 async def sweep_presence() -> dict[str, int]:
-    counts, collected = await database_sync_to_async(_sweep_collecting)()
+    counts, collected = await _db(_sweep_collecting)()
     await events.dispatch_events(collected)
     return counts
 

@@ -27,7 +27,7 @@ from chat.services import (
     do_drop_connection,
     do_register_connection,
 )
-from chat.socket import ProtocolConsumer
+from chat.socket import ProtocolConsumer, db_read
 from console import queue_feed
 from console.auth import CLOSE_NOT_LOGGED_IN, get_console_access
 from console.selectors import (
@@ -115,7 +115,7 @@ class StaffConsoleConsumer(ProtocolConsumer):
         self.service_ids = [service.id for service in profile.services.all()]
         for group in self.groups_to_join():
             await self.channel_layer.group_add(group, self.channel_name)
-        hello = await database_sync_to_async(get_hello)(profile)
+        hello = await db_read(get_hello)(profile)
         for conversation in hello["conversations"]:
             await self.watch(UUID(conversation["id"]), conversation["last_seq"])
         await self.call(
@@ -213,9 +213,7 @@ class StaffConsoleConsumer(ProtocolConsumer):
         await self.send_assigned(conversation.id)
 
     async def send_assigned(self, conversation_id: UUID) -> None:
-        data = await database_sync_to_async(get_assigned_conversation)(
-            self.profile, conversation_id
-        )
+        data = await db_read(get_assigned_conversation)(self.profile, conversation_id)
         if data is None or conversation_id in self.delivered:
             return
         await self.watch(conversation_id, data["last_seq"])
