@@ -238,6 +238,10 @@ class LoadGen:
         self.surge_window_ns: tuple[int, int] | None = None
         self.surge_s: float | None = None
         self.surge_errors: Counter[str] = Counter()
+        # When each visitor sent start, and when a conversation first
+        # showed in an operator's queue: how long a start takes to be seen.
+        self.start_sent_ns: dict[int, int] = {}
+        self.queue_seen_ns: dict[str, int] = {}
         # (send time, latency) of every delivery, to cut the surge window.
         self.lat_at: list[tuple[int, int]] = []
         self.by_room: dict[str, Conversation] = {}
@@ -324,6 +328,13 @@ class LoadGen:
                 sock.pending_claim.set_result(cid)
             else:
                 self.ignored["assigned(unclaimed)"] += 1
+        elif kind == "queue" and sock.kind == "operator":
+            self.ignored[f"{sock.kind}:{kind}"] += 1
+            items = frame.get("items")
+            for item in items if isinstance(items, list) else []:
+                cid = item.get("conversation") if isinstance(item, dict) else None
+                if isinstance(cid, str) and cid not in self.queue_seen_ns:
+                    self.queue_seen_ns[cid] = now
         elif kind == "released":
             sock.resolve(("released", frame.get("conversation")), frame)
         elif kind == "joined" and self.args.target == "relay":
@@ -426,6 +437,7 @@ class LoadGen:
         assert visitor is not None
         started = visitor.expect(("started",))
         await visitor.open({})
+        self.start_sent_ns[conv.index] = time.time_ns()
         await visitor.send(
             {
                 "type": "start",
@@ -620,6 +632,19 @@ class LoadGen:
             if stop.is_set():
                 return
             self.loop_lag_ms.append(max(0.0, (time.monotonic() - before - tick) * 1e3))
+
+    def start_to_queue(self) -> dict[str, Any]:
+        """From a visitor's start to its first sight in an operator's queue.
+
+        Only conversations some operator socket saw waiting count (a fast
+        claim can beat the queue frame).
+        """
+        waits = [
+            self.queue_seen_ns[c.room] - self.start_sent_ns[c.index]
+            for c in self.convs + self.surge_convs
+            if c.room in self.queue_seen_ns and c.index in self.start_sent_ns
+        ]
+        return {"seen": len(waits), **summarize_ms(waits)}
 
     def surge_result(self) -> dict[str, Any] | None:
         """Latency of the measured conversations around the surge."""
@@ -882,6 +907,9 @@ class LoadGen:
             else None,
             "server_cpu_s": server_cpu_s,
             "surge": self.surge_result(),
+            "start_to_queue_ms": self.start_to_queue()
+            if args.target == "product"
+            else None,
             "loadgen_cpu_pct": round(100 * gen_cpu / msg_phase_s, 1)
             if msg_phase_s
             else None,

@@ -683,6 +683,7 @@ def table(
         "other_cpu",
         "cpu_ms/msg",
         "surge_p99",
+        "start_q_p50",
         "errors",
     ]
     rows = [head]
@@ -692,7 +693,7 @@ def table(
             rows.append(
                 [r.get("config", "?"), r.get("target", "?"), fmt(r.get("n"))]
                 + [fmt(r.get("rate")), r.get("surge_mode", "none")]
-                + ["-"] * 13
+                + ["-"] * 14
                 + ["FAILED: " + str(r["error"]).splitlines()[0][:60]]
             )
             continue
@@ -736,6 +737,7 @@ def table(
                         "p99"
                     )
                 ),
+                fmt((r.get("start_to_queue_ms") or {}).get("p50")),
                 ",".join(f"{k}={v}" for k, v in sorted(errors.items())) or "-",
             ]
         )
