@@ -452,8 +452,12 @@ class Bench:
         started = []
         for i, (proc, _port) in enumerate(servers):
             path = self.log_dir / f"{label}-server{i}.folded"
+            delay = max(0.0, self.args.profile_delay)
             prof = self.children.popen(
                 [
+                    "sh",
+                    "-c",
+                    f'sleep {delay:g}; exec "$0" "$@"',
                     spy,
                     "record",
                     "--pid",
@@ -796,6 +800,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=0.0,
         help="sample each server with py-spy for this many s (raw stacks "
         "and a text summary in the log directory)",
+    )
+    p.add_argument(
+        "--profile-delay",
+        type=float,
+        default=0.0,
+        help="start sampling this many s after the servers (e.g. past set-up)",
     )
     p.add_argument("--per-operator", type=int, default=5)
     p.add_argument("--drain", type=float, default=5.0, help="idle end of drain, s")
