@@ -128,7 +128,7 @@ def do_start_conversation(
     conversation.full_clean()
     conversation.save()
     do_create_conversation_key(conversation.id)
-    do_notify_queue_changed(service)
+    do_notify_queue_changed(service, behind=conversation)
     return conversation, token
 
 

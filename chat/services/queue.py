@@ -68,16 +68,29 @@ def get_queue_status(conversation: Conversation) -> tuple[int, int]:
     return position, estimate_wait_seconds(conversation.service_id, position)
 
 
-def do_notify_queue_changed(service: Service | int) -> None:
+def do_notify_queue_changed(
+    service: Service | int, *, behind: Conversation | None = None
+) -> None:
     """Tell every waiting visitor of the service its position, and staff.
+
+    ``behind``: a conversation that just arrived; only it and the visitors
+    queued after it (an urgent arrival goes ahead) can have moved, and the
+    estimate per place is unchanged, so only they are told. A visitor arriving at the end of the queue then
+    costs one event, not one per waiting visitor: a surge of arrivals
+    would otherwise send O(waiting²) events.
 
     Must run inside the transaction that changed the queue: the events go
     out on commit.
     """
     service_id = service if isinstance(service, int) else service.id
     per_place = get_seconds_per_place(service_id)
-    ids = waiting_conversations(service_id).values_list("id", flat=True)
-    for position, conversation_id in enumerate(ids, start=1):
+    rows = waiting_conversations(service_id).values_list("id", "urgent", "queue_key")
+    after = None
+    if behind is not None:
+        after = (not behind.urgent, behind.queue_key, str(behind.id))
+    for position, (conversation_id, urgent, queue_key) in enumerate(rows, start=1):
+        if after is not None and (not urgent, queue_key, str(conversation_id)) < after:
+            continue
         events.notify_queue_position(
             conversation_id, position, round(per_place * position)
         )

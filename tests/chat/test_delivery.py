@@ -12,10 +12,11 @@ import uuid
 import pytest
 
 from channels.db import database_sync_to_async
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from chat import runtime, socket
+from chat.events import collecting_events
 from chat.services.messages import do_send_message
 from console import queue_feed
 from console.consumers import StaffConsoleConsumer
@@ -191,3 +192,16 @@ async def test_a_queue_change_is_read_once_for_every_operator_socket(
     await visitor.disconnect()
     for operator in operators:
         await operator.disconnect()
+
+
+def test_an_arrival_tells_only_itself_its_position(national):
+    for _ in range(3):
+        make_conversation(national)
+    with collecting_events() as collected:
+        with transaction.atomic():
+            conversation, _token = make_conversation(national)
+    positions = [e for _group, e in collected if e["type"] == "chat.queue_position"]
+    assert [(e["conversation"], e["position"]) for e in positions] == [
+        (str(conversation.id), 4)
+    ]
+    assert [e["type"] for _g, e in collected].count("console.queue_changed") == 1
