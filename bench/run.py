@@ -609,7 +609,8 @@ class Bench:
         path = self.results_dir / f"{self.stamp}.json"
         data = {
             "started": self.stamp,
-            "command": " ".join(sys.argv),
+            # Relative: result files are committed and must name no local path.
+            "command": " ".join(["python -m bench.run", *sys.argv[1:]]),
             "args": {k: v for k, v in vars(self.args).items()},
             "cpu_count": os.cpu_count(),
             "runs": self.runs,
