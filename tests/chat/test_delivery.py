@@ -205,3 +205,31 @@ def test_an_arrival_tells_only_itself_its_position(national):
         (str(conversation.id), 4)
     ]
     assert [e["type"] for _g, e in collected].count("console.queue_changed") == 1
+
+
+async def test_the_frame_crosses_redis_encrypted(national):
+    """The deployed layer (config/settings.py) encrypts every payload."""
+    from channels_redis.pubsub import RedisPubSubChannelLayer
+
+    conversation, _token = await database_sync_to_async(make_conversation)(national)
+
+    def store():
+        with collecting_events() as collected, transaction.atomic():
+            do_send_message(
+                conversation.id,
+                sender="visitor",
+                body="secret words",
+                client_id=uuid.uuid4(),
+            )
+        return collected
+
+    collected = await database_sync_to_async(store)()
+    (event,) = [e for _group, e in collected if e["type"] == "chat.message"]
+    assert event["frame"]["text"] == "secret words"
+    # Constructing the layer opens no connection; serialize is what publishes.
+    layer = RedisPubSubChannelLayer(
+        hosts=["redis://127.0.0.1:6379/0"], symmetric_encryption_keys=["test key"]
+    )
+    payload = layer.serialize(event)
+    assert b"secret" not in payload
+    assert layer.deserialize(payload) == event
