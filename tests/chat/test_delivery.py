@@ -12,6 +12,7 @@ import uuid
 import pytest
 
 from channels.db import database_sync_to_async
+from channels.layers import InMemoryChannelLayer
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
@@ -233,3 +234,29 @@ async def test_the_frame_crosses_redis_encrypted(national):
     payload = layer.serialize(event)
     assert b"secret" not in payload
     assert layer.deserialize(payload) == event
+
+
+async def test_the_demo_layer_sweeps_expiry_at_most_once_a_second(monkeypatch):
+    from chat.layers import RationedInMemoryChannelLayer
+
+    layer = RationedInMemoryChannelLayer(expiry=60)
+    sweeps = []
+    original = InMemoryChannelLayer._clean_expired
+
+    def counting(self):
+        sweeps.append(1)
+        original(self)
+
+    monkeypatch.setattr(InMemoryChannelLayer, "_clean_expired", counting)
+    channel = await layer.new_channel()
+    for index in range(5):
+        await layer.send(channel, {"type": "x", "n": index})
+    assert [(await layer.receive(channel))["n"] for _ in range(5)] == [0, 1, 2, 3, 4]
+    assert len(sweeps) == 1
+    # Expired messages still go, at the next sweep.
+    await layer.send(channel, {"type": "x", "n": 5})
+    layer.channels[channel]._queue[0] = (0, layer.channels[channel]._queue[0][1])
+    layer._swept_at -= 1.0
+    await layer.send(channel, {"type": "x", "n": 6})
+    assert (await layer.receive(channel))["n"] == 6
+    assert len(sweeps) == 2
