@@ -128,19 +128,21 @@ async def test_a_missed_event_is_made_up_by_a_read_and_order_is_kept(
     monkeypatch.setattr(runtime, "_run_forever", idle)
     visitor, operator, _conversation_id = await claimed_conversation(national)
     dropped.update({2, 5})
-    await send_from_visitor(visitor, ["un", "deux", "trois", "quatre", "cinq"])
+    await send_from_visitor(visitor, ["un", "deux", "trois", "quatre"])
     received = await messages(operator, 4)
-    # 2 is read when 3's event shows the gap; 5 is the last: nothing shows
-    # its gap until the reconcile, which reads it.
+    # 2 is read when 3's event shows the gap (the read may bring 4 too).
     assert [(m["seq"], m["text"]) for m in received] == [
         (1, "un"),
         (2, "deux"),
         (3, "trois"),
         (4, "quatre"),
     ]
+    # 5 is the last: nothing shows its gap until the reconcile reads it.
+    await send_from_visitor(visitor, ["cinq"])
     assert reads == [1]
-    await drain(visitor, wait=0.2)  # its own events reach the visitor
-    assert await runtime.reconcile_now() == 1
+    # The operator is behind (the visitor may be too, on its own message,
+    # which it skips without a read).
+    assert await runtime.reconcile_now() >= 1
     last = await receive_until(operator, "message")
     assert (last["seq"], last["text"]) == (5, "cinq")
     assert reads == [1, 4]
