@@ -75,9 +75,10 @@ def do_notify_queue_changed(
 
     ``behind``: a conversation that just arrived; only it and the visitors
     queued after it (an urgent arrival goes ahead) can have moved, and the
-    estimate per place is unchanged, so only they are told. A visitor arriving at the end of the queue then
-    costs one event, not one per waiting visitor: a surge of arrivals
-    would otherwise send O(waiting²) events.
+    estimate per place is unchanged, so only they are told. A visitor
+    arriving at the end of the queue then costs one event, not one per
+    waiting visitor: a surge of arrivals would otherwise send O(waiting²)
+    events.
 
     Must run inside the transaction that changed the queue: the events go
     out on commit.
