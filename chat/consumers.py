@@ -10,11 +10,12 @@ from attachments.services import check_issue_visitor_upload_token, token_frame
 from chat import events, runtime
 from chat.errors import ChatError
 from chat.models import Conversation
+from chat.places import render_conversation_commune
 from chat.services import (
     check_resume_conversation,
     check_send_message,
     check_send_typing,
-    check_start_conversation,
+    check_start_for_visitor,
     do_drop_connection,
     do_leave_conversation,
     do_register_connection,
@@ -97,12 +98,14 @@ class VisitorChatConsumer(ProtocolConsumer):
     async def handle_start(self, frame: dict[str, Any]) -> None:
         if self.conversation is not None:
             raise ChatError("bad_state", _("Une conversation est déjà ouverte."))
-        conversation, token = await self.call(
-            check_start_conversation,
+        conversation, token, details = await self.call(
+            check_start_for_visitor,
             place=frame.get("place"),
             role=frame.get("role"),
             service_slug=frame.get("service"),
             lang=frame.get("lang", "fr"),
+            commune=frame.get("commune"),
+            topic=frame.get("topic"),
         )
         await self.attach(conversation, 0)
         position, wait = await self.call(get_queue_status, conversation)
@@ -116,6 +119,7 @@ class VisitorChatConsumer(ProtocolConsumer):
                 "service_name": conversation.service.name,
                 "place": conversation.place_label,
                 "queue": {"position": position, "estimated_wait_s": wait},
+                **details,
             }
         )
 
@@ -149,6 +153,7 @@ class VisitorChatConsumer(ProtocolConsumer):
                 "status": conversation.status,
                 "service": conversation.service.slug,
                 "service_name": conversation.service.name,
+                "commune": await self.call(render_conversation_commune, conversation),
                 **extra,
             }
         )

@@ -66,6 +66,14 @@ class PostalCode(models.Model):
 class Service(models.Model):
     """A helpline hosted on the platform, with its own queue and staff."""
 
+    class Topic(models.TextChoices):
+        """What a visitor says their message is about, on the landing page."""
+
+        VIOLENCE = "violence", _("violences sexuelles, sexistes ou conjugales")
+        DISCRIMINATION = "discrimination", _("discriminations, cyberharcèlement")
+        ATTRACTION = "attraction", _("inquiétude sur son attirance pour les enfants")
+        CHILD = "child", _("un enfant en danger")
+
     slug = models.SlugField(unique=True)
     name = models.CharField(max_length=200)
     description = models.TextField(blank=True)
@@ -104,6 +112,34 @@ class Service(models.Model):
         choices=[("PN", _("police nationale")), ("GN", _("gendarmerie nationale"))],
     )
     offers_callbacks = models.BooleanField(default=False)
+    # Routing by topic (issue 10): a visitor who says what it is about is
+    # routed among the services of that topic.
+    topic = models.CharField(
+        max_length=16, choices=Topic.choices, default=Topic.VIOLENCE
+    )
+    # Who answers when this service is closed, or has ``overflow_waiting``
+    # people waiting already: a visitor is never turned away while a
+    # covering service is open (issue 10).
+    overflow_service = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="overflowed_from",
+        verbose_name=_("service de débordement"),
+        help_text=_(
+            "Service qui reçoit les personnes quand celui-ci est fermé ou complet."
+        ),
+    )
+    overflow_waiting = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        verbose_name=_("complet à partir de"),
+        help_text=_(
+            "Nombre de personnes en attente à partir duquel les nouvelles vont "
+            "au service de débordement ; vide : jamais complet."
+        ),
+    )
 
     def __str__(self) -> str:
         return self.name
@@ -255,6 +291,9 @@ class Conversation(models.Model):
         WITNESS = "witness", _("témoin")
         PROFESSIONAL = "professional", _("professionnel·le")
         RELATIVE = "relative", _("proche")
+        # Someone worried about their own attraction to children, on the
+        # orientation line (issue 10): neither victim nor witness.
+        CONCERNED = "concerned", _("personne concernée")
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     service = models.ForeignKey(Service, on_delete=models.PROTECT)

@@ -7,7 +7,10 @@ a name together ("01000 Bourg-en-Bresse"). ``resolve_place`` turns that into
 one commune, or into a list of choices when the input is ambiguous (one
 postal code often covers several communes, and those communes can depend on
 different police or gendarmerie units, so the visitor must pick one).
-``search_communes`` serves the autocomplete.
+``search_communes`` serves the autocomplete, and ``resolve_commune_code``
+resolves the INSEE code of a commune picked from it (or from the choices),
+never read as a postal code: many INSEE codes are another commune's postal
+code (Lille, 59350, is Saint-André-lez-Lille's postal code).
 
 Names are compared through ``normalize_place_name``, which follows the
 ``nom_recherche`` convention of ``communes.csv`` (lowercase, no accents,
@@ -20,6 +23,7 @@ import re
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from django.db.models import F, Q
 from django.db.models.expressions import OrderBy
@@ -132,6 +136,62 @@ def resolve_place(text: str) -> PlaceResolution:
         return _resolve_code_and_name(match.group(2), match.group(1))
 
     return _resolution(_communes_by_name(normalize_place_name(text)))
+
+
+def resolve_commune_code(code: str) -> PlaceResolution:
+    """Resolve the INSEE code of a commune the visitor picked from a list.
+
+    Only INSEE codes are read: a current commune or arrondissement, or a
+    former (delegated, associated) commune mapped to its current parent.
+    Never raises; an unknown or malformed code resolves to nothing.
+    """
+    if not isinstance(code, str):
+        return PlaceResolution()
+    code = code.strip().upper()
+    if not _INSEE_CODE.fullmatch(code):
+        return PlaceResolution()
+    communes = _communes_by_insee_code(code)
+    if len(communes) != 1:
+        return PlaceResolution()
+    return _resolution(communes)
+
+
+def main_postal_code(commune: Commune) -> str:
+    """Return the postal code shown beside ``commune``'s name.
+
+    The lowest of its postal codes, which is the town centre's for the
+    cities that have several (Lille 59000, Saint-Denis 93200); "" when the
+    commune has none.
+    """
+    return _main_postal_codes([commune]).get(commune.pk, "")
+
+
+def render_commune(commune: Commune, *, postal_code: str = "") -> dict[str, str]:
+    """Return the ``commune`` object of ``started`` and ``resumed``."""
+    return {
+        "code": commune.code_insee,
+        "name": commune.name,
+        "postal_code": postal_code or main_postal_code(commune),
+        "department": commune.department,
+    }
+
+
+def render_conversation_commune(conversation: Any) -> dict[str, str] | None:
+    """Return ``resumed.commune``: the commune a conversation started for.
+
+    The postal code is the one the visitor typed, kept at the head of the
+    place label ("94200 Ivry-sur-Seine"), else the commune's main one.
+    """
+    commune = (
+        Commune.objects.filter(id=conversation.commune_id).first()
+        if conversation.commune_id
+        else None
+    )
+    if commune is None:
+        return None
+    label = conversation.place_label or ""
+    typed = label[:5] if _POSTAL_CODE.fullmatch(label[:5]) else ""
+    return render_commune(commune, postal_code=typed)
 
 
 def search_communes(prefix: str, *, limit: int = 10) -> list[PlaceChoice]:
@@ -278,9 +338,9 @@ def _choices(communes: list[Commune], *, postal_code: str = "") -> list[PlaceCho
         _dedupe(communes),
         key=lambda commune: (commune.search_name, commune.department, commune.pk),
     )
-    single = {} if postal_code else _single_postal_codes(communes)
+    main = {} if postal_code else _main_postal_codes(communes)
     return [
-        _choice(commune, postal_code=postal_code or single.get(commune.pk, ""))
+        _choice(commune, postal_code=postal_code or main.get(commune.pk, ""))
         for commune in communes
     ]
 
@@ -302,6 +362,15 @@ def _single_postal_codes(communes: list[Commune]) -> dict[int, str]:
     for commune_id, code in pairs.values_list("commune_id", "code"):
         codes.setdefault(commune_id, set()).add(code)
     return {pk: next(iter(found)) for pk, found in codes.items() if len(found) == 1}
+
+
+def _main_postal_codes(communes: list[Commune]) -> dict[int, str]:
+    """Map each commune to its lowest postal code (see ``main_postal_code``)."""
+    codes: dict[int, str] = {}
+    pairs = PostalCode.objects.filter(commune__in=[c.pk for c in communes])
+    for commune_id, code in pairs.values_list("commune_id", "code").order_by("code"):
+        codes.setdefault(commune_id, code)
+    return codes
 
 
 def _search_by_postal_code(prefix: str, *, limit: int) -> list[PlaceChoice]:
@@ -352,7 +421,7 @@ def _search_by_name(names: set[str], *, limit: int) -> list[PlaceChoice]:
             .order_by(*_by_population())[: limit - len(current)]
         )
         current.extend(parents)
-    single = _single_postal_codes(current)
+    main = _main_postal_codes(current)
     return [
-        _choice(commune, postal_code=single.get(commune.pk, "")) for commune in current
+        _choice(commune, postal_code=main.get(commune.pk, "")) for commune in current
     ]

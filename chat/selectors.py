@@ -121,17 +121,24 @@ def list_message_frames_after(
 
 
 def get_service_for_commune(
-    commune: Commune | None, *, role: str, slug: str | None = None
+    commune: Commune | None,
+    *,
+    role: str,
+    slug: str | None = None,
+    topic: str | None = None,
 ) -> Service | None:
     """Return the service that answers a visitor of ``commune``.
 
     With ``slug``, that service (or, for a routing group's name such as
-    "national", the group) if it takes this place and role. Otherwise the
+    "national", the group) if it takes this place and role. Otherwise,
+    among the services of ``topic`` (violence when not said), the
     highest-priority active service covering the commune's department or
-    the commune itself, then the default service. A service of a routing
-    group gives way to the group's queue of the force competent for the
-    commune (chat.competence, issue 6). Services that only receive
-    transfers are never picked.
+    the commune itself, then the default service, then any national one.
+    A child in danger with no child-protection line open to visitors goes
+    to the violence services. A service of a routing group gives way to
+    the group's queue of the force competent for the commune
+    (chat.competence, issue 6). Services that only receive transfers are
+    never picked.
     """
     services = Service.objects.filter(active=True, accepts_visitors=True)
     if slug is not None:
@@ -139,18 +146,31 @@ def get_service_for_commune(
         if service is None or not serves(service, commune=commune, role=role):
             return None
         return route_to_force(service, commune)
+    topic = topic or Service.Topic.VIOLENCE
+    found = _pick_service(services.filter(topic=topic), commune=commune, role=role)
+    if found is None and topic == Service.Topic.CHILD:
+        found = _pick_service(
+            services.filter(topic=Service.Topic.VIOLENCE), commune=commune, role=role
+        )
+    return found
+
+
+def _pick_service(
+    services: Any, *, commune: Commune | None, role: str
+) -> Service | None:
+    """Return the local, else default, else national service of ``services``."""
     candidates = [
         service
         for service in services.order_by("-priority", "id")
         if serves(service, commune=commune, role=role)
-        and (service.departments or service.communes)
     ]
-    if candidates:
-        return route_to_force(candidates[0], commune)
-    default = services.filter(is_default=True).order_by("-priority", "id").first()
-    if default is not None and serves(default, commune=commune, role=role):
-        return route_to_force(default, commune)
-    return None
+    local = [
+        service for service in candidates if service.departments or service.communes
+    ]
+    national = [service for service in candidates if service not in local]
+    national.sort(key=lambda service: not service.is_default)
+    found = (local or national or [None])[0]
+    return route_to_force(found, commune) if found is not None else None
 
 
 def get_service_by_slug_or_group(slug: str) -> Service | None:

@@ -104,6 +104,8 @@ DEMO_SERVICES: list[dict[str, Any]] = [
         "opening_hours": {day: [["08:00", "22:00"]] for day in EVERY_DAY},
         "closed_days": PUBLIC_HOLIDAYS,
         "priority": 10,
+        # Issue 10: at night and on holidays the national chat answers.
+        "overflow_service": "national",
     },
     {
         "slug": "orientation-prevention",
@@ -121,6 +123,8 @@ DEMO_SERVICES: list[dict[str, Any]] = [
             "le 119 (Allô Enfance en danger)."
         ),
         "priority": 0,
+        "topic": "attraction",
+        "roles": ["concerned", "relative", "professional"],
     },
     {
         "slug": "discriminations",
@@ -132,6 +136,7 @@ DEMO_SERVICES: list[dict[str, Any]] = [
         "is_default": False,
         "opening_hours": {day: [["09:00", "21:00"]] for day in EVERY_DAY},
         "priority": 0,
+        "topic": "discrimination",
     },
 ]
 
@@ -221,11 +226,21 @@ def ensure_demo_services() -> dict[str, Service]:
     """Create or update the five demo helplines; return them by slug."""
     services = {}
     for data in DEMO_SERVICES:
-        defaults = {key: value for key, value in data.items() if key != "slug"}
+        defaults = {
+            key: value
+            for key, value in data.items()
+            if key not in ("slug", "overflow_service")
+        }
         service, _ = Service.objects.update_or_create(
             slug=data["slug"], defaults=defaults
         )
         services[service.slug] = service
+    # Overflow targets once every service exists.
+    for data in DEMO_SERVICES:
+        if "overflow_service" in data:
+            service = services[data["slug"]]
+            service.overflow_service = services[data["overflow_service"]]
+            service.save(update_fields=["overflow_service"])
     return services
 
 

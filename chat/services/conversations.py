@@ -1,6 +1,7 @@
 """Starting, resuming, claiming, releasing and closing conversations."""
 
 import secrets
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
@@ -12,10 +13,9 @@ from django.utils.translation import gettext_lazy
 
 from anonymity.crypto import do_create_conversation_key
 from chat import coverage, events, places
-from chat.competence import competence_fields
+from chat.competence import competence_fields, render_competence
 from chat.errors import ChatError
-from chat.hours import is_service_open
-from chat.models import Conversation, Service
+from chat.models import Commune, Conversation, Service
 from chat.selectors import (
     access_conversation_by_token,
     access_conversation_for_staff,
@@ -47,21 +47,123 @@ def _require_operator_of(profile: StaffProfile, conversation: Conversation) -> N
 
 
 def check_start_conversation(
-    *, place: Any, role: Any, service_slug: Any = None, lang: Any = "fr"
+    *,
+    place: Any = None,
+    role: Any,
+    service_slug: Any = None,
+    lang: Any = "fr",
+    commune: Any = None,
+    topic: Any = None,
 ) -> tuple[Conversation, str]:
     """Validate a visitor's ``start`` and open the conversation."""
+    conversation, token, _details = check_start_for_visitor(
+        place=place,
+        role=role,
+        service_slug=service_slug,
+        lang=lang,
+        commune=commune,
+        topic=topic,
+    )
+    return conversation, token
+
+
+def check_start_for_visitor(
+    *,
+    place: Any = None,
+    role: Any,
+    service_slug: Any = None,
+    lang: Any = "fr",
+    commune: Any = None,
+    topic: Any = None,
+) -> tuple[Conversation, str, dict[str, Any]]:
+    """Open the conversation; also return what ``started`` tells the visitor.
+
+    ``commune`` is the INSEE code of a commune the visitor picked from a
+    list and wins over ``place``, free text resolved as a postal code or a
+    name (issue 10: an INSEE code read as a postal code sent Lille's
+    visitors to Saint-André-lez-Lille). ``topic`` picks among the services
+    when ``service_slug`` does not name one. The details are the commune
+    understood, the overflow (who did not answer, and why) and whether
+    the operator will confirm the force with the visitor.
+    """
+    start = check_start_request(
+        place=place,
+        role=role,
+        service_slug=service_slug,
+        commune=commune,
+        topic=topic,
+    )
+    if lang not in ("fr", "en"):
+        lang = "fr"
+    conversation, token = do_start_conversation(
+        service=start.answering.service,
+        visitor_role=role,
+        commune=start.commune,
+        place_label=start.place_label,
+        lang=lang,
+    )
+    details = {
+        "commune": places.render_commune(start.commune, postal_code=start.postal_code),
+        "overflow": coverage.render_overflow(start.answering),
+        "confirm_force": (render_competence(conversation) or {}).get(
+            "confirm_force", False
+        ),
+    }
+    return conversation, token, details
+
+
+@dataclass(frozen=True)
+class StartRequest:
+    """A validated ``start``: the commune understood and who answers."""
+
+    commune: Commune
+    postal_code: str
+    answering: coverage.Answering
+
+    @property
+    def place_label(self) -> str:
+        label = self.commune.name
+        return f"{self.postal_code} {label}" if self.postal_code else label
+
+
+def check_start_request(
+    *,
+    place: Any,
+    role: Any,
+    service_slug: Any = None,
+    commune: Any = None,
+    topic: Any = None,
+) -> StartRequest:
+    """Resolve a ``start``'s place and pick who answers, writing nothing.
+
+    Raises the refusals of PROTOCOL.md: ``invalid_role``,
+    ``invalid_place``, ``ambiguous_place``, ``not_covered``,
+    ``invalid_service``, ``service_closed`` (only when no covering service
+    is open: a closed line hands its visitors to its overflow service).
+    """
     if role not in Conversation.VisitorRole.values:
         raise ChatError(
             "invalid_role",
             _("Rôle inconnu : choisissez victime, témoin, proche ou professionnel."),
         )
-    if not isinstance(place, str) or not place.strip():
-        raise ChatError("invalid_place", _("Indiquez une ville ou un code postal."))
     if service_slug is not None and not isinstance(service_slug, str):
         raise ChatError("bad_request", _("Le champ service doit être un texte."))
-    if lang not in ("fr", "en"):
-        lang = "fr"
-    resolution = places.resolve_place(place)
+    if topic is not None and topic not in Service.Topic.values:
+        raise ChatError("bad_request", _("Sujet inconnu."))
+    if commune is not None:
+        if not isinstance(commune, str) or not commune.strip():
+            raise ChatError(
+                "bad_request", _("Le champ commune doit être un code INSEE.")
+            )
+        resolution = places.resolve_commune_code(commune)
+        if resolution.commune is None:
+            raise ChatError(
+                "invalid_place", _("Commune inconnue : choisissez-la à nouveau.")
+            )
+    else:
+        if not isinstance(place, str) or not place.strip():
+            raise ChatError("invalid_place", _("Indiquez une ville ou un code postal."))
+        resolution = places.resolve_place(place)
     if resolution.commune is None and resolution.choices:
         raise ChatError(
             "ambiguous_place",
@@ -73,25 +175,20 @@ def check_start_conversation(
             "invalid_place",
             _("Nous ne trouvons pas cette ville ou ce code postal."),
         )
-    service = get_service_for_commune(resolution.commune, role=role, slug=service_slug)
+    found = resolution.commune
+    service = get_service_for_commune(found, role=role, slug=service_slug, topic=topic)
     if service is None:
         # Issue 6: a known service that does not cover this commune (or
         # role) says so and lists the services that do.
         asked = get_service_by_slug_or_group(service_slug) if service_slug else None
         if asked is not None:
-            raise coverage.not_covered_error(resolution.commune, role=role, asked=asked)
-        raise coverage.no_service_error(resolution.commune, role=role)
-    if not is_service_open(service):
+            raise coverage.not_covered_error(found, role=role, asked=asked)
+        raise coverage.no_service_error(found, role=role)
+    answering = coverage.get_answering_service(service, commune=found, role=role)
+    if answering.service is None:
         raise coverage.closed_error(service)
-    label = resolution.commune.name
-    if resolution.postal_code:
-        label = f"{resolution.postal_code} {label}"
-    return do_start_conversation(
-        service=service,
-        visitor_role=role,
-        commune=resolution.commune,
-        place_label=label,
-        lang=lang,
+    return StartRequest(
+        commune=found, postal_code=resolution.postal_code, answering=answering
     )
 
 
