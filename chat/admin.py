@@ -59,6 +59,9 @@ class ServiceAdminForm(forms.ModelForm):
             "psychologist_hours",
             "emergency_notice",
             "offers_callbacks",
+            "topic",
+            "overflow_service",
+            "overflow_waiting",
         ]
         help_texts = {
             "departments": _('Liste JSON, ex. ["94"]. Vide : toute la France.'),
@@ -75,6 +78,14 @@ class ServiceAdminForm(forms.ModelForm):
             ),
             "force": _("Force de cette file, dans un groupe de routage."),
         }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if "topic" in self.fields:
+            self.fields["topic"].required = False
+
+    def clean_topic(self) -> str:
+        return self.cleaned_data.get("topic") or Service.Topic.VIOLENCE
 
     def clean_opening_hours(self) -> Any:
         return self._hours("opening_hours")
@@ -104,6 +115,11 @@ class ServiceAdminForm(forms.ModelForm):
             )
         if data.get("force") and not group:
             self.add_error("routing_group", _("Une force suppose un groupe."))
+        overflow = data.get("overflow_service")
+        if overflow is not None and overflow.pk == self.instance.pk:
+            self.add_error(
+                "overflow_service", _("Un service ne peut pas déborder sur lui-même.")
+            )
         return data
 
     def _hours(self, name: str) -> Any:
@@ -168,8 +184,10 @@ class ServiceAdmin(admin.ModelAdmin):
         "coverage",
         "hours",
         "offers_callbacks",
+        "topic",
+        "overflow_service",
     ]
-    list_filter = ["active", "routing_group", "offers_callbacks"]
+    list_filter = ["active", "topic", "routing_group", "offers_callbacks"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
     inlines = [ConsentTextInline]
@@ -177,7 +195,11 @@ class ServiceAdmin(admin.ModelAdmin):
         (None, {"fields": ["name", "slug", "description", "active", "priority"]}),
         (
             _("Qui et où"),
-            {"fields": ["roles", "departments", "communes", "is_default"]},
+            {"fields": ["topic", "roles", "departments", "communes", "is_default"]},
+        ),
+        (
+            _("Quand il est fermé ou complet"),
+            {"fields": ["overflow_service", "overflow_waiting"]},
         ),
         (
             _("Routage par compétence"),

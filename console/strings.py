@@ -28,6 +28,7 @@ def get_console_strings() -> dict[str, str]:
         "witness": _("témoin"),
         "relative": _("proche"),
         "professional": _("professionnel·le"),
+        "concerned": _("personne concernée"),
         "note": _("Note privée"),
         "whisper": _("Chuchotement (équipe seulement)"),
         "message": _("Message à la personne"),

@@ -6,11 +6,13 @@ from unittest import mock
 import pytest
 
 from channels.db import database_sync_to_async
+from django.test import Client
 
 from chat.errors import ChatError
 from chat.models import Service
 from chat.services import check_start_conversation
 from chat.services.conversations import check_start_request
+from console.services import do_create_login_session
 from tests.factories import make_service
 from tests.helpers import receive_until, visitor_communicator
 from tests.reference_data import load_real_places
@@ -282,3 +284,57 @@ async def test_unknown_commune_code_is_refused_and_starts_nothing() -> None:
     error = await receive_until(visitor, "error")
     assert error["code"] == "bad_request"
     await visitor.disconnect()
+
+
+# -- admin ------------------------------------------------------------------
+
+
+@pytest.fixture
+def admin_session(django_user_model) -> Client:
+    admin = django_user_model.objects.create_superuser("root-routing")
+    client = Client()
+    client.cookies["sessionid"] = do_create_login_session(admin)
+    return client
+
+
+@pytest.mark.django_db
+def test_admin_sets_the_overflow_and_refuses_a_service_overflowing_on_itself(
+    admin_session: Client,
+) -> None:
+    admin_client = admin_session
+    police, _gendarmerie = make_platform()
+    line = make_line()
+    url = f"/admin/chat/service/{line.pk}/change/"
+    page = admin_client.get(url)
+    assert page.status_code == 200
+    assert "overflow_service" in page.content.decode()
+    form = {
+        "name": line.name,
+        "slug": line.slug,
+        "description": "",
+        "active": "on",
+        "priority": "10",
+        "topic": "violence",
+        "departments": '["94"]',
+        "communes": "[]",
+        "routing_group": "",
+        "force": "",
+        "accepts_visitors": "on",
+        "opening_hours": "{}",
+        "hours_text": "",
+        "closed_days": "[]",
+        "psychologist_hours": "{}",
+        "emergency_notice": "",
+        "overflow_service": str(line.pk),
+        "overflow_waiting": "",
+        "consent_texts-TOTAL_FORMS": "0",
+        "consent_texts-INITIAL_FORMS": "0",
+    }
+    assert admin_client.post(url, form).status_code == 200
+    line.refresh_from_db()
+    assert line.overflow_service is None
+    form["overflow_service"] = str(police.pk)
+    form["overflow_waiting"] = "5"
+    assert admin_client.post(url, form).status_code == 302
+    line.refresh_from_db()
+    assert (line.overflow_service, line.overflow_waiting) == (police, 5)
