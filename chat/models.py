@@ -51,6 +51,9 @@ class PostalCode(models.Model):
     commune = models.ForeignKey(
         Commune, on_delete=models.CASCADE, related_name="postal_codes"
     )
+    # La Poste's routing label ("ARLES", "SALIN DE GIRAUD"): the code whose
+    # label is the commune's own name is the one shown beside it.
+    label = models.CharField(max_length=100, blank=True)
 
     class Meta:
         constraints = [

@@ -159,9 +159,9 @@ def resolve_commune_code(code: str) -> PlaceResolution:
 def main_postal_code(commune: Commune) -> str:
     """Return the postal code shown beside ``commune``'s name.
 
-    The lowest of its postal codes, which is the town centre's for the
-    cities that have several (Lille 59000, Saint-Denis 93200); "" when the
-    commune has none.
+    For a commune with several, the lowest of those La Poste labels with
+    the commune's own name (Arles 13200, not 13104 "MAS THIBERT"), else
+    the lowest; "" when the commune has none.
     """
     return _main_postal_codes([commune]).get(commune.pk, "")
 
@@ -365,12 +365,17 @@ def _single_postal_codes(communes: list[Commune]) -> dict[int, str]:
 
 
 def _main_postal_codes(communes: list[Commune]) -> dict[int, str]:
-    """Map each commune to its lowest postal code (see ``main_postal_code``)."""
-    codes: dict[int, str] = {}
-    pairs = PostalCode.objects.filter(commune__in=[c.pk for c in communes])
-    for commune_id, code in pairs.values_list("commune_id", "code").order_by("code"):
-        codes.setdefault(commune_id, code)
-    return codes
+    """Map each commune to its main postal code (see ``main_postal_code``)."""
+    names = {commune.pk: commune.search_name for commune in communes}
+    best: dict[int, tuple[bool, str]] = {}
+    pairs = PostalCode.objects.filter(commune__in=list(names))
+    for commune_id, code, label in pairs.values_list("commune_id", "code", "label"):
+        # La Poste labels the town itself with its name ("ARLES" 13200);
+        # its villages have their own labels ("SALIN DE GIRAUD" 13129).
+        key = (normalize_place_name(label) != names[commune_id], code)
+        if commune_id not in best or key < best[commune_id]:
+            best[commune_id] = key
+    return {pk: key[1] for pk, key in best.items()}
 
 
 def _search_by_postal_code(prefix: str, *, limit: int) -> list[PlaceChoice]:

@@ -1,13 +1,15 @@
 """Thin HTTP adapters for the visitor side."""
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils import translation
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from chat import places
+from chat.models import Service
+from chat.selectors import get_service_by_slug_or_group
 
 # Where the quick-exit button sends the visitor: a page anyone could have
 # open, that reveals nothing (issue 5).
@@ -34,6 +36,27 @@ def visitor_page(request: HttpRequest) -> HttpResponse:
     The template must not use ``csrf_token``: that alone would set a cookie
     that outlives the tab (docs/security.md §B9).
     """
+    return render_visitor_page(request, service=None)
+
+
+@require_GET
+@never_cache
+def service_page(request: HttpRequest, slug: str) -> HttpResponse:
+    """Render the visitor page of one service, ``/s/<slug>/`` (issue 10).
+
+    The address a partner site links to: the page starts on that service
+    (routing by competence and overflow still apply). A transfer-only or
+    inactive service has no such page.
+    """
+    service = get_service_by_slug_or_group(slug)
+    if service is None:
+        raise Http404
+    return render_visitor_page(request, service=service, slug=slug)
+
+
+def render_visitor_page(
+    request: HttpRequest, *, service: Service | None, slug: str = ""
+) -> HttpResponse:
     lang = visitor_language(request)
     with translation.override(lang):
         response = render(
@@ -42,6 +65,9 @@ def visitor_page(request: HttpRequest) -> HttpResponse:
             {
                 "other_language": "en" if lang == "fr" else "fr",
                 "quick_exit_url": QUICK_EXIT_URL,
+                "service": service,
+                "service_slug": slug,
+                "topics": Service.Topic,
             },
         )
     response["Cache-Control"] = "no-store"

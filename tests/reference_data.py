@@ -57,10 +57,11 @@ def _commune_rows() -> tuple[dict[str, str], ...]:
 
 
 @functools.cache
-def _postal_pairs() -> tuple[tuple[str, str], ...]:
+def _postal_pairs() -> tuple[tuple[str, str, str], ...]:
     with _data("postal_codes.csv").open(encoding="utf-8", newline="") as handle:
         return tuple(
-            (row["code_postal"], row["code_insee"]) for row in csv.DictReader(handle)
+            (row["code_postal"], row["code_insee"], row["libelle_acheminement"])
+            for row in csv.DictReader(handle)
         )
 
 
@@ -110,9 +111,14 @@ def load_real_places(*codes: str) -> dict[str, Commune]:
         )
         if current:
             created[commune.code_insee] = commune
-    for postal_code, code in _postal_pairs():
+    for postal_code, code, label in _postal_pairs():
         if code in created:
-            PostalCode.objects.get_or_create(code=postal_code, commune=created[code])
+            row, _ = PostalCode.objects.get_or_create(
+                code=postal_code, commune=created[code], defaults={"label": label}
+            )
+            if label and not row.label:
+                row.label = label
+                row.save(update_fields=["label"])
     for code in created:
         values = _competence_rows().get(code)
         if values is not None:

@@ -174,8 +174,8 @@ def test_every_postal_code_resolves_or_lists_exactly_its_communes(
         # Each INSEE code is another commune's postal code (issue 10).
         ("59350", "Lille", "59000", "national"),
         ("63113", "Clermont-Ferrand", "63000", "national"),
-        ("13001", "Aix-en-Provence", "13080", "national"),
-        ("13004", "Arles", "13104", "national"),
+        ("13001", "Aix-en-Provence", "13090", "national"),
+        ("13004", "Arles", "13200", "national"),
     ],
 )
 def test_communes_whose_code_is_another_postal_code(

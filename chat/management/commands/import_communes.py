@@ -167,16 +167,20 @@ def _read_communes(path: Path) -> list[Commune]:
     return list(communes.values())
 
 
-def _read_postal_codes(path: Path) -> list[tuple[str, str]]:
-    """Return the distinct (postal code, INSEE code) pairs of the file."""
-    pairs = {
-        (row["code_postal"].strip(), row["code_insee"].strip())
-        for _, row in _rows(path, POSTAL_CODE_COLUMNS)
-    }
-    return sorted(pairs)
+def _read_postal_codes(path: Path) -> list[tuple[str, str, str]]:
+    """Return the distinct (postal code, INSEE code, La Poste label) rows."""
+    labels: dict[tuple[str, str], str] = {}
+    for _, row in _rows(path, POSTAL_CODE_COLUMNS):
+        pair = (row["code_postal"].strip(), row["code_insee"].strip())
+        label = (row.get("libelle_acheminement") or "").strip()
+        if not labels.get(pair):
+            labels[pair] = label
+    return sorted((code, insee, label) for (code, insee), label in labels.items())
 
 
-def _postal_codes(pairs: list[tuple[str, str]]) -> tuple[list[PostalCode], int]:
+def _postal_codes(
+    pairs: list[tuple[str, str, str]],
+) -> tuple[list[PostalCode], int]:
     """Return the PostalCode rows for ``pairs`` and how many were skipped.
 
     Each INSEE code maps to its current commune or arrondissement; an old
@@ -191,13 +195,16 @@ def _postal_codes(pairs: list[tuple[str, str]]) -> tuple[list[PostalCode], int]:
         elif parent_code:
             former_parent[code] = parent_code
 
-    seen: set[tuple[str, int]] = set()
+    seen: dict[tuple[str, int], str] = {}
     missing = 0
-    for postal_code, code in pairs:
+    for postal_code, code, label in pairs:
         pk = current.get(code) or current.get(former_parent.get(code, ""))
         if pk is None:
             missing += 1
-        else:
-            seen.add((postal_code, pk))
-    postal_codes = [PostalCode(code=code, commune_id=pk) for code, pk in sorted(seen)]
+        elif not seen.get((postal_code, pk)):
+            seen[(postal_code, pk)] = label
+    postal_codes = [
+        PostalCode(code=code, commune_id=pk, label=label)
+        for (code, pk), label in sorted(seen.items())
+    ]
     return postal_codes, missing
