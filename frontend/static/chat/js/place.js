@@ -17,8 +17,9 @@ export function choiceText(choice) {
 }
 
 export class PlaceField {
-  constructor({ input, list, count, endpoint, countText }) {
+  constructor({ input, list, count, endpoint, countText, onChosen = () => {} }) {
     this.input = input;
+    this.onChosen = onChosen;
     this.list = list;
     this.count = count;
     this.endpoint = endpoint;
@@ -30,7 +31,10 @@ export class PlaceField {
     this.request = null;
 
     input.addEventListener("input", () => {
-      this.chosen = null;
+      if (this.chosen) {
+        this.chosen = null;
+        this.onChosen(null);
+      }
       clearTimeout(this.timer);
       this.timer = setTimeout(() => this.search(), DEBOUNCE_MS);
     });
@@ -44,10 +48,16 @@ export class PlaceField {
     });
   }
 
-  // What to send as "place": the INSEE code of a chosen suggestion, or
-  // whatever was typed (a postal code or a name; the server resolves it).
-  get value() {
+  // The INSEE code of the commune picked from the list, sent as "commune";
+  // null when the visitor typed something else.
+  get commune() {
     if (this.chosen && this.input.value === choiceLabel(this.chosen)) return this.chosen.code_insee;
+    return null;
+  }
+
+  // Whatever was typed, sent as "place" (a postal code or a name; the
+  // server resolves it).
+  get value() {
     return this.input.value.trim();
   }
 
@@ -122,10 +132,16 @@ export class PlaceField {
   choose(index) {
     const choice = this.options[index];
     if (!choice) return;
-    this.chosen = choice;
-    this.input.value = choiceLabel(choice);
+    this.setChosen(choice);
     this.close();
     this.input.focus();
+  }
+
+  setChosen(choice) {
+    this.chosen = choice;
+    this.input.value = choiceLabel(choice);
+    this.input.removeAttribute("aria-invalid");
+    this.onChosen(choice);
   }
 
   onKey(event) {
@@ -154,6 +170,7 @@ export class PlaceField {
   }
 
   reset() {
+    if (this.chosen) this.onChosen(null);
     this.chosen = null;
     this.input.value = "";
     this.show([]);

@@ -4,7 +4,7 @@ import { AttachmentSender } from "./attachments.js";
 import { setupQuickExit } from "./exit.js";
 import { keepHeaderClear } from "./layout.js";
 import { say, setSummary } from "./live.js";
-import { choiceLabel, choiceText, PlaceField } from "./place.js";
+import { choiceText, PlaceField } from "./place.js";
 import { ReceiptUi } from "./receipt.js";
 import { ChatSocket } from "./socket.js";
 import * as storage from "./storage.js";
@@ -45,7 +45,18 @@ const ui = {
   endReason: byId("end-reason"),
   endTranscript: byId("end-transcript"),
   neutralTitle: byId("neutral-title"),
+  placeChosen: byId("place-chosen"),
+  placeChosenLabel: byId("place-chosen-label"),
+  childAlert: byId("child-alert"),
+  overflowNote: byId("overflow-note"),
+  forceNote: byId("force-note"),
+  placeUnderstood: byId("place-understood"),
+  placeUnderstoodLabel: byId("place-understood-label"),
+  restartPlace: byId("restart-place"),
+  closedNotice: byId("closed-notice"),
 };
+// On /s/<slug>/ the page starts on that service (issue 10).
+const fixedService = root.dataset.service || null;
 const pageTitle = document.title;
 
 const state = {
@@ -58,6 +69,8 @@ const state = {
   wasDown: false,
   timers: {},
   typingSentAt: 0,
+  choices: [], // the communes offered by ambiguous_place
+  changingPlace: false, // left to pick another commune: back to the form
 };
 
 // -- screens -------------------------------------------------------------
@@ -100,6 +113,56 @@ function notify(text, tone) {
   say(text);
 }
 
+// -- what the visitor says it is about, and where ------------------------
+
+function communeLabel(commune) {
+  if (!commune.postal_code) return t("commune_label_no_code", commune);
+  return t("commune_label", commune);
+}
+
+function currentTopic() {
+  if (fixedService) return root.dataset.topic || "violence";
+  return ui.startForm.elements.topic?.value || "violence";
+}
+
+// Each topic has its own "you are" answers: someone worried about their
+// attraction to children is neither victim nor witness.
+function applyTopic() {
+  const topic = currentTopic();
+  for (const label of ui.startForm.querySelectorAll(".roles label[data-topics]")) {
+    const shown = label.dataset.topics.split(" ").includes(topic);
+    label.hidden = !shown;
+    label.querySelector("input").disabled = !shown;
+  }
+  const roles = [...ui.startForm.querySelectorAll("input[name=role]")];
+  if (!roles.some((input) => input.checked && !input.disabled)) {
+    const first = roles.find((input) => !input.disabled);
+    if (first) first.checked = true;
+  }
+  if (ui.childAlert) ui.childAlert.hidden = topic !== "child";
+}
+
+function showChosenPlace(choice) {
+  ui.placeChosen.hidden = !choice;
+  ui.placeChosenLabel.textContent = choice ? communeLabel(choice) : "";
+}
+
+function showUnderstood(frame) {
+  const commune = frame.commune;
+  ui.placeUnderstood.hidden = !commune;
+  ui.placeUnderstoodLabel.textContent = commune ? communeLabel(commune) : "";
+  ui.restartPlace.hidden = !transcript.isEmpty;
+}
+
+function showOverflow(frame) {
+  const overflow = frame.overflow;
+  ui.overflowNote.hidden = !overflow;
+  ui.forceNote.hidden = frame.confirm_force !== true;
+  if (!overflow) return;
+  const key = overflow.reason === "full" ? "overflow_full" : "overflow_closed";
+  ui.overflowNote.textContent = t(key, { closed: overflow.service_name, open: frame.service_name });
+}
+
 // -- the conversation's messages ----------------------------------------
 
 const transcript = new Transcript(ui.log, {
@@ -132,6 +195,7 @@ function flushOutbox() {
 
 function sendMessage(text) {
   const id = newMessageId();
+  ui.restartPlace.hidden = true; // leaving now would lose what was written
   transcript.addPending(id, text, socket.isOpen ? "sending" : "queued");
   saveOutbox();
   if (socket.send({ type: "message", id, text })) armAckTimer();
@@ -256,6 +320,7 @@ function clearStartErrors() {
 }
 
 function showChoices(choices) {
+  state.choices = choices;
   const list = ui.choices.querySelector("ul");
   list.replaceChildren(
     ...choices.map((choice) => {
@@ -265,7 +330,6 @@ function showChoices(choices) {
       button.className = "button choice";
       button.dataset.action = "choose-place";
       button.dataset.code = choice.code_insee;
-      button.dataset.label = choiceLabel(choice);
       button.textContent = choiceText(choice);
       item.append(button);
       return item;
@@ -285,6 +349,16 @@ function endConversation(reason) {
   if (!state.leaving) {
     state.token = null;
     socket.stop();
+  }
+  if (state.changingPlace) {
+    // Left to pick another commune: back to the form, not the end screen.
+    state.changingPlace = false;
+    clearTimeout(state.timers.ack);
+    setStatus("closed");
+    goHome();
+    placeField.reset();
+    ui.place.focus();
+    return;
   }
   leaveDialog.close();
   consentDialog.close();
@@ -386,9 +460,12 @@ socket
     ui.startButton.disabled = false;
     ui.startButton.removeAttribute("aria-busy");
     placeField.reset();
+    showUnderstood(frame);
+    showOverflow(frame);
     enterConversation("waiting");
     ui.waiting.querySelector("h2").focus();
     showQueue(frame.queue.position, frame.queue.estimated_wait_s);
+    if (frame.overflow) say(ui.overflowNote.textContent);
   })
   .on("resumed", (frame) => {
     socket.settled();
@@ -401,6 +478,7 @@ socket
     if (state.wasDown) say(t("resumed"));
     state.wasDown = false;
     ui.serviceName.textContent = frame.service_name || "";
+    showUnderstood(frame);
     transcript.holdReplays();
     flushOutbox();
     for (const control of state.controls.splice(0)) socket.send(control);
@@ -408,10 +486,13 @@ socket
   })
   .on("queue", (frame) => {
     // A history replayed after a receipt is not a requeue.
-    if (state.status === "active" && !state.recovered) notify(t("requeued"));
+    const requeued = state.status === "active" && !state.recovered;
+    if (requeued) notify(t("requeued"));
     state.recovered = false;
     if (state.status !== "closed") setStatus("waiting");
     showQueue(frame.position, frame.estimated_wait_s);
+    // The waiting box reappears above the log: keep the newest in view.
+    if (requeued) requestAnimationFrame(() => transcript.scrollToEnd());
   })
   .on("ack", (frame) => {
     transcript.ack(frame.id, frame.seq);
@@ -514,6 +595,8 @@ socket
         ui.startButton.disabled = false;
         ui.startButton.removeAttribute("aria-busy");
         ui.closedHours.textContent = frame.hours || t("hours_unknown");
+        ui.closedNotice.textContent = frame.emergency_notice || "";
+        ui.closedNotice.hidden = !frame.emergency_notice;
         showScreen("closed");
         break;
       case "invalid_contact":
@@ -581,6 +664,7 @@ const placeField = new PlaceField({
   count: byId("place-count"),
   endpoint: root.dataset.communes,
   countText: (n) => t(n === 0 ? "place_count_none" : n === 1 ? "place_count_one" : "place_count_many", { n }),
+  onChosen: showChosenPlace,
 });
 
 const leaveDialog = new LeaveDialog(byId("leave-dialog"), { onConfirm: requestLeave });
@@ -646,7 +730,13 @@ ui.startForm.addEventListener("submit", (event) => {
     return;
   }
   const role = ui.startForm.elements.role.value;
-  begin({ type: "start", place, role, lang: document.documentElement.lang });
+  const frame = { type: "start", role, lang: document.documentElement.lang };
+  const commune = placeField.commune;
+  if (commune) frame.commune = commune;
+  else frame.place = place;
+  if (fixedService) frame.service = fixedService;
+  else frame.topic = currentTopic();
+  begin(frame);
 });
 
 ui.sendForm.addEventListener("submit", (event) => {
@@ -703,8 +793,16 @@ document.addEventListener("click", (event) => {
   const action = target.dataset.action;
   if (action === "home") goHome();
   else if (action === "choose-place") {
-    ui.place.value = target.dataset.label;
-    begin({ ...state.lastStart, place: target.dataset.code });
+    const choice = state.choices.find((item) => item.code_insee === target.dataset.code);
+    if (choice) placeField.setChosen(choice);
+    const { place: _typed, ...frame } = state.lastStart;
+    begin({ ...frame, commune: target.dataset.code });
+  } else if (action === "change-place") {
+    placeField.reset();
+    ui.place.focus();
+  } else if (action === "restart-place") {
+    state.changingPlace = true;
+    requestLeave();
   }
 });
 
@@ -713,6 +811,11 @@ byId("leave-button").addEventListener("click", () => leaveDialog.open());
 // -- boot ----------------------------------------------------------------
 
 keepHeaderClear(document.querySelector(".topbar"));
+
+ui.startForm.addEventListener("change", (event) => {
+  if (event.target.name === "topic") applyTopic();
+});
+applyTopic();
 
 ui.neutralTitle.checked = Boolean(storage.get("neutralTitle"));
 applyTitle();
