@@ -338,3 +338,36 @@ def test_admin_sets_the_overflow_and_refuses_a_service_overflowing_on_itself(
     assert admin_client.post(url, form).status_code == 302
     line.refresh_from_db()
     assert (line.overflow_service, line.overflow_waiting) == (police, 5)
+
+
+# -- pages ------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_landing_page_offers_every_topic_in_both_languages(client: Client) -> None:
+    page = client.get("/").content.decode()
+    for value in ("violence", "child", "discrimination", "attraction"):
+        assert f'name="topic" value="{value}"' in page
+    assert 'href="tel:119"' in page
+    english = client.get("/?lang=en").content.decode()
+    assert "What would you like to talk about?" in english
+    assert "I am worried about my attraction to children" in english
+    assert "A child is in danger: call 119." in english
+
+
+@pytest.mark.django_db
+def test_each_visitor_service_has_its_own_page(client: Client) -> None:
+    make_topic_lines()
+    make_service("enfance", topic="child", accepts_visitors=False)
+    page = client.get("/s/discriminations/")
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert 'data-service="discriminations"' in text
+    assert 'data-topic="discrimination"' in text
+    assert 'name="topic"' not in text
+    assert "no-store" in page["Cache-Control"]
+    assert not page.cookies
+    english = client.get("/s/orientation-prevention/?lang=en").content.decode()
+    assert "You are writing to:" in english
+    assert client.get("/s/enfance/").status_code == 404
+    assert client.get("/s/nothing-here/").status_code == 404
