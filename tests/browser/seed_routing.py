@@ -17,6 +17,10 @@ def main() -> None:
     django.setup()
     from django.core.management import call_command
 
+    from console.models import StaffProfile
+    from console.services import do_create_staff
+    from directory.models import Resource
+    from directory.services import do_create_partner_key
     from tests.factories import make_operator, make_service, make_session_cookie
     from tests.reference_data import load_real_places
 
@@ -65,6 +69,31 @@ def main() -> None:
         is_default=False,
         topic="discrimination",
     )
+    # A line offering callbacks, reached by its own address only.
+    callbacks = make_service(
+        "rappel",
+        name="Ligne d'écoute avec rappel (test)",
+        is_default=False,
+        offers_callbacks=True,
+    )
+    partner = Resource.objects.create(
+        kind="association",
+        name="Association de rappel (test)",
+        description="Aide aux victimes, rappel sous 48 h.",
+        hours="lun.–ven. 9 h–17 h",
+        department="94",
+        source="test",
+    )
+    partner.callback_services.set([callbacks])
+    do_create_partner_key(partner, passphrase=b"browser test passphrase")
+    partner_user = do_create_staff(
+        username="partner-routing",
+        password="pw-long-enough-123",
+        pseudonym="Association de rappel",
+        roles=[StaffProfile.Role.OPERATOR],
+        services=[],
+    )
+    partner.staff.add(partner_user)
     cookies = {
         name: make_session_cookie(make_operator(service)).decode()
         for name, service in (
@@ -72,8 +101,10 @@ def main() -> None:
             ("gendarmerie", gendarmerie),
             ("orientation", orientation),
             ("discriminations", discriminations),
+            ("callbacks", callbacks),
         )
     }
+    cookies["partner"] = make_session_cookie(partner_user).decode()
     print(json.dumps({"cookies": cookies}))
 
 

@@ -323,3 +323,48 @@ def test_keyboard_only_topic_commune_and_start(visitor):
         page.get_by_role("heading", name="Vous êtes en file d'attente")
     ).to_be_visible()
     leave(page)
+
+
+def test_visitor_asks_for_a_callback_and_the_association_sees_it(
+    visitor, server, browser_env
+):
+    page, _watch = visitor
+    page.goto(server.url + "/s/rappel/")
+    page.get_by_role("combobox", name=PLACE).fill("94200")
+    page.get_by_role("combobox", name=PLACE).press("Tab")
+    start(page)
+    offer = page.locator("#callback-offer")
+    expect(offer).to_be_visible()
+    offer.get_by_role("button", name="Demander à être rappelé·e").click()
+    dialog = page.get_by_role("dialog", name="Être rappelé·e")
+    expect(dialog).to_be_visible()
+    expect(dialog.get_by_label(re.compile("Association de rappel"))).to_be_checked()
+    phone = dialog.get_by_label("Votre numéro de téléphone")
+    expect(phone).to_be_focused()
+    phone.fill("12 34")
+    dialog.get_by_role("button", name="Demander le rappel").click()
+    expect(dialog.locator("#callback-error")).to_contain_text("ne semble pas valide")
+    expect(phone).to_have_attribute("aria-invalid", "true")
+    check_accessibility(page, "routing callback dialog")
+    screenshot(page, "routing-09-callback-dialog")
+    phone.fill("06 12 34 56 78")
+    dialog.get_by_label(re.compile("Quand peut-on vous appeler")).fill(
+        "en semaine après 18 h"
+    )
+    dialog.get_by_role("button", name="Demander le rappel").click()
+    expect(dialog).to_be_hidden()
+    expect(page.locator("#log")).to_contain_text("Association de rappel (test)")
+    screenshot(page, "routing-10-callback-sent")
+
+    # The association's own page lists it, sealed: no number in clear.
+    from urllib.request import Request
+
+    request = Request(  # noqa: S310 - http://127.0.0.1 only
+        server.url + "/directory/callbacks/",
+        headers={"Cookie": browser_env["cookies"]["partner"]},
+    )
+    with urlopen(request, timeout=5) as response:  # noqa: S310
+        listing = response.read().decode()
+    assert "avec rappel (test)" in listing
+    assert "06 12 34 56 78" not in listing and "0612345678" not in listing
+    leave(page)

@@ -195,3 +195,90 @@ export class ConsentDialog {
     if (this.dialog.open) this.dialog.close();
   }
 }
+
+// Ask a partner association to call back (issue 6's callback frames): the
+// number is checked here for typos, and by the server, which seals it.
+const PHONE_SEPARATORS = /[\s.\-()/]/g;
+
+export function plausiblePhone(value) {
+  const phone = value.replace(PHONE_SEPARATORS, "");
+  return /^(0\d{9}|\+\d{8,15}|00\d{8,15})$/.test(phone);
+}
+
+export class CallbackDialog {
+  constructor(dialog, { onSubmit }) {
+    this.dialog = dialog;
+    this.form = dialog.querySelector("#callback-form");
+    this.partners = dialog.querySelector("#callback-partners");
+    this.error = dialog.querySelector("#callback-error");
+    this.onSubmit = onSubmit;
+    dialog.addEventListener("click", (event) => {
+      if (event.target.closest("[data-action=cancel-callback]")) this.close();
+    });
+    this.form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      this.submit();
+    });
+  }
+
+  open(partners) {
+    this.partners.replaceChildren(
+      ...partners.map((partner, index) => {
+        const label = document.createElement("label");
+        label.className = "option";
+        const input = document.createElement("input");
+        input.type = "radio";
+        input.name = "partner";
+        input.value = partner.id;
+        input.checked = index === 0;
+        const text = document.createElement("span");
+        const name = document.createElement("strong");
+        name.textContent = partner.name;
+        text.append(name);
+        for (const detail of [partner.description, partner.hours]) {
+          if (!detail) continue;
+          const line = document.createElement("span");
+          line.className = "partner-detail";
+          line.textContent = detail;
+          text.append(line);
+        }
+        label.append(input, text);
+        return label;
+      }),
+    );
+    this.showError("");
+    openModal(this.dialog, this.form.elements.phone);
+  }
+
+  submit() {
+    const partner = this.form.elements.partner?.value;
+    const phone = this.form.elements.phone.value.trim();
+    if (!partner) {
+      this.showError(t("callback_no_partner"));
+      return;
+    }
+    if (!plausiblePhone(phone)) {
+      this.showError(t("callback_bad_phone"), this.form.elements.phone);
+      return;
+    }
+    this.showError("");
+    this.onSubmit({ partner, phone, times: this.form.elements.times.value.trim() });
+  }
+
+  showError(text, field) {
+    this.error.textContent = text;
+    this.error.hidden = !text;
+    const phone = this.form.elements.phone;
+    if (field) {
+      phone.setAttribute("aria-invalid", "true");
+      field.focus();
+    } else {
+      phone.removeAttribute("aria-invalid");
+    }
+  }
+
+  close() {
+    this.form.reset();
+    if (this.dialog.open) this.dialog.close();
+  }
+}

@@ -1,5 +1,5 @@
 // The visitor page: landing, queue, conversation, end; wired to the socket.
-import { ConsentDialog, LeaveDialog, ParticipantDialog } from "./dialogs.js";
+import { CallbackDialog, ConsentDialog, LeaveDialog, ParticipantDialog } from "./dialogs.js";
 import { AttachmentSender } from "./attachments.js";
 import { setupQuickExit } from "./exit.js";
 import { keepHeaderClear } from "./layout.js";
@@ -54,6 +54,7 @@ const ui = {
   placeUnderstoodLabel: byId("place-understood-label"),
   restartPlace: byId("restart-place"),
   closedNotice: byId("closed-notice"),
+  callbackOffer: byId("callback-offer"),
 };
 // On /s/<slug>/ the page starts on that service (issue 10).
 const fixedService = root.dataset.service || null;
@@ -71,6 +72,8 @@ const state = {
   typingSentAt: 0,
   choices: [], // the communes offered by ambiguous_place
   changingPlace: false, // left to pick another commune: back to the form
+  callbackPartners: [], // associations that can call back, from callback_options
+  callbackRef: null, // the id of the callback frame awaiting its answer
 };
 
 // -- screens -------------------------------------------------------------
@@ -361,6 +364,8 @@ function endConversation(reason) {
     return;
   }
   leaveDialog.close();
+  callbackDialog.close();
+  ui.callbackOffer.hidden = true;
   consentDialog.close();
   participantDialog.close();
   forgetSetAside(consentDialog);
@@ -466,6 +471,7 @@ socket
     ui.waiting.querySelector("h2").focus();
     showQueue(frame.queue.position, frame.queue.estimated_wait_s);
     if (frame.overflow) say(ui.overflowNote.textContent);
+    socket.send({ type: "callback_options" });
   })
   .on("resumed", (frame) => {
     socket.settled();
@@ -482,7 +488,10 @@ socket
     transcript.holdReplays();
     flushOutbox();
     for (const control of state.controls.splice(0)) socket.send(control);
-    if (frame.status !== "closed") enterConversation(frame.status, { focus: false });
+    if (frame.status !== "closed") {
+      enterConversation(frame.status, { focus: false });
+      socket.send({ type: "callback_options" });
+    }
   })
   .on("queue", (frame) => {
     // A history replayed after a receipt is not a requeue.
@@ -504,6 +513,7 @@ socket
   .on("message", (frame) => {
     if (STAFF_ROLES.includes(frame.from) && frame.name) state.staff.set(frame.from, frame.name);
     transcript.message(frame);
+    ui.restartPlace.hidden = true; // leaving now would lose the conversation
     if (frame.from === "operator" && state.status === "waiting") setStatus("active");
     checkGap();
   })
@@ -554,6 +564,16 @@ socket
   .on("participant_answered", (frame) => {
     notify(t(frame.accept ? "participant_accepted" : "participant_declined"), "consent");
   })
+  .on("callback_options", (frame) => {
+    state.callbackPartners = Array.isArray(frame.partners) ? frame.partners : [];
+    ui.callbackOffer.hidden = !(frame.available && state.callbackPartners.length) || state.status === "closed";
+  })
+  .on("callback_requested", (frame) => {
+    if (frame.id !== state.callbackRef) return;
+    state.callbackRef = null;
+    callbackDialog.close();
+    say(t("callback_sent", { name: frame.partner_name || "" }));
+  })
   .on("closed", (frame) => {
     if (state.leaving) {
       finishPendingLeave();
@@ -572,6 +592,17 @@ socket
       ui.startButton.disabled = false;
       ui.startButton.removeAttribute("aria-busy");
       receiptUi.failed(frame.code);
+      return;
+    }
+    if (frame.ref && frame.ref === state.callbackRef) {
+      state.callbackRef = null;
+      if (frame.code === "callback_limit" || frame.code === "callback_unavailable") {
+        callbackDialog.close();
+        ui.callbackOffer.hidden = true;
+        notify(frame.code === "callback_limit" ? t("callback_limit") : frame.message || "");
+      } else {
+        callbackDialog.showError(frame.message || t("error_generic"), byId("callback-phone"));
+      }
       return;
     }
     switch (frame.code) {
@@ -710,6 +741,19 @@ const consentDialog = new ConsentDialog(byId("consent-dialog"), {
     sendControl(frame);
   },
 });
+
+const callbackDialog = new CallbackDialog(byId("callback-dialog"), {
+  onSubmit({ partner, phone, times }) {
+    const ref = newMessageId();
+    if (!socket.send({ type: "callback", id: ref, partner, phone, times })) {
+      callbackDialog.showError(t("offline"));
+      return;
+    }
+    state.callbackRef = ref;
+  },
+});
+
+byId("callback-button").addEventListener("click", () => callbackDialog.open(state.callbackPartners));
 
 const quickExitLink = document.querySelector("[data-quick-exit]");
 setupQuickExit({
