@@ -368,3 +368,35 @@ def test_visitor_asks_for_a_callback_and_the_association_sees_it(
     assert "avec rappel (test)" in listing
     assert "06 12 34 56 78" not in listing and "0612345678" not in listing
     leave(page)
+
+
+def test_after_a_requeue_the_newest_message_stays_in_view(visitor, server, browser_env):
+    page, _watch = visitor
+    pick_commune(page, "Saint-André", "Saint-André-lez-Lille")
+    start(page)
+    operator = Operator(server.url, browser_env["cookies"]["police"])
+    try:
+        items = [
+            item
+            for item in operator.hello.get("queue", [])
+            if item["place"] == "59350 Saint-André-lez-Lille"
+            or item["place"] == "Saint-André-lez-Lille"
+        ]
+        conversation = items[-1]["conversation"]
+        operator.send({"type": "claim", "conversation": conversation})
+        operator.receive("assigned")
+        for number in range(1, 16):
+            operator.say(conversation, f"Message numéro {number} de l'opératrice.")
+        expect(page.locator("#log .msg").last).to_contain_text("numéro 15")
+        operator.send({"type": "release", "conversation": conversation})
+        expect(
+            page.get_by_role("heading", name="Vous êtes en file d'attente")
+        ).to_be_visible()
+        newest = page.locator("#log li").last
+        expect(newest).to_contain_text("de nouveau en file d'attente")
+        expect(newest).to_be_in_viewport()
+        expect(page.locator("#log .msg").last).to_be_in_viewport()
+        screenshot(page, "routing-11-requeued")
+    finally:
+        operator.close()
+    leave(page)

@@ -90,6 +90,8 @@ function setStatus(status) {
   state.status = status;
   root.dataset.status = status;
   ui.waiting.hidden = status !== "waiting";
+  // Back in the queue mid-conversation: a short box, the messages in view.
+  ui.waiting.classList.toggle("compact", status === "waiting" && !transcript.isEmpty);
   ui.sendForm.hidden = status === "closed";
 }
 
