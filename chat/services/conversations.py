@@ -136,7 +136,7 @@ def check_start_request(
 ) -> StartRequest:
     """Resolve a ``start``'s place and pick who answers, writing nothing.
 
-    Raises the refusals of PROTOCOL.md: ``invalid_role``,
+    Raises the refusals of docs/protocol.md: ``invalid_role``,
     ``invalid_place``, ``ambiguous_place``, ``not_covered``,
     ``invalid_service``, ``service_closed`` (only when no covering service
     is open: a closed line hands its visitors to its overflow service).
