@@ -90,6 +90,9 @@ DEMO_SERVICES: list[dict[str, Any]] = [
         "accepts_visitors": False,
         "opening_hours": {},
         "priority": 0,
+        # Takes no visitors directly: "a child in danger" reaches the
+        # platform (and 119 on the page), which transfers here.
+        "topic": "child",
     },
     {
         "slug": "ecoute-94",
