@@ -843,9 +843,6 @@ document.addEventListener("click", (event) => {
     if (choice) placeField.setChosen(choice);
     const { place: _typed, ...frame } = state.lastStart;
     begin({ ...frame, commune: target.dataset.code });
-  } else if (action === "change-place") {
-    placeField.reset();
-    ui.place.focus();
   } else if (action === "restart-place") {
     state.changingPlace = true;
     requestLeave();
