@@ -339,6 +339,11 @@ class Conversation(models.Model):
     # Grace deadlines, set and cleared by the presence sweep.
     operator_grace_until = models.DateTimeField(null=True, blank=True)
     visitor_grace_until = models.DateTimeField(null=True, blank=True)
+    # Statistics facts (issue 15), written with each message so the
+    # figures outlive the messages themselves, deleted by ``purge``.
+    first_staff_reply_at = models.DateTimeField(null=True, blank=True)
+    visitor_messages = models.PositiveIntegerField(default=0)
+    staff_messages = models.PositiveIntegerField(default=0)
 
     class Meta:
         indexes = [
@@ -347,6 +352,7 @@ class Conversation(models.Model):
                 name="conversation_queue_idx",
             ),
             models.Index(fields=["operator", "status"], name="conversation_op_idx"),
+            models.Index(fields=["created_at"], name="conversation_created_idx"),
         ]
 
     def __str__(self) -> str:

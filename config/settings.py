@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "escalation",
     "receipts",
     "attachments",
+    "stats",
 ]
 
 MIDDLEWARE = [

@@ -26,6 +26,8 @@ from chat.selectors import (
 from chat.services.queue import do_notify_queue_changed, do_record_claim
 from console.models import StaffProfile
 from console.selectors import count_staff_load
+from stats.models import ServicePassage
+from stats.services import do_record_passage
 
 EMERGENCY_NOTICE = gettext_lazy(
     "En cas de danger immédiat, appelez le 17 ou le 112, ou envoyez un SMS au 114."
@@ -224,6 +226,9 @@ def do_start_conversation(
     )
     conversation.full_clean()
     conversation.save()
+    do_record_passage(
+        conversation.id, service_id=service.id, kind=ServicePassage.Kind.START, at=now
+    )
     do_create_conversation_key(conversation.id)
     do_notify_queue_changed(service, behind=conversation)
     return conversation, token
@@ -504,6 +509,12 @@ def do_transfer_conversation(
     )
     if not updated:
         return False
+    do_record_passage(
+        conversation.id,
+        service_id=target.id,
+        from_service_id=source_id,
+        kind=ServicePassage.Kind.TRANSFER,
+    )
     events.notify_participant_changed(
         conversation.id, change="left", role=StaffProfile.Role.OPERATOR, name=name
     )

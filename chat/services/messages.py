@@ -6,6 +6,7 @@ from uuid import UUID
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from anonymity.crypto import encrypt_message_body
@@ -131,7 +132,7 @@ def _store_message(
     # database write lock as well). Two statements per message instead of
     # SELECT FOR UPDATE, INSERT, UPDATE: the insert cannot join the update
     # in one statement because the ciphertext is bound to its seq.
-    seq = _take_next_seq(conversation_id)
+    seq = _take_next_seq(conversation_id, sender)
     if seq is None:
         return _store_refused(conversation_id, client_id)
     # A resend of a stored client id fails the unique constraint on insert;
@@ -158,14 +159,34 @@ def _store_message(
     return message, True
 
 
-def _take_next_seq(conversation_id: UUID) -> int | None:
-    """Increment ``last_seq`` of an open conversation; None if closed or absent."""
+STAFF_SENDERS = frozenset(
+    {Message.Sender.OPERATOR, Message.Sender.PSYCHOLOGIST, Message.Sender.SUPERVISOR}
+)
+
+
+def _take_next_seq(conversation_id: UUID, sender: str) -> int | None:
+    """Increment ``last_seq`` of an open conversation; None if closed or absent.
+
+    The same UPDATE counts the message for the statistics (visitor or staff
+    message, first staff reply): ``purge`` deletes the messages, and a
+    year's figures must not change when it does.
+    """
     table = connection.ops.quote_name(Conversation._meta.db_table)
+    staff = sender in STAFF_SENDERS
+    reply_at = (
+        connection.ops.adapt_datetimefield_value(timezone.now()) if staff else None
+    )
     with connection.cursor() as cursor:
         cursor.execute(
-            f"UPDATE {table} SET last_seq = last_seq + 1 "  # noqa: S608 - a model's table.
+            f"UPDATE {table} SET last_seq = last_seq + 1, "  # noqa: S608 - a model's table.
+            "visitor_messages = visitor_messages + %s, "
+            "staff_messages = staff_messages + %s, "
+            "first_staff_reply_at = COALESCE(first_staff_reply_at, %s) "
             "WHERE id = %s AND status <> %s RETURNING last_seq",
             [
+                int(sender == Message.Sender.VISITOR),
+                int(staff),
+                reply_at,
                 Conversation._meta.pk.get_db_prep_value(conversation_id, connection),
                 Conversation.Status.CLOSED,
             ],

@@ -29,6 +29,8 @@ from chat.services.messages import (
 )
 from chat.services.queue import do_notify_queue_changed
 from console.models import Invitation, Participant, StaffProfile, Whisper
+from stats.models import ServicePassage
+from stats.services import do_record_passage
 from console.selectors import (
     get_participant,
     get_staff_place,
@@ -418,6 +420,12 @@ def do_hand_over(
     )
     if not updated:
         return False
+    do_record_passage(
+        conversation.id,
+        service_id=target_service_id,
+        from_service_id=conversation.service_id,
+        kind=ServicePassage.Kind.HANDOVER,
+    )
     Participant.objects.filter(id=colleague.id).update(left_at=timezone.now())
     events.notify_participant_changed(
         conversation.id,
