@@ -9,6 +9,7 @@ admin.site.__class__ = OTPAdminSite
 urlpatterns = [
     path("", include("chat.urls")),
     path("console/escalations/", include("escalation.urls")),
+    path("", include("stats.urls")),
     path("console/", include("console.urls")),
     path("directory/", include("directory.urls")),
     path("attachments/", include("attachments.urls")),
