@@ -344,6 +344,15 @@ class Conversation(models.Model):
     first_staff_reply_at = models.DateTimeField(null=True, blank=True)
     visitor_messages = models.PositiveIntegerField(default=0)
     staff_messages = models.PositiveIntegerField(default=0)
+    # Numbers the statistics aggregate, derived from the times above by
+    # ``stats.aggregate.do_materialize`` (final once the conversation is
+    # closed): hours since 1970-01-01 00:00 Paris wall-clock time at the
+    # start, and the durations in seconds.
+    stats_hour = models.IntegerField(null=True, blank=True)
+    wait_seconds = models.FloatField(null=True, blank=True)
+    reply_seconds = models.FloatField(null=True, blank=True)
+    length_seconds = models.FloatField(null=True, blank=True)
+    stats_final = models.BooleanField(default=False)
 
     class Meta:
         indexes = [

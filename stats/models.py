@@ -36,11 +36,18 @@ class ServicePassage(models.Model):
     )
     kind = models.CharField(max_length=16, choices=Kind.choices)
     at = models.DateTimeField()
+    # The conversation's start, so "conversations of the period per
+    # service" reads this table alone.
+    started_at = models.DateTimeField()
 
     class Meta:
         indexes = [
             models.Index(fields=["service", "conversation"], name="passage_svc_idx"),
-            models.Index(fields=["at"], name="passage_at_idx"),
+            models.Index(
+                fields=["started_at", "service", "conversation"],
+                name="passage_started_idx",
+            ),
+            models.Index(fields=["kind", "at"], name="passage_kind_at_idx"),
         ]
 
     def __str__(self) -> str:

@@ -1,11 +1,8 @@
 """The figures: computed from facts that ``purge`` leaves in place.
 
-Conversation-level figures come from one narrow query over the period's
-conversation rows (timestamps as epoch seconds, no per-row conversion in
-the database), folded in one pass in Python: percentiles need the values
-anyway, and hour/weekday in Europe/Paris are read from a per-hour cache,
-so DST days come out right on SQLite and PostgreSQL alike. Event figures
-(passages, joins, shared cards, callbacks, feedback) are GROUP BY counts.
+Conversation-level figures are GROUP BY queries (``stats.aggregate``)
+folded here into the page's shapes; event figures (passages, joins,
+shared cards, callbacks, feedback) are GROUP BY counts over their rows.
 
 A conversation belongs to the period in which it started, and counts once
 in each service it passed through (``ServicePassage``), however often it
@@ -14,42 +11,21 @@ came back, and once in the platform total.
 
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from math import ceil
 from typing import Any
 
-from django.db.models import Count, F, FloatField, Func, Q, QuerySet
+from django.db.models import Count, F, Q, QuerySet
 
 from chat.models import Conversation, Service
 from console.models import Invitation, Participant, StaffProfile
 from directory.models import CallbackRequest, Orientation
+from stats import aggregate
 from stats.models import Feedback, ServicePassage
-from stats.periods import PARIS, Period
+from stats.periods import Period
 
 MAIN_OUTCOMES = ("report", "orientation", "information", "other")
 STAFF_ROLES = (StaffProfile.Role.SUPERVISOR, StaffProfile.Role.ADMINISTRATOR)
-
-
-class Epoch(Func):
-    """A timestamp as float seconds since 1970 (NULL stays NULL)."""
-
-    output_field = FloatField()
-
-    def as_sqlite(self, compiler, connection, **extra):  # noqa: ANN001, ANN201
-        return self.as_sql(
-            compiler,
-            connection,
-            template="ROUND((julianday(%(expressions)s) - 2440587.5) * 86400.0, 3)",
-            **extra,
-        )
-
-    def as_postgresql(self, compiler, connection, **extra):  # noqa: ANN001, ANN201
-        return self.as_sql(
-            compiler,
-            connection,
-            template="EXTRACT(EPOCH FROM %(expressions)s)::float8",
-            **extra,
-        )
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -75,26 +51,6 @@ def allowed_services(profile: StaffProfile) -> QuerySet[Service] | None:
 
 def may_read_statistics(profile: StaffProfile | None) -> bool:
     return profile is not None and any(profile.has_role(r) for r in STAFF_ROLES)
-
-
-class _LocalClock:
-    """Epoch seconds to Paris date, hour and weekday, cached per UTC hour.
-
-    Paris changes offset on the UTC hour, so one conversion per hour of
-    the period is exact.
-    """
-
-    def __init__(self) -> None:
-        self._cache: dict[int, tuple[date, int, int]] = {}
-
-    def __call__(self, epoch: float) -> tuple[date, int, int]:
-        key = int(epoch // 3600)
-        hit = self._cache.get(key)
-        if hit is None:
-            local = datetime.fromtimestamp(key * 3600, PARIS)
-            hit = (local.date(), local.hour, local.isoweekday())
-            self._cache[key] = hit
-        return hit
 
 
 @dataclass
@@ -166,11 +122,11 @@ def series_keys(period: Period) -> list[Any]:
     return list(dict.fromkeys((day.year, day.month) for day in days))
 
 
-def _summary(values: list[float]) -> dict[str, float | None]:
+def _summary(rows: list[tuple[float, int]]) -> dict[str, float | None]:
     return {
-        "n": len(values),
-        "median": percentile(values, 0.5),
-        "p90": percentile(values, 0.9),
+        "n": sum(count for _value, count in rows),
+        "median": aggregate.percentile_of(rows, 0.5),
+        "p90": aggregate.percentile_of(rows, 0.9),
     }
 
 
@@ -183,129 +139,83 @@ def compute_figures(
     year comparison needs no more).
     """
     figures = Figures(period=period)
-    clock = _LocalClock()
+    aggregate.do_materialize(period)
+    scope = aggregate.make_scope(period, service_ids)
     series = {key: Counter() for key in series_keys(period)}
-    hours = defaultdict(lambda: {"started": 0, "abandoned": 0, "waits": []})
-    weekdays = defaultdict(lambda: {"started": 0, "abandoned": 0, "waits": []})
-    waits: list[float] = []
-    replies: list[float] = []
-    lengths: list[float] = []
-    message_counts: list[float] = []
-    operator_days: dict[tuple[int, date], list[float]] = {}
-    closed = Conversation.Status.CLOSED
-    fields: list[Any] = [
-        "created",
-        "claimed",
-        "status",
-        "outcome",
-        "visitor_role",
-        "urgent",
-        "minor",
-    ]
-    if not light:
-        fields += [
-            "reply",
-            "closed",
-            "commune__department",
-            "categories",
-            "operator_id",
-            "visitor_messages",
-            "staff_messages",
-        ]
-    rows = (
-        _conversations(period, service_ids)
-        .annotate(
-            created=Epoch("created_at"),
-            claimed=Epoch("first_claimed_at"),
-            reply=Epoch("first_staff_reply_at"),
-            closed=Epoch("closed_at"),
-        )
-        .values_list(*fields)
-    )
-    for row in rows.iterator(chunk_size=5000):
-        created, claimed, status, outcome, role, urgent, minor = row[:7]
-        day, hour, weekday = clock(created)
-        figures.started += 1
-        figures.roles[role] += 1
-        figures.urgent += urgent
-        figures.minor += minor
+    hours: dict[int, Counter] = defaultdict(Counter)
+    weekdays: dict[int, Counter] = defaultdict(Counter)
+    totals: Counter = Counter()
+    for hour_index, counts in aggregate.hourly_counts(scope):
+        day, hour, weekday = aggregate.local_parts(hour_index)
+        totals.update(counts)
         bucket = series[_bucket_key(period, day, hour)]
-        bucket["started"] += 1
-        abandoned = claimed is None and status == closed
-        if claimed is not None:
-            figures.handled += 1
-            bucket["handled"] += 1
-        elif abandoned:
-            figures.abandoned_waiting += 1
-            bucket["abandoned"] += 1
-        if status != closed:
-            figures.open_now += 1
-        elif outcome in MAIN_OUTCOMES or claimed is not None:
-            figures.outcomes[outcome] += 1
-            if outcome in MAIN_OUTCOMES:
-                bucket[outcome] += 1
-        if light:
-            continue
-        reply, closed_at, department, categories, operator = row[7:12]
-        figures.heat[(weekday, hour)] += 1
+        bucket["started"] += counts["started"]
+        bucket["handled"] += counts["handled"]
+        bucket["abandoned"] += counts["abandoned"]
+        for name in MAIN_OUTCOMES:
+            bucket[name] += counts[f"outcome:{name}"]
+        figures.heat[(weekday, hour)] += counts["started"]
         for slot in (hours[hour], weekdays[weekday]):
-            slot["started"] += 1
-            slot["abandoned"] += abandoned
-        figures.departments[department or "?"] += 1
-        for category in categories or ():
-            figures.categories[category] += 1
-        if claimed is not None:
-            wait = claimed - created
-            waits.append(wait)
-            hours[hour]["waits"].append(wait)
-            weekdays[weekday]["waits"].append(wait)
-            if reply is not None:
-                replies.append(max(0.0, reply - claimed))
-            elif status == closed:
-                figures.left_before_reply += 1
-            if closed_at is not None:
-                lengths.append(closed_at - claimed)
-                message_counts.append(row[12] + row[13])
-                if operator is not None:
-                    operator_days.setdefault((operator, day), []).append(
-                        closed_at - claimed
-                    )
+            slot["started"] += counts["started"]
+            slot["abandoned"] += counts["abandoned"]
     figures.series = series
+    figures.started = totals["started"]
+    figures.handled = totals["handled"]
+    figures.abandoned_waiting = totals["abandoned"]
+    figures.left_before_reply = totals["left_before_reply"]
+    figures.open_now = totals["open"]
+    figures.urgent = totals["urgent"]
+    figures.minor = totals["minor"]
+    for key, value in totals.items():
+        kind, _sep, name = key.partition(":")
+        if value and kind == "outcome":
+            figures.outcomes[name] = value
+        elif value and kind == "role":
+            figures.roles[name] = value
+    figures.heat = Counter({key: n for key, n in figures.heat.items() if n})
     if light:
         return figures
-    figures.wait = _summary(waits)
-    figures.first_reply = _summary(replies)
-    figures.length = _summary(lengths)
-    figures.messages = _summary(message_counts)
-    for target, source in ((figures.by_hour, hours), (figures.by_weekday, weekdays)):
+    for name in ("wait", "reply", "length", "messages"):
+        summary = _summary(aggregate.histogram(scope, name))
+        setattr(figures, {"reply": "first_reply"}.get(name, name), summary)
+    for target, source, part in (
+        (figures.by_hour, hours, "hour"),
+        (figures.by_weekday, weekdays, "weekday"),
+    ):
+        waits: dict[int, list[tuple[float, int]]] = defaultdict(list)
+        for key, value, count in aggregate.wait_histograms_by(scope, part):
+            waits[int(key)].append((value, count))
         for key, slot in sorted(source.items()):
+            if not slot["started"]:
+                continue
             target[key] = {
                 "started": slot["started"],
                 "abandoned": slot["abandoned"],
                 "rate": slot["abandoned"] / slot["started"],
-                "median_wait": percentile(slot["waits"], 0.5),
+                "median_wait": aggregate.percentile_of(waits.get(key, []), 0.5),
             }
-    figures.staff = _staff_load(operator_days)
+    figures.departments = Counter(
+        {(dept or "?"): n for dept, n in aggregate.by_department(scope)}
+    )
+    figures.categories = Counter(dict(aggregate.by_category(scope)))
+    figures.staff = _staff_load(aggregate.operator_days(scope))
     _event_figures(figures, period, service_ids)
     return figures
 
 
-def _staff_load(operator_days: dict[tuple[int, date], list[float]]) -> dict[str, Any]:
+def _staff_load(rows: list[tuple[int, int, int, float]]) -> dict[str, Any]:
     """Operators at work and how loaded they were.
 
-    An operator-day is a day an operator closed at least one conversation;
-    occupancy is their conversation time over the hours they were at
-    work, read as the average number of conversations held at once.
+    An operator-day is a day (of the conversations' start) on which an
+    operator closed at least one conversation they were in charge of.
     """
-    operators = {operator for operator, _day in operator_days}
-    per_day = [len(items) for items in operator_days.values()]
-    busy = sum(sum(items) for items in operator_days.values())
+    per_day = [count for _operator, _day, count, _seconds in rows]
     return {
-        "operators": len(operators),
-        "operator_days": len(operator_days),
+        "operators": len({operator for operator, *_rest in rows}),
+        "operator_days": len(rows),
         "per_operator_day": (sum(per_day) / len(per_day)) if per_day else None,
         "max_per_operator_day": max(per_day, default=0),
-        "conversation_hours": busy / 3600,
+        "conversation_hours": sum(seconds or 0 for *_rest, seconds in rows) / 3600,
     }
 
 
@@ -314,11 +224,12 @@ def _event_figures(
 ) -> None:
     start, end = period.start_at, period.end_at
     passages = ServicePassage.objects.filter(at__gte=start, at__lt=end)
-    moves = passages.exclude(kind=ServicePassage.Kind.START)
+    moves = passages.filter(
+        kind__in=[ServicePassage.Kind.TRANSFER, ServicePassage.Kind.HANDOVER]
+    )
     in_scope = Q()
     if service_ids is not None:
         in_scope = Q(service_id__in=service_ids) | Q(from_service_id__in=service_ids)
-        passages = passages.filter(service_id__in=service_ids)
     for row in (
         moves.filter(in_scope)
         .values("kind", from_name=F("from_service__name"), to_name=F("service__name"))
@@ -326,15 +237,15 @@ def _event_figures(
         .order_by("kind", "from_name", "to_name")
     ):
         figures.transfers.append(row)
+    arrivals = ServicePassage.objects.filter(started_at__gte=start, started_at__lt=end)
+    if service_ids is not None:
+        arrivals = arrivals.filter(service_id__in=service_ids)
     figures.services = Counter(
         {
             row["service__name"]: row["n"]
-            for row in ServicePassage.objects.filter(
-                conversation__in=_conversations(period, service_ids)
+            for row in arrivals.values("service__name").annotate(
+                n=Count("conversation_id", distinct=True)
             )
-            .filter(**({"service_id__in": service_ids} if service_ids else {}))
-            .values("service__name")
-            .annotate(n=Count("conversation_id", distinct=True))
         }
     )
     joins = Participant.objects.filter(

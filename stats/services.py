@@ -26,6 +26,7 @@ def do_record_passage(
     *,
     service_id: int,
     kind: str,
+    started_at: datetime,
     from_service_id: int | None = None,
     at: datetime | None = None,
 ) -> ServicePassage:
@@ -36,6 +37,7 @@ def do_record_passage(
         from_service_id=from_service_id,
         kind=kind,
         at=at or timezone.now(),
+        started_at=started_at,
     )
 
 

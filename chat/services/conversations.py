@@ -227,7 +227,11 @@ def do_start_conversation(
     conversation.full_clean()
     conversation.save()
     do_record_passage(
-        conversation.id, service_id=service.id, kind=ServicePassage.Kind.START, at=now
+        conversation.id,
+        service_id=service.id,
+        kind=ServicePassage.Kind.START,
+        at=now,
+        started_at=conversation.created_at,
     )
     do_create_conversation_key(conversation.id)
     do_notify_queue_changed(service, behind=conversation)
@@ -514,6 +518,7 @@ def do_transfer_conversation(
         service_id=target.id,
         from_service_id=source_id,
         kind=ServicePassage.Kind.TRANSFER,
+        started_at=conversation.created_at,
     )
     events.notify_participant_changed(
         conversation.id, change="left", role=StaffProfile.Role.OPERATOR, name=name

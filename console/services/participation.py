@@ -425,6 +425,7 @@ def do_hand_over(
         service_id=target_service_id,
         from_service_id=conversation.service_id,
         kind=ServicePassage.Kind.HANDOVER,
+        started_at=conversation.created_at,
     )
     Participant.objects.filter(id=colleague.id).update(left_at=timezone.now())
     events.notify_participant_changed(

@@ -34,6 +34,7 @@ def backfill(apps, schema_editor):
             service_id=service_id,
             kind="start",
             at=created_at,
+            started_at=created_at,
         )
         for conversation_id, service_id, created_at in Conversation.objects.exclude(
             id__in=known
