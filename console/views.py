@@ -17,6 +17,7 @@ from chat.selectors import get_staff_profile
 from console.forms import StaffLoginForm
 from console.services import check_staff_login, do_staff_login, do_staff_logout
 from console.strings import get_console_strings
+from stats.selectors import may_read_statistics
 
 # Staff pages post forms; with "no-referrer" browsers send "Origin: null"
 # and the CSRF check refuses them. "same-origin" sends nothing elsewhere.
@@ -104,6 +105,9 @@ def console_page(request: HttpRequest) -> HttpResponse:
             "strings": get_console_strings(),
             "idle_seconds": settings.SESSION_COOKIE_AGE,
             "is_supervisor": get_staff_profile(request.user).has_role("supervisor"),
+            "can_read_statistics": may_read_statistics(
+                get_staff_profile(request.user)
+            ),
         },
     )
     response["Cache-Control"] = "no-store"

@@ -2,6 +2,7 @@
 import { CallbackDialog, ConsentDialog, LeaveDialog, ParticipantDialog } from "./dialogs.js";
 import { AttachmentSender } from "./attachments.js";
 import { setupQuickExit } from "./exit.js";
+import { FeedbackForm } from "./feedback.js";
 import { keepHeaderClear } from "./layout.js";
 import { say, setSummary } from "./live.js";
 import { choiceText, PlaceField } from "./place.js";
@@ -59,6 +60,7 @@ const ui = {
 // On /s/<slug>/ the page starts on that service (issue 10).
 const fixedService = root.dataset.service || null;
 const pageTitle = document.title;
+const feedback = new FeedbackForm(byId("feedback-form"));
 
 const state = {
   token: storage.get("token") || null,
@@ -345,6 +347,7 @@ function showChoices(choices) {
 }
 
 function endConversation(reason) {
+  feedback.offer(state.token);
   const keys = {
     visitor_left: "end_visitor_left",
     closed_by_operator: "end_operator",
@@ -385,6 +388,7 @@ function endConversation(reason) {
 }
 
 function goHome() {
+  feedback.reset();
   transcript.reset();
   state.staff.clear();
   ui.typing.before(ui.log);
