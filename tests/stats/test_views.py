@@ -176,3 +176,10 @@ def test_feedback_refusals_change_nothing(client, world, clock):
     assert post_feedback(client, token=token, answer="yes").status_code == 404
     assert not Feedback.objects.exists()
     assert not FeedbackGuard.objects.exists()
+
+
+def test_the_console_top_bar_links_supervisors_to_the_page(client, world):
+    log_in(client, world.operator_user)
+    assert "/console/statistics/" not in client.get("/console/").content.decode()
+    log_in(client, world.supervisor_a)
+    assert 'href="/console/statistics/"' in client.get("/console/").content.decode()
