@@ -11,9 +11,11 @@ Run daily (``manage.py purge``, see README "Retention"). What goes:
 - presence rows of long-gone sockets.
 
 What stays: each conversation's row without its token, i.e. service,
-role, department, timestamps, outcome and categories, which the
-statistics count. Each run records how many rows of each class went,
-never what they held.
+role, department, timestamps, outcome and categories, and the statistics
+facts written beside them (message counts, first staff reply, service
+passages, shared cards), which the statistics count: a period's figures
+are the same before and after its purge (tests/stats). Each run records
+how many rows of each class went, never what they held.
 """
 
 import secrets
@@ -30,6 +32,7 @@ from anonymity.models import ConversationKey, PurgeRecord, SealedConnection, Sea
 from attachments.services import do_delete_attachments
 from chat.models import Connection, Conversation, Message, Note
 from receipts.models import Receipt
+from stats.models import FeedbackGuard
 
 PURGED_TOKEN_PREFIX = "purged:"  # noqa: S105 - a marker, not a secret
 
@@ -93,6 +96,11 @@ def do_purge_expired(
             Conversation.objects.filter(id=conversation_id).update(
                 token_hash=PURGED_TOKEN_PREFIX + secrets.token_hex(24)
             )
+    # A feedback guard only stops a second answer while the first can be
+    # given (stats.services.FEEDBACK_WINDOW); after a day it is noise.
+    counts["feedback_guards"], _ = FeedbackGuard.objects.filter(
+        created_at__lt=now - timedelta(days=1)
+    ).delete()
     presence_cutoff = now - timedelta(hours=settings.RETENTION_PRESENCE_HOURS)
     counts["presence"], _ = Connection.objects.filter(
         heartbeat_at__lt=presence_cutoff

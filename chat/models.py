@@ -352,6 +352,7 @@ class Conversation(models.Model):
     wait_seconds = models.FloatField(null=True, blank=True)
     reply_seconds = models.FloatField(null=True, blank=True)
     length_seconds = models.FloatField(null=True, blank=True)
+    stats_messages = models.PositiveIntegerField(null=True, blank=True)
     stats_final = models.BooleanField(default=False)
 
     class Meta:
@@ -361,7 +362,28 @@ class Conversation(models.Model):
                 name="conversation_queue_idx",
             ),
             models.Index(fields=["operator", "status"], name="conversation_op_idx"),
-            models.Index(fields=["created_at"], name="conversation_created_idx"),
+            # Covers every statistics query but the categories' one, so
+            # they read the index alone; the message counters, written
+            # with every message, stay out of it.
+            models.Index(
+                fields=[
+                    "created_at",
+                    "stats_final",
+                    "stats_hour",
+                    "status",
+                    "outcome",
+                    "visitor_role",
+                    "urgent",
+                    "minor",
+                    "wait_seconds",
+                    "reply_seconds",
+                    "length_seconds",
+                    "stats_messages",
+                    "operator",
+                    "commune",
+                ],
+                name="conversation_stats_idx",
+            ),
         ]
 
     def __str__(self) -> str:

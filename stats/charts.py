@@ -79,7 +79,7 @@ def _legend(items: Sequence[tuple[str, str]], x: int, y: int) -> str:
             f'<text x="22" y="11" font-size="12" fill="{INK}">'
             f"{escape(label)}</text></g>"
         )
-        x += 30 + 7 * len(label)
+        x += 44 + 8 * len(label)
     return "".join(parts)
 
 

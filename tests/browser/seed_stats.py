@@ -16,14 +16,17 @@ def main() -> None:
     from bench.stats import generate_traffic
     from chat.models import Service
     from console.models import StaffProfile
+    from console.services import do_create_staff
     from stats.periods import PARIS
-    from tests.factories import make_session_cookie, make_staff
+    from tests.factories import make_session_cookie
 
     national = Service.objects.get(slug="national")
     this_year = timezone.now().astimezone(PARIS).year
     for year, count in ((this_year - 1, 2500), (this_year, 3000)):
         generate_traffic(count, year=year, messages=4, seed=year, services=[national])
-    supervisor = make_staff(
+    supervisor = do_create_staff(
+        username="stats-supervisor",
+        password="stats-supervisor-password",
         roles=(StaffProfile.Role.SUPERVISOR,),
         services=(national,),
         pseudonym="Superviseure 3",

@@ -72,7 +72,7 @@ def test_statistics_page(context_factory, server, supervisor_cookie, browser_env
     page.goto(server.url + "/console/")
     page.get_by_role("link", name="Statistiques").click()
     expect(page.get_by_role("heading", level=1)).to_contain_text("Statistiques")
-    page.get_by_label("Période").select_option("year")
+    page.get_by_label("Période", exact=True).select_option("year")
     page.get_by_role("button", name="Afficher").click()
     expect(page.locator("svg.chart")).to_have_count(4)
     for name in (
