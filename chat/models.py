@@ -362,9 +362,9 @@ class Conversation(models.Model):
                 name="conversation_queue_idx",
             ),
             models.Index(fields=["operator", "status"], name="conversation_op_idx"),
-            # Covers every statistics query but the categories' one, so
-            # they read the index alone; the message counters, written
-            # with every message, stay out of it.
+            # Covers every statistics query, so they read the index
+            # alone; the message counters, written with every message,
+            # stay out of it.
             models.Index(
                 fields=[
                     "created_at",
@@ -381,6 +381,7 @@ class Conversation(models.Model):
                     "stats_messages",
                     "operator",
                     "commune",
+                    "categories",
                 ],
                 name="conversation_stats_idx",
             ),

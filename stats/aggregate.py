@@ -171,9 +171,7 @@ COUNT_COLUMNS = {
     "handled": _when(CLAIMED),
     "abandoned": _when(f"c.wait_seconds IS NULL AND {CLOSED}"),
     "open": _when("c.status <> 'closed'"),
-    "left_before_reply": _when(
-        f"{CLAIMED} AND c.reply_seconds IS NULL AND {CLOSED}"
-    ),
+    "left_before_reply": _when(f"{CLAIMED} AND c.reply_seconds IS NULL AND {CLOSED}"),
     "urgent": _when("c.urgent"),
     "minor": _when("c.minor"),
     **{
@@ -187,24 +185,17 @@ COUNT_COLUMNS = {
 }
 
 
-def hourly_counts(scope: Scope) -> list[tuple[int, dict[str, int]]]:
-    """Counts per local hour index; one row per hour that had conversations."""
+COUNT_NAMES = list(COUNT_COLUMNS)
+
+
+def hourly_counts(scope: Scope) -> list[tuple]:
+    """Rows of (local hour index, *COUNT_COLUMNS), one per hour with any."""
     columns = ", ".join(COUNT_COLUMNS.values())
     sql = (
         f"SELECT c.stats_hour, {columns} "
         f"FROM {Conversation._meta.db_table} c WHERE {scope.where} GROUP BY 1"
     )
-    names = list(COUNT_COLUMNS)
-    return [
-        (row[0], dict(zip(names, (value or 0 for value in row[1:]), strict=True)))
-        for row in _fetch(sql, scope.params)
-    ]
-
-
-def local_parts(hour_index: int) -> tuple[date, int, int]:
-    """(date, hour, ISO weekday) of a local hour index."""
-    day = date.fromordinal(EPOCH_ORDINAL + hour_index // 24)
-    return day, hour_index % 24, day.isoweekday()
+    return _fetch(sql, scope.params)
 
 
 def _bin(x: str) -> str:

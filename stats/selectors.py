@@ -144,29 +144,40 @@ def compute_figures(
     series = {key: Counter() for key in series_keys(period)}
     hours: dict[int, Counter] = defaultdict(Counter)
     weekdays: dict[int, Counter] = defaultdict(Counter)
-    totals: Counter = Counter()
-    for hour_index, counts in aggregate.hourly_counts(scope):
-        day, hour, weekday = aggregate.local_parts(hour_index)
-        totals.update(counts)
+    names = aggregate.COUNT_NAMES
+    index = {name: i for i, name in enumerate(names, start=1)}
+    started, handled, abandoned = index["started"], index["handled"], index["abandoned"]
+    outcome_columns = [(name, index[f"outcome:{name}"]) for name in MAIN_OUTCOMES]
+    totals = [0] * (len(names) + 1)
+    days: dict[int, tuple[date, int]] = {}
+    for row in aggregate.hourly_counts(scope):
+        for i in range(1, len(row)):
+            totals[i] += row[i]
+        day_number, hour = divmod(row[0], 24)
+        if day_number not in days:
+            day = date.fromordinal(aggregate.EPOCH_ORDINAL + day_number)
+            days[day_number] = (day, day.isoweekday())
+        day, weekday = days[day_number]
         bucket = series[_bucket_key(period, day, hour)]
-        bucket["started"] += counts["started"]
-        bucket["handled"] += counts["handled"]
-        bucket["abandoned"] += counts["abandoned"]
-        for name in MAIN_OUTCOMES:
-            bucket[name] += counts[f"outcome:{name}"]
-        figures.heat[(weekday, hour)] += counts["started"]
+        bucket["started"] += row[started]
+        bucket["handled"] += row[handled]
+        bucket["abandoned"] += row[abandoned]
+        for name, column in outcome_columns:
+            bucket[name] += row[column]
+        figures.heat[(weekday, hour)] += row[started]
         for slot in (hours[hour], weekdays[weekday]):
-            slot["started"] += counts["started"]
-            slot["abandoned"] += counts["abandoned"]
+            slot["started"] += row[started]
+            slot["abandoned"] += row[abandoned]
     figures.series = series
-    figures.started = totals["started"]
-    figures.handled = totals["handled"]
-    figures.abandoned_waiting = totals["abandoned"]
-    figures.left_before_reply = totals["left_before_reply"]
-    figures.open_now = totals["open"]
-    figures.urgent = totals["urgent"]
-    figures.minor = totals["minor"]
-    for key, value in totals.items():
+    total = dict(zip(names, totals[1:], strict=True))
+    figures.started = total["started"]
+    figures.handled = total["handled"]
+    figures.abandoned_waiting = total["abandoned"]
+    figures.left_before_reply = total["left_before_reply"]
+    figures.open_now = total["open"]
+    figures.urgent = total["urgent"]
+    figures.minor = total["minor"]
+    for key, value in total.items():
         kind, _sep, name = key.partition(":")
         if value and kind == "outcome":
             figures.outcomes[name] = value
