@@ -17,7 +17,7 @@ from typing import Any
 
 from django.db.models import Count, F, Q, QuerySet
 
-from chat.models import Conversation, Service
+from chat.models import Service
 from console.models import Invitation, Participant, StaffProfile
 from directory.models import CallbackRequest, Orientation
 from stats import aggregate
@@ -89,19 +89,6 @@ class Figures:
     @property
     def abandonment_rate(self) -> float | None:
         return self.abandoned_waiting / self.started if self.started else None
-
-
-def _conversations(period: Period, service_ids: list[int] | None) -> QuerySet:
-    rows = Conversation.objects.filter(
-        created_at__gte=period.start_at, created_at__lt=period.end_at
-    )
-    if service_ids is not None:
-        rows = rows.filter(
-            id__in=ServicePassage.objects.filter(service_id__in=service_ids).values(
-                "conversation_id"
-            )
-        )
-    return rows
 
 
 def _bucket_key(period: Period, day: date, hour: int) -> Any:
