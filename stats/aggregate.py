@@ -281,12 +281,17 @@ def by_category(scope: Scope) -> list[tuple[str, int]]:
     return _fetch(sql, scope.params)
 
 
-def operator_days(scope: Scope) -> list[tuple[int, int, int, float]]:
-    """[(operator, local day number, conversations, seconds in conversation)]."""
+def staff_load(scope: Scope) -> tuple:
+    """(operators, operator-days, conversations, busiest operator-day, seconds).
+
+    An operator-day is an operator and a local day (of the conversations'
+    start) on which they closed at least one conversation in their charge.
+    """
     sql = (
-        "SELECT c.operator_id, c.stats_hour / 24 AS d, COUNT(*), "
-        f"SUM(c.length_seconds) FROM {Conversation._meta.db_table} c "
+        "SELECT COUNT(DISTINCT t.o), COUNT(*), SUM(t.n), MAX(t.n), SUM(t.s) FROM ("
+        "SELECT c.operator_id AS o, c.stats_hour / 24 AS d, COUNT(*) AS n, "
+        f"SUM(c.length_seconds) AS s FROM {Conversation._meta.db_table} c "
         f"WHERE {scope.where} AND c.length_seconds IS NOT NULL "
-        "AND c.operator_id IS NOT NULL GROUP BY 1, 2"
+        "AND c.operator_id IS NOT NULL GROUP BY 1, 2) t"
     )
-    return _fetch(sql, scope.params)
+    return _fetch(sql, scope.params)[0]

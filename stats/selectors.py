@@ -196,24 +196,20 @@ def compute_figures(
         {(dept or "?"): n for dept, n in aggregate.by_department(scope)}
     )
     figures.categories = Counter(dict(aggregate.by_category(scope)))
-    figures.staff = _staff_load(aggregate.operator_days(scope))
+    figures.staff = _staff_load(aggregate.staff_load(scope))
     _event_figures(figures, period, service_ids)
     return figures
 
 
-def _staff_load(rows: list[tuple[int, int, int, float]]) -> dict[str, Any]:
-    """Operators at work and how loaded they were.
-
-    An operator-day is a day (of the conversations' start) on which an
-    operator closed at least one conversation they were in charge of.
-    """
-    per_day = [count for _operator, _day, count, _seconds in rows]
+def _staff_load(row: tuple) -> dict[str, Any]:
+    """Operators at work and how loaded they were (``aggregate.staff_load``)."""
+    operators, days, conversations, busiest, seconds = row
     return {
-        "operators": len({operator for operator, *_rest in rows}),
-        "operator_days": len(rows),
-        "per_operator_day": (sum(per_day) / len(per_day)) if per_day else None,
-        "max_per_operator_day": max(per_day, default=0),
-        "conversation_hours": sum(seconds or 0 for *_rest, seconds in rows) / 3600,
+        "operators": operators,
+        "operator_days": days,
+        "per_operator_day": int(conversations) / days if days else None,
+        "max_per_operator_day": int(busiest or 0),
+        "conversation_hours": float(seconds or 0) / 3600,
     }
 
 
