@@ -27,6 +27,13 @@ WEEKDAYS = {
     7: gettext_lazy("dimanche"),
 }
 
+SHORT_OUTCOMES = {
+    "report": gettext_lazy("Signalements"),
+    "orientation": gettext_lazy("Orientations"),
+    "information": gettext_lazy("Informations"),
+    "other": gettext_lazy("Autres issues"),
+}
+
 
 @dataclass
 class Table:
@@ -189,7 +196,7 @@ def build_tables(figures: Figures, previous: Figures) -> dict[str, Table]:
                 (_("Commencées"), "int"),
                 (_("Prises en charge"), "int"),
                 (_("Abandons en attente"), "int"),
-                *[(str(outcomes[key]), "int") for key in MAIN_OUTCOMES],
+                *[(str(SHORT_OUTCOMES[key]), "int") for key in MAIN_OUTCOMES],
             ],
             [
                 [
