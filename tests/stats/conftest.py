@@ -2,7 +2,7 @@
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -47,7 +47,7 @@ class Clock:
         return self.now
 
     def at_utc(self, text: str) -> datetime:
-        self.now = datetime.fromisoformat(text).replace(tzinfo=timezone.utc)
+        self.now = datetime.fromisoformat(text).replace(tzinfo=UTC)
         return self.now
 
 

@@ -1,17 +1,19 @@
 """Every figure of a hand-built month, checked against its true value."""
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
 from anonymity.retention import do_purge_expired
 from chat.models import Conversation, Message
+from chat.services import do_start_conversation
 from console.services.participation import (
     check_leave_conversation,
     do_accept_invitation,
     do_answer_invitation,
     do_invite,
 )
+from stats.aggregate import do_materialize, offset_intervals
 from stats.periods import make_period
 from stats.selectors import compute_figures, percentile
 
@@ -194,3 +196,47 @@ def test_a_warm_handover_between_services(world, clock):
     assert figures.events["transfers"] == 0
     assert dict(figures.services) == {"Service A": 2, "Service B": 1}
     assert compute_figures(april, [world.b.id]).started == 1
+
+
+def test_paris_offsets_change_on_the_right_utc_hours():
+    year = make_period("year", date(2026, 6, 1))
+    intervals = offset_intervals(year.start_at, year.end_at)
+    assert [
+        (low.isoformat(), high.isoformat(), offset) for low, high, offset in intervals
+    ] == [
+        ("2025-12-31T23:00:00+00:00", "2026-03-29T01:00:00+00:00", 3600),
+        ("2026-03-29T01:00:00+00:00", "2026-10-25T01:00:00+00:00", 7200),
+        ("2026-10-25T01:00:00+00:00", "2026-12-31T23:00:00+00:00", 3600),
+    ]
+
+
+def test_the_autumn_change_counts_the_repeated_hour_once_per_conversation(world):
+    # 25 October 2026: 02:00–03:00 happens twice. One conversation in each.
+    world.start("2026-10-25 02:30")  # the first 02:30, summer time
+    assert world.clock.now.astimezone(UTC).hour == 0
+    world.clock.at_utc("2026-10-25 01:30")  # the second 02:30, winter time
+    conversation, _token = do_start_conversation(
+        service=world.a, visitor_role="victim", commune=world.commune
+    )
+    figures = compute_figures(make_period("day", date(2026, 10, 25)))
+    assert figures.started == 2
+    assert figures.series[2]["started"] == 2
+    assert figures.heat == {(7, 2): 2}
+
+
+def test_final_rows_are_derived_once(world):
+    compute_figures(MARCH)
+    assert do_materialize(MARCH) == 0  # every March conversation is closed
+    final = Conversation.objects.get(id=world.ids["c3"])
+    assert final.stats_final
+    assert final.wait_seconds == pytest.approx(1200, abs=0.01)
+    assert final.stats_messages == 1
+
+
+def test_purge_drops_feedback_guards_after_a_day(world, clock):
+    from stats.models import FeedbackGuard
+
+    FeedbackGuard.objects.create(digest="a" * 64)
+    clock.now = clock.now + timedelta(hours=25)
+    assert do_purge_expired(now=clock.now).counts["feedback_guards"] == 1
+    assert not FeedbackGuard.objects.exists()

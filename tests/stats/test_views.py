@@ -183,3 +183,13 @@ def test_the_console_top_bar_links_supervisors_to_the_page(client, world):
     assert "/console/statistics/" not in client.get("/console/").content.decode()
     log_in(client, world.supervisor_a)
     assert 'href="/console/statistics/"' in client.get("/console/").content.decode()
+
+
+def test_the_page_in_english(client, world):
+    log_in(client, world.administrator)
+    client.post("/i18n/setlang/", {"language": "en", "next": "/console/statistics/"})
+    page = client.get("/console/statistics/" + MARCH).content.decode()
+    assert '<html lang="en"' in page
+    assert "Key figures" in page
+    assert "Conversations started by day and hour" in page
+    assert "Tuesday" in page
