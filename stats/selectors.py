@@ -15,7 +15,9 @@ from datetime import date, timedelta
 from math import ceil
 from typing import Any
 
+from django.apps import apps
 from django.db.models import Count, F, Q, QuerySet
+from django.utils.translation import gettext as _
 
 from chat.models import Service
 from console.models import Invitation, Participant, StaffProfile
@@ -301,5 +303,57 @@ def _event_figures(
 def _escalation_figures(
     period: Period, service_ids: list[int] | None
 ) -> dict[str, int] | None:
-    """Consents, reports and disclosures: None until the escalation app has them."""
-    return None
+    """Consents, reports and disclosures; None until the escalation app has them.
+
+    Each is counted in the period of its own event, for conversations that
+    passed through the chosen services. Looked up by name so the page
+    works with or without the escalation models installed.
+    """
+    try:
+        consents = apps.get_model("escalation", "ConsentRequest")
+        reports = apps.get_model("escalation", "Report")
+        deliveries = apps.get_model("escalation", "Delivery")
+        disclosures = apps.get_model("escalation", "DisclosureRequest")
+    except LookupError:
+        return None
+    start, end = period.start_at, period.end_at
+    scope, report_scope = Q(), Q()
+    if service_ids is not None:
+        passed = ServicePassage.objects.filter(service_id__in=service_ids).values(
+            "conversation_id"
+        )
+        scope = Q(conversation_id__in=passed)
+        report_scope = Q(report__conversation_id__in=passed)
+    asked = consents.objects.filter(scope, asked_at__gte=start, asked_at__lt=end)
+    answered = consents.objects.filter(
+        scope, answered_at__gte=start, answered_at__lt=end
+    )
+    requested = disclosures.objects.filter(
+        scope, requested_at__gte=start, requested_at__lt=end
+    )
+    decided = disclosures.objects.filter(
+        scope, decided_at__gte=start, decided_at__lt=end
+    )
+    executed = disclosures.objects.filter(
+        scope, executed_at__gte=start, executed_at__lt=end
+    )
+    return {
+        _("Consentements demandés"): asked.count(),
+        _("Consentements acceptés"): answered.filter(status="accepted").count(),
+        _("Consentements refusés"): answered.filter(status="declined").count(),
+        _("Signalements transmis à une unité"): reports.objects.filter(
+            scope, created_at__gte=start, created_at__lt=end
+        ).count(),
+        _("Signalements remis (envoi confirmé)"): deliveries.objects.filter(
+            report_scope, state="sent", sent_at__gte=start, sent_at__lt=end
+        )
+        .values("report_id")
+        .distinct()
+        .count(),
+        _("Levées d'anonymat demandées"): requested.count(),
+        _("Levées d'anonymat autorisées par le parquet"): decided.filter(
+            decision="approved"
+        ).count(),
+        _("Levées d'anonymat refusées"): decided.filter(decision="refused").count(),
+        _("Levées d'anonymat exécutées"): executed.count(),
+    }

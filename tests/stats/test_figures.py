@@ -240,3 +240,22 @@ def test_purge_drops_feedback_guards_after_a_day(world, clock):
     clock.now = clock.now + timedelta(hours=25)
     assert do_purge_expired(now=clock.now).counts["feedback_guards"] == 1
     assert not FeedbackGuard.objects.exists()
+
+
+def test_escalation_figures_follow_the_escalation_app(world, client):
+    """A gap while the escalation models are absent; their counts once present.
+
+    With the models installed this runs every query against them, so a
+    renamed field fails here rather than on the page.
+    """
+    from django.apps import apps
+
+    figures = compute_figures(MARCH)
+    try:
+        apps.get_model("escalation", "ConsentRequest")
+    except LookupError:
+        assert figures.escalation is None
+        return
+    assert len(figures.escalation) == 9
+    assert set(figures.escalation.values()) == {0}  # no escalation in this world
+    assert compute_figures(MARCH, [world.b.id]).escalation is not None
