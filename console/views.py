@@ -105,9 +105,7 @@ def console_page(request: HttpRequest) -> HttpResponse:
             "strings": get_console_strings(),
             "idle_seconds": settings.SESSION_COOKIE_AGE,
             "is_supervisor": get_staff_profile(request.user).has_role("supervisor"),
-            "can_read_statistics": may_read_statistics(
-                get_staff_profile(request.user)
-            ),
+            "can_read_statistics": may_read_statistics(get_staff_profile(request.user)),
         },
     )
     response["Cache-Control"] = "no-store"

@@ -29,8 +29,6 @@ from chat.services.messages import (
 )
 from chat.services.queue import do_notify_queue_changed
 from console.models import Invitation, Participant, StaffProfile, Whisper
-from stats.models import ServicePassage
-from stats.services import do_record_passage
 from console.selectors import (
     get_participant,
     get_staff_place,
@@ -38,6 +36,8 @@ from console.selectors import (
     may_take_invitation,
     visitor_invitation_text,
 )
+from stats.models import ServicePassage
+from stats.services import do_record_passage
 
 SUMMARY_MAX_CHARS = 600
 
