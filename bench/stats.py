@@ -214,7 +214,7 @@ def generate_traffic(
                         time_value(reply + step * (seq - 1)),
                     )
                 )
-            if rng.random() < 0.03:
+            if len(services) > 1 and rng.random() < 0.03:
                 other = services[-1] if service == services[0] else services[0]
                 passages.append(
                     ServicePassage(
