@@ -158,7 +158,7 @@ def _fetch(sql: str, params: Iterable[Any]) -> list[tuple]:
 
 
 def _when(condition: str) -> str:
-    return f"SUM(CASE WHEN {condition} THEN 1 ELSE 0 END)"
+    return f"COUNT(*) FILTER (WHERE {condition})"
 
 
 # After do_materialize: wait_seconds is set iff the conversation was
