@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ('chat', '0003_conversation_statistics_facts'),
+        ('chat', '0005_conversation_statistics_facts'),
     ]
 
     operations = [

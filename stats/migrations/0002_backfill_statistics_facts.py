@@ -45,7 +45,7 @@ def backfill(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("chat", "0003_conversation_statistics_facts"),
+        ("chat", "0005_conversation_statistics_facts"),
         ("stats", "0001_service_passage_feedback"),
     ]
 

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('chat', '0002_service_routing_competence'),
+        ('chat', '0004_postalcode_label'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
