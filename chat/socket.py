@@ -42,6 +42,37 @@ _pending_dispatches: set[asyncio.Task] = set()
 OWN_IDS_KEPT = 2000
 
 
+# Control characters refused in any string of a frame: NUL (stored as is,
+# it truncates text in C tools and some terminals), plus the lone UTF-16
+# surrogates JSON escapes can carry, which no UTF-8 encoder accepts.
+REFUSED_CHARACTERS = "\x00"
+
+
+def find_unsafe_text(value: Any) -> str | None:
+    """Return what is wrong with a string anywhere in ``value``, or None.
+
+    Checks keys and values, walking without recursion: a lone surrogate
+    (``"\\ud800"``) cannot be encrypted, logged or sent back, and NUL is
+    refused (issue 11).
+    """
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if any(character in item for character in REFUSED_CHARACTERS):
+                return "a NUL character"
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return "invalid Unicode"
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return None
+
+
 class TokenBucket:
     """Allow ``rate`` frames a second on average, ``burst`` at once."""
 
@@ -178,6 +209,12 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
         if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
             await self.send_error("bad_request", _("Chaque trame a un champ type."))
             return
+        problem = find_unsafe_text(frame)
+        if problem is not None:
+            # One line, no content: the frame itself is never logged.
+            logger.warning("refused a frame with %s", problem)
+            await self.send_error("bad_request", _("Texte invalide dans la trame."))
+            return
         ref = frame.get("id") if isinstance(frame.get("id"), str) else None
         handler_name = self.handlers.get(frame["type"])
         if handler_name is None:
@@ -194,6 +231,22 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
             await self.send_error(
                 "unavailable", _("Service momentanément indisponible, réessayez."), ref
             )
+        except Exception as error:  # noqa: BLE001 - see below
+            await self.survive_handler_error(frame["type"], error, ref)
+
+    async def survive_handler_error(
+        self, frame_type: str, error: Exception, ref: str | None
+    ) -> None:
+        """Answer a frame whose handler failed, and keep the socket open.
+
+        A client frame must never end a socket with 1011 nor flood the
+        log with a traceback (issue 11): one line names the frame type and
+        the exception class, never the frame's content.
+        """
+        logger.error("handler for %r failed: %s", frame_type[:40], type(error).__name__)
+        await self.send_error(
+            "internal_error", _("Erreur interne : la trame est ignorée."), ref
+        )
 
     async def refuse_flood(self) -> None:
         now = time.monotonic()
