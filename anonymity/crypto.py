@@ -14,9 +14,11 @@ the ring (docs/security.md).
 """
 
 import base64
+import logging
 import os
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from uuid import UUID
 
 from cryptography.exceptions import InvalidTag
@@ -24,8 +26,11 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.translation import gettext as _
 
 from anonymity.models import ConversationKey
+
+logger = logging.getLogger(__name__)
 
 NONCE_BYTES = 12
 DEK_CACHE_SIZE = 4096
@@ -170,6 +175,28 @@ def decrypt_note(conversation_id: UUID, blob: bytes, *, kind: str = "note") -> s
     return _open(
         get_data_key(conversation_id), blob, _note_aad(conversation_id, kind)
     ).decode()
+
+
+def read_or_unreadable(
+    open_text: Callable[[], str], *, what: str, conversation_id: UUID, row_id: object
+) -> str:
+    """Return ``open_text()``, or "[message illisible]" if it fails.
+
+    One bad row (tampering, a corrupted blob, a key removed from the ring
+    too early) must stay one bad row: the reader sees a placeholder and the
+    rest of the conversation, resume and console connect keep working
+    (issue 11). The alert names the row, never any content.
+    """
+    try:
+        return open_text()
+    except (DecryptionError, UnicodeDecodeError, ValueError):
+        logger.error(
+            "ALERT: %s %s of conversation %s did not decrypt; shown as unreadable",
+            what,
+            row_id,
+            conversation_id,
+        )
+        return _("[message illisible]")
 
 
 def do_rewrap_data_keys(*, batch_size: int = 500) -> int:

@@ -14,7 +14,7 @@ from django.contrib.auth.models import User
 from django.db.models import Count
 from django.utils.translation import gettext as _
 
-from anonymity.crypto import decrypt_message_body
+from anonymity.crypto import decrypt_message_body, read_or_unreadable
 from chat.competence import route_to_force
 from chat.errors import ChatError
 from chat.models import Commune, Conversation, Message, Service
@@ -238,7 +238,14 @@ def render_message(
         "type": "message",
         "seq": message.seq,
         "from": message.sender,
-        "text": read_message_text(message) if text is None else text,
+        "text": read_or_unreadable(
+            lambda: read_message_text(message),
+            what="message",
+            conversation_id=message.conversation_id,
+            row_id=message.seq,
+        )
+        if text is None
+        else text,
         "at": iso_utc(message.created_at),
     }
     if message.author_name:

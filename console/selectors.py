@@ -16,7 +16,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from anonymity.crypto import decrypt_note
+from anonymity.crypto import decrypt_note, read_or_unreadable
 from chat.competence import queue_competence_fields, render_competence
 from chat.errors import ChatError
 from chat.models import Connection, Conversation, Note, Service
@@ -259,7 +259,12 @@ def render_note(note: Note) -> dict[str, Any]:
         "conversation": str(note.conversation_id),
         "id": note.id,
         "name": pseudonym_of(note.author),
-        "text": decrypt_note(note.conversation_id, note.ciphertext),
+        "text": read_or_unreadable(
+            lambda: decrypt_note(note.conversation_id, note.ciphertext),
+            what="note",
+            conversation_id=note.conversation_id,
+            row_id=note.id,
+        ),
         "at": iso_utc(note.created_at),
     }
 
@@ -271,8 +276,13 @@ def render_whisper(whisper: Whisper) -> dict[str, Any]:
         "id": whisper.id,
         "from": whisper.author_role,
         "name": whisper.author_name,
-        "text": decrypt_note(
-            whisper.conversation_id, bytes(whisper.ciphertext), kind="whisper"
+        "text": read_or_unreadable(
+            lambda: decrypt_note(
+                whisper.conversation_id, bytes(whisper.ciphertext), kind="whisper"
+            ),
+            what="whisper",
+            conversation_id=whisper.conversation_id,
+            row_id=whisper.id,
         ),
         "at": iso_utc(whisper.created_at),
     }
@@ -358,8 +368,15 @@ def render_invitation(
     }
     if with_summary:
         summary = (
-            decrypt_note(
-                conversation.id, bytes(invitation.summary_ciphertext), kind="summary"
+            read_or_unreadable(
+                lambda: decrypt_note(
+                    conversation.id,
+                    bytes(invitation.summary_ciphertext),
+                    kind="summary",
+                ),
+                what="summary",
+                conversation_id=conversation.id,
+                row_id=invitation.id,
             )
             if invitation.summary_ciphertext
             else ""
