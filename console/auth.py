@@ -1,11 +1,13 @@
 """Who may open the staff console: session, account and second factor.
 
-Used by the staff socket at connect and every ``CONSOLE_AUTH_RECHECK_SECONDS``
-after (the user in the Channels scope is frozen at connect time,
-docs/security.md §B9), and by the console views. It re-reads the
-session from its store each time, so a logout, an expired session, a
-password change, a deactivated account or a removed TOTP device all end
-the console within one period.
+Used by the staff socket at connect, at once when the account changes (a
+``console.session_check`` event to the user's group, sent by
+``console.signals``), every ``CONSOLE_AUTH_RECHECK_SECONDS`` as a safety
+net, and inside every staff write (``lock_console_access``); and by the
+console views. It re-reads the session from its store each time, so a
+logout, an ended session, a password change, a deactivated account or a
+removed TOTP device end the console within a second (issue 11,
+docs/security.md §B9).
 
 It also holds the client-address callable of django-axes, which returns
 None: lockout is by username only, and no address is ever stored.
@@ -22,6 +24,7 @@ from django.contrib.auth.models import User
 from django.http import HttpRequest
 from django.utils.crypto import constant_time_compare
 from django.utils.module_loading import import_string
+from django.utils.translation import gettext as _
 
 from console.models import StaffProfile
 from console.selectors import get_console_profile
@@ -72,3 +75,32 @@ def is_otp_verified(user: User, session_data: dict[str, Any]) -> bool:
         return False
     device = Device.from_persistent_id(device_id)
     return device is not None and device.user_id == user.pk and device.confirmed
+
+
+def lock_console_access(session_key: str | None) -> StaffProfile:
+    """Re-check the account inside the caller's transaction, or refuse.
+
+    Every staff write runs this first, in the same transaction (issue 11):
+    the user row is locked, so a deactivation, a role or service change,
+    a password change or an ended session committed before this point is
+    seen, and one committed after waits for the write. Raises ``revoked``.
+    """
+    from chat.errors import ChatError
+
+    if session_key:
+        store = import_string(f"{settings.SESSION_ENGINE}.SessionStore")(session_key)
+        user_id = store.load().get(SESSION_KEY)
+        if user_id is not None:
+            User.objects.select_for_update().filter(pk=user_id).exists()
+    profile = get_console_access(session_key)[1]
+    if profile is None:
+        raise ChatError("revoked", _("Votre accès a changé : reconnectez-vous."))
+    return profile
+
+
+def account_signature(profile: StaffProfile) -> tuple:
+    """What a console socket was opened with: a change means reconnect."""
+    return (
+        tuple(sorted(profile.roles)),
+        tuple(sorted(service.id for service in profile.services.all())),
+    )

@@ -12,6 +12,7 @@ from uuid import UUID
 
 from channels.db import database_sync_to_async
 from django.conf import settings
+from django.db import transaction
 from django.utils.translation import gettext as _
 
 from attachments.services import check_issue_staff_upload_token, token_frame
@@ -29,7 +30,12 @@ from chat.services import (
 )
 from chat.socket import ProtocolConsumer, db_read
 from console import queue_feed
-from console.auth import CLOSE_NOT_LOGGED_IN, get_console_access
+from console.auth import (
+    CLOSE_NOT_LOGGED_IN,
+    account_signature,
+    get_console_access,
+    lock_console_access,
+)
 from console.selectors import (
     get_assigned_conversation,
     get_hello,
@@ -56,8 +62,17 @@ from console.services import (
 from directory.services import check_send_resource
 from escalation.consent import check_request_consent, get_consent_frame
 
+# The account's roles or services changed: reconnect for a fresh hello.
+CLOSE_ACCOUNT_CHANGED = 4409
 QUEUE_DEBOUNCE_SECONDS = 0.5
 BOARD_REFRESH_SECONDS = 5.0
+
+
+def get_access_and_signature(
+    session_key: str | None,
+) -> tuple[int, Any, tuple | None]:
+    code, profile = get_console_access(session_key)
+    return code, profile, account_signature(profile) if profile else None
 
 
 class StaffConsoleConsumer(ProtocolConsumer):
@@ -113,6 +128,7 @@ class StaffConsoleConsumer(ProtocolConsumer):
             return
         self.profile = profile
         self.service_ids = [service.id for service in profile.services.all()]
+        self.signature = await database_sync_to_async(account_signature)(profile)
         for group in self.groups_to_join():
             await self.channel_layer.group_add(group, self.channel_name)
         hello = await db_read(get_hello)(profile)
@@ -190,18 +206,48 @@ class StaffConsoleConsumer(ProtocolConsumer):
                 return
 
     async def recheck_access(self) -> bool:
-        """Re-read session, account and second factor; close if they lapsed."""
+        """Re-read session, account and second factor; close if they lapsed.
+
+        A change of roles or services closes with 4409: the console
+        reconnects at once and its new ``hello`` lists what it may see now.
+        """
         if self.profile is None:
             return False
-        code, profile = await database_sync_to_async(get_console_access)(
-            self.session_key
-        )
-        if profile is None:
+        code, profile, signature = await database_sync_to_async(
+            get_access_and_signature
+        )(self.session_key)
+        if profile is None or signature != self.signature:
             await self.disconnect(code)
-            await self.close(code=code)
+            await self.close(code=code if profile is None else CLOSE_ACCOUNT_CHANGED)
             return False
         self.profile = profile
         return True
+
+    async def write(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        """Run a staff write after re-checking the account, in one transaction.
+
+        ``fn`` gets the freshly read profile first: a deactivated account,
+        an ended session or a lost role or service is refused even if the
+        change committed a moment ago (issue 11).
+        """
+        session_key = self.session_key
+
+        def locked() -> tuple[Any, tuple, Any]:
+            with transaction.atomic():
+                profile = lock_console_access(session_key)
+                return profile, account_signature(profile), fn(profile, *args, **kwargs)
+
+        try:
+            profile, signature, result = await self.call(locked)
+        except ChatError as error:
+            if error.code == "revoked":
+                self.pending_recheck = asyncio.ensure_future(self.recheck_access())
+            raise
+        if signature != self.signature:
+            self.pending_recheck = asyncio.ensure_future(self.recheck_access())
+        else:
+            self.profile = profile
+        return result
 
     # -- handlers ---------------------------------------------------------
 
@@ -209,7 +255,7 @@ class StaffConsoleConsumer(ProtocolConsumer):
         target = frame.get("conversation")
         if target is not None and not isinstance(target, str):
             raise ChatError("bad_request", _("conversation doit être un UUID."))
-        conversation = await self.call(check_claim_conversation, self.profile, target)
+        conversation = await self.write(check_claim_conversation, target)
         await self.send_assigned(conversation.id)
 
     async def send_assigned(self, conversation_id: UUID) -> None:
@@ -222,9 +268,8 @@ class StaffConsoleConsumer(ProtocolConsumer):
     async def handle_message(self, frame: dict[str, Any]) -> None:
         conversation_id = self.require_watched(frame)
         self.expect_own_message(frame.get("id"))
-        message, _created = await self.call(
+        message, _created = await self.write(
             check_send_staff_message,
-            self.profile,
             conversation_id,
             text=frame.get("text"),
             client_id=frame.get("id"),
@@ -242,9 +287,8 @@ class StaffConsoleConsumer(ProtocolConsumer):
 
     async def handle_typing(self, frame: dict[str, Any]) -> None:
         conversation_id = self.require_watched(frame)
-        await self.call(
+        await self.write(
             check_send_staff_typing,
-            self.profile,
             conversation_id,
             active=frame.get("active"),
             origin=self.channel_name,
@@ -269,9 +313,7 @@ class StaffConsoleConsumer(ProtocolConsumer):
 
     async def handle_note(self, frame: dict[str, Any]) -> None:
         conversation_id = self.require_watched(frame)
-        note = await self.call(
-            check_add_note, self.profile, conversation_id, text=frame.get("text")
-        )
+        note = await self.write(check_add_note, conversation_id, text=frame.get("text"))
         reply = {"type": "noted", "conversation": str(conversation_id), "note": note.id}
         if isinstance(frame.get("id"), str):
             reply["id"] = frame["id"]
@@ -279,7 +321,7 @@ class StaffConsoleConsumer(ProtocolConsumer):
 
     async def handle_release(self, frame: dict[str, Any]) -> None:
         conversation_id = self.require_watched(frame)
-        await self.call(check_release_conversation, self.profile, conversation_id)
+        await self.write(check_release_conversation, conversation_id)
         await self.unwatch(conversation_id)
         await self.send_json(
             {
@@ -293,9 +335,8 @@ class StaffConsoleConsumer(ProtocolConsumer):
         conversation = frame.get("conversation")
         if not isinstance(conversation, str):
             raise ChatError("bad_request", _("conversation doit être un UUID."))
-        flagged = await self.call(
+        flagged = await self.write(
             check_flag_conversation,
-            self.profile,
             conversation,
             urgent=frame.get("urgent"),
             minor=frame.get("minor"),
@@ -311,9 +352,8 @@ class StaffConsoleConsumer(ProtocolConsumer):
 
     async def handle_close(self, frame: dict[str, Any]) -> None:
         conversation_id = self.require_watched(frame)
-        await self.call(
+        await self.write(
             check_close_conversation,
-            self.profile,
             conversation_id,
             outcome=frame.get("outcome"),
             categories=frame.get("categories"),
@@ -321,9 +361,8 @@ class StaffConsoleConsumer(ProtocolConsumer):
 
     async def handle_transfer(self, frame: dict[str, Any]) -> None:
         conversation_id = self.require_watched(frame)
-        await self.call(
+        await self.write(
             check_transfer_conversation,
-            self.profile,
             conversation_id,
             service_slug=frame.get("service"),
         )
@@ -338,9 +377,8 @@ class StaffConsoleConsumer(ProtocolConsumer):
 
     async def handle_invite(self, frame: dict[str, Any]) -> None:
         conversation_id = self.require_watched(frame)
-        await self.call(
+        await self.write(
             check_invite,
-            self.profile,
             conversation_id,
             role=frame.get("role"),
             service_slug=frame.get("service"),
@@ -348,19 +386,17 @@ class StaffConsoleConsumer(ProtocolConsumer):
         )
 
     async def handle_cancel_invitation(self, frame: dict[str, Any]) -> None:
-        await self.call(check_cancel_invitation, self.profile, frame.get("invitation"))
+        await self.write(check_cancel_invitation, frame.get("invitation"))
 
     async def handle_join(self, frame: dict[str, Any]) -> None:
-        conversation_id = await self.call(
-            check_join_conversation, self.profile, frame.get("conversation")
+        conversation_id = await self.write(
+            check_join_conversation, frame.get("conversation")
         )
         await self.send_assigned(conversation_id)
 
     async def handle_leave(self, frame: dict[str, Any]) -> None:
         conversation_id = self.require_watched(frame)
-        reason = await self.call(
-            check_leave_conversation, self.profile, conversation_id
-        )
+        reason = await self.write(check_leave_conversation, conversation_id)
         await self.unwatch(conversation_id)
         await self.send_json(
             {"type": "released", "conversation": str(conversation_id), "reason": reason}
@@ -368,8 +404,8 @@ class StaffConsoleConsumer(ProtocolConsumer):
 
     async def handle_whisper(self, frame: dict[str, Any]) -> None:
         conversation_id = self.require_watched(frame)
-        whisper = await self.call(
-            check_send_whisper, self.profile, conversation_id, text=frame.get("text")
+        whisper = await self.write(
+            check_send_whisper, conversation_id, text=frame.get("text")
         )
         reply = {
             "type": "whispered",
@@ -381,15 +417,14 @@ class StaffConsoleConsumer(ProtocolConsumer):
         await self.send_json(reply)
 
     async def handle_board(self, frame: dict[str, Any]) -> None:
-        board = await self.call(check_board, self.profile)
+        board = await self.write(check_board)
         await self.send_json(board)
         if not self.watching_board:
             await self.start_board()
 
     async def handle_canned_save(self, frame: dict[str, Any]) -> None:
-        answer = await self.call(
+        answer = await self.write(
             check_save_canned,
-            self.profile,
             answer_id=frame.get("id"),
             service_slug=frame.get("service"),
             title=frame.get("title"),
@@ -398,13 +433,11 @@ class StaffConsoleConsumer(ProtocolConsumer):
         await self.send_json({"type": "canned_saved", "id": answer.id})
 
     async def handle_canned_delete(self, frame: dict[str, Any]) -> None:
-        await self.call(check_delete_canned, self.profile, answer_id=frame.get("id"))
+        await self.write(check_delete_canned, answer_id=frame.get("id"))
         await self.send_json({"type": "canned_deleted", "id": frame.get("id")})
 
     async def handle_auto_assign(self, frame: dict[str, Any]) -> None:
-        enabled = await self.call(
-            check_set_auto_assign, self.profile, enabled=frame.get("enabled")
-        )
+        enabled = await self.write(check_set_auto_assign, enabled=frame.get("enabled"))
         await self.send_json({"type": "auto_assign", "enabled": enabled})
         if enabled:
             await self.call(do_auto_assign, self.service_ids)
@@ -412,9 +445,8 @@ class StaffConsoleConsumer(ProtocolConsumer):
     async def handle_send_resource(self, frame: dict[str, Any]) -> None:
         """Share a directory entry as a card (issue 6, docs/protocol.md)."""
         conversation_id = self.require_watched(frame)
-        message, card, _created = await self.call(
+        message, card, _created = await self.write(
             check_send_resource,
-            self.profile,
             conversation_id,
             resource_id=frame.get("resource"),
             client_id=frame.get("id"),
@@ -434,9 +466,8 @@ class StaffConsoleConsumer(ProtocolConsumer):
     async def handle_confirm_force(self, frame: dict[str, Any]) -> None:
         """Confirm a split commune's force, or hand it to the other force."""
         conversation_id = self.require_watched(frame)
-        result = await self.call(
+        result = await self.write(
             check_confirm_force,
-            self.profile,
             conversation_id,
             force=frame.get("force"),
         )

@@ -163,3 +163,24 @@ def do_staff_logout(request: HttpRequest) -> None:
     logout(request)
     if user_id is not None:
         events.notify_session_check(user_id)
+
+
+@transaction.atomic
+def do_end_all_sessions(user: User) -> int:
+    """Log ``user`` out everywhere now; return how many sessions ended.
+
+    For a supervisor or administrator who fears an account is misused (a
+    lost phone, a shared screen): every session row of the user is
+    deleted, so every request is anonymous from now on, and every open
+    console socket re-checks at once and closes (issue 11).
+    """
+    from django.contrib.sessions.models import Session
+    from django.utils import timezone
+
+    ended = 0
+    for session in Session.objects.filter(expire_date__gt=timezone.now()).iterator():
+        if session.get_decoded().get(SESSION_KEY) == str(user.pk):
+            session.delete()
+            ended += 1
+    events.notify_session_check(user.pk)
+    return ended
