@@ -117,11 +117,22 @@ def approved_disclosure() -> dict[str, Any]:
     }
 
 
+def deactivate(user_id: int) -> dict[str, Any]:
+    """Deactivate an account as an administrator would (issue 11)."""
+    from django.contrib.auth.models import User
+
+    user = User.objects.get(pk=user_id)
+    user.is_active = False
+    user.save()
+    return {}
+
+
 OPERATIONS = {
     "migrate": migrate,
     "base": base,
     "team": team,
     "approved_disclosure": approved_disclosure,
+    "deactivate": deactivate,
 }
 
 
