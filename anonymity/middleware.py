@@ -6,13 +6,15 @@ a ``PendingSeal`` (sealed to the month's public key when the visitor
 starts or resumes a conversation); for every scope it removes
 ``client`` and the forwarding headers, so nothing downstream (Django's
 ``REMOTE_ADDR``, error reports, a stray log of the scope) can see them
-(docs/security.md §B1, §B7).
+(docs/security.md §B1, §B7). In its place it leaves ``client_key``, a keyed
+hash of the address under a rotating in-memory key (anonymity.clientkey).
 """
 
 from typing import Any
 
 from django.utils import timezone
 
+from anonymity.clientkey import compute_client_key
 from anonymity.sealing import PendingSeal, parse_client_address
 
 STRIPPED_HEADERS = frozenset(
@@ -46,4 +48,7 @@ class SealClientAddressMiddleware:
         scope["headers"] = [(k, v) for k, v in headers if k not in STRIPPED_HEADERS]
         if scope["type"] == "websocket":
             scope["connection_seal"] = PendingSeal(ip, port, timezone.now())
+        # The only thing admission control and the login lockout may know
+        # of the address: a keyed hash under a rotating key (issue 11).
+        scope["client_key"] = await compute_client_key(ip)
         return await self.app(scope, receive, send)

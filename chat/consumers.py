@@ -7,18 +7,18 @@ from django.utils.translation import gettext as _
 
 from anonymity.services import do_seal_pending_connection
 from attachments.services import check_issue_visitor_upload_token, token_frame
-from chat import events, runtime
+from chat import admission, events, runtime
 from chat.errors import ChatError
 from chat.models import Conversation
 from chat.places import render_conversation_commune
 from chat.services import (
-    check_resume_conversation,
     check_send_message,
     check_send_typing,
     check_start_for_visitor,
     do_drop_connection,
     do_leave_conversation,
     do_register_connection,
+    do_resume_conversation,
 )
 from chat.services.queue import get_queue_status
 from chat.socket import CLOSE_FLOOD, ProtocolConsumer
@@ -34,6 +34,10 @@ from escalation.consent import (
 from receipts.services import check_recover_conversation, do_issue_receipt
 
 CLOSE_NOT_FOUND = 4404
+# Another socket took over this conversation (issue 11).
+CLOSE_REPLACED = 4409
+# Too many sockets from one client: try again later (RFC 6455 1013).
+CLOSE_TRY_AGAIN_LATER = 1013
 
 
 class VisitorChatConsumer(ProtocolConsumer):
@@ -59,13 +63,31 @@ class VisitorChatConsumer(ProtocolConsumer):
         self.conversation: Conversation | None = None
         self.last_queue: tuple[int, int] | None = None
         self.recover_attempts = 0
+        self.client_key = self.scope.get("client_key")
+        self.admitted = False
         await self.accept()
+        try:
+            await admission.admit_socket(self.client_key)
+        except ChatError as error:
+            await self.send_error(error.code, error.message, **error.extra)
+            await self.close(code=CLOSE_TRY_AGAIN_LATER)
+            return
+        self.admitted = True
+
+    async def release_admission(self) -> None:
+        if getattr(self, "admitted", False):
+            self.admitted = False
+            await admission.release_socket(self.client_key)
 
     async def disconnect(self, code: int) -> None:
+        await self.release_admission()
         conversation = getattr(self, "conversation", None)
         if conversation is not None:
             await self.channel_layer.group_discard(
                 events.conversation_group_name(conversation.id), self.channel_name
+            )
+            await self.channel_layer.group_discard(
+                events.visitor_group_name(conversation.id), self.channel_name
             )
             await self.call(do_drop_connection, self.channel_name)
 
@@ -77,6 +99,15 @@ class VisitorChatConsumer(ProtocolConsumer):
     async def attach(self, conversation: Conversation, delivered: int) -> None:
         self.conversation = conversation
         self.delivered[conversation.id] = delivered
+        # At most one visitor socket per conversation: the newest wins and
+        # the others are told and closed (issue 11).
+        await self.channel_layer.group_send(
+            events.visitor_group_name(conversation.id),
+            {"type": "chat.replaced", "by": self.channel_name},
+        )
+        await self.channel_layer.group_add(
+            events.visitor_group_name(conversation.id), self.channel_name
+        )
         await self.channel_layer.group_add(
             events.conversation_group_name(conversation.id), self.channel_name
         )
@@ -98,15 +129,20 @@ class VisitorChatConsumer(ProtocolConsumer):
     async def handle_start(self, frame: dict[str, Any]) -> None:
         if self.conversation is not None:
             raise ChatError("bad_state", _("Une conversation est déjà ouverte."))
-        conversation, token, details = await self.call(
-            check_start_for_visitor,
-            place=frame.get("place"),
-            role=frame.get("role"),
-            service_slug=frame.get("service"),
-            lang=frame.get("lang", "fr"),
-            commune=frame.get("commune"),
-            topic=frame.get("topic"),
-        )
+        await admission.admit_start(self.client_key)
+        try:
+            conversation, token, details = await self.call(
+                check_start_for_visitor,
+                place=frame.get("place"),
+                role=frame.get("role"),
+                service_slug=frame.get("service"),
+                lang=frame.get("lang", "fr"),
+                commune=frame.get("commune"),
+                topic=frame.get("topic"),
+            )
+        except BaseException:
+            await admission.unadmit_start(self.client_key)
+            raise
         await self.attach(conversation, 0)
         position, wait = await self.call(get_queue_status, conversation)
         self.last_queue = (position, wait)
@@ -129,17 +165,21 @@ class VisitorChatConsumer(ProtocolConsumer):
         last_seq = frame.get("last_seq", 0)
         if not isinstance(last_seq, int) or isinstance(last_seq, bool) or last_seq < 0:
             raise ChatError("bad_request", _("last_seq doit être un entier positif."))
+        await admission.check_token_attempts(self.client_key)
         try:
-            conversation = await self.call(
-                check_resume_conversation, frame.get("token")
+            conversation, token = await self.call(
+                do_resume_conversation, frame.get("token")
             )
         except ChatError as error:
             if error.code == "not_found":
+                await admission.note_wrong_token(self.client_key)
                 await self.send_error(error.code, error.message)
                 await self.close(code=CLOSE_NOT_FOUND)
                 return
             raise
-        await self.send_resumed(conversation, last_seq)
+        if conversation.abusive:
+            await admission.block_client(self.client_key)
+        await self.send_resumed(conversation, last_seq, token=token)
 
     async def send_resumed(
         self, conversation: Conversation, last_seq: int, **extra: Any
@@ -193,6 +233,8 @@ class VisitorChatConsumer(ProtocolConsumer):
         conversation, token = await self.call(
             check_recover_conversation, frame.get("code")
         )
+        if conversation.abusive:
+            await admission.block_client(self.client_key)
         await self.send_resumed(conversation, 0, token=token, follow_up=True)
 
     async def handle_upload_token(self, frame: dict[str, Any]) -> None:
@@ -310,6 +352,17 @@ class VisitorChatConsumer(ProtocolConsumer):
         )
 
     # -- layer events -----------------------------------------------------
+
+    async def chat_replaced(self, event: dict[str, Any]) -> None:
+        """A newer socket attached to this conversation: step aside."""
+        if event["by"] == self.channel_name:
+            return
+        await self.send_json({"type": "replaced"})
+        await self.close(code=CLOSE_REPLACED)
+
+    async def chat_abusive(self, event: dict[str, Any]) -> None:
+        """An operator marked this conversation abusive: block our key."""
+        await admission.block_client(self.client_key)
 
     async def chat_typing(self, event: dict[str, Any]) -> None:
         if event["origin"] == self.channel_name or event["from"] == "visitor":

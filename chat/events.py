@@ -341,3 +341,19 @@ def notify_canned_changed(service_id: int) -> None:
 def notify_session_check(user_id: int) -> None:
     """Make every console socket of the user re-check its session now."""
     send_event_on_commit(user_group_name(user_id), {"type": "console.session_check"})
+
+
+def visitor_group_name(conversation_id: UUID | str) -> str:
+    """The visitor's sockets of one conversation only; staff never join it."""
+    return f"visitor.{UUID(str(conversation_id)).hex}"
+
+
+def notify_marked_abusive(conversation_id: UUID) -> None:
+    """Tell the visitor's socket to block its client key (issue 11).
+
+    The key is in that socket's memory only; the event carries none.
+    """
+    send_event_on_commit(
+        visitor_group_name(conversation_id),
+        {"type": "chat.abusive", "conversation": str(conversation_id)},
+    )

@@ -317,6 +317,13 @@ class Conversation(models.Model):
     force_confirmed_at = models.DateTimeField(null=True, blank=True)
     lang = models.CharField(max_length=8, default="fr")
     token_hash = models.CharField(max_length=64, unique=True)
+    # Each resume replaces the token (issue 11); the one just used still
+    # opens for TOKEN_OVERLAP_SECONDS in case the "resumed" frame was lost.
+    previous_token_hash = models.CharField(max_length=64, blank=True, db_index=True)
+    token_rotated_at = models.DateTimeField(null=True, blank=True)
+    # An operator marked the conversation abusive: its visitor's client
+    # key is refused for a while. Nothing identifying is stored.
+    abusive = models.BooleanField(default=False)
     last_seq = models.PositiveIntegerField(default=0)
     urgent = models.BooleanField(default=False)
     minor = models.BooleanField(default=False)

@@ -177,6 +177,7 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
         try:
             await super().__call__(scope, receive, send)
         finally:
+            await self.release_admission()
             runtime.unregister_socket(self)
             channel = getattr(self, "channel_name", None)
             if channel is not None:
@@ -184,6 +185,9 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
                     await db(do_drop_connection)(channel)
                 except DatabaseError:
                     logger.warning("could not drop a presence row")
+
+    async def release_admission(self) -> None:
+        """Give back this socket's admission count (visitor sockets)."""
 
     # -- inbound ----------------------------------------------------------
 

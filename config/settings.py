@@ -353,6 +353,29 @@ ATTACHMENT_MAX_PDF_PAGES = env.int("ATTACHMENT_MAX_PDF_PAGES", default=200)
 ATTACHMENT_TOKEN_SECONDS = env.int("ATTACHMENT_TOKEN_SECONDS", default=300)
 ATTACHMENTS_DIR = BASE_DIR / env.str("ATTACHMENTS_DIR", default="var/attachments")
 
+# Admission control (chat/admission.py, docs/decisions.md "Admission
+# control"). Counted per client key, a keyed hash of the address under a
+# random key rotated every CLIENT_KEY_ROTATE_MINUTES and never stored.
+# Loose per-client limits because carrier-grade NAT puts many people
+# behind one address; the per-service ceiling protects the queue.
+ADMISSION_PREFIX = env.str("CHANNEL_PREFIX", default="ecoute") + "-adm"
+CLIENT_KEY_ROTATE_MINUTES = env.float("CLIENT_KEY_ROTATE_MINUTES", default=360.0)
+ADMISSION_SOCKETS_PER_CLIENT = env.int("ADMISSION_SOCKETS_PER_CLIENT", default=30)
+# A crashed process's socket counts are forgotten after this.
+ADMISSION_SOCKET_TTL_SECONDS = env.int("ADMISSION_SOCKET_TTL_SECONDS", default=3600)
+ADMISSION_STARTS_PER_CLIENT = env.int("ADMISSION_STARTS_PER_CLIENT", default=10)
+ADMISSION_START_WINDOW_SECONDS = env.int("ADMISSION_START_WINDOW_SECONDS", default=600)
+ADMISSION_WRONG_TOKENS_PER_CLIENT = env.int(
+    "ADMISSION_WRONG_TOKENS_PER_CLIENT", default=20
+)
+# At most this many conversations wait in one service's queue.
+QUEUE_CEILING_PER_SERVICE = env.int("QUEUE_CEILING_PER_SERVICE", default=50)
+# An operator's "abusive" mark refuses the client key this long (at most
+# one key rotation: the previous period's hash is checked too).
+ABUSE_BLOCK_MINUTES = env.float("ABUSE_BLOCK_MINUTES", default=60.0)
+# A closed conversation's token still replays the transcript this long.
+VISITOR_TOKEN_GRACE_SECONDS = env.int("VISITOR_TOKEN_GRACE_SECONDS", default=600)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

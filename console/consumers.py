@@ -23,6 +23,7 @@ from chat.services import (
     check_claim_conversation,
     check_close_conversation,
     check_flag_conversation,
+    check_mark_abusive,
     check_release_conversation,
     check_transfer_conversation,
     do_drop_connection,
@@ -90,6 +91,7 @@ class StaffConsoleConsumer(ProtocolConsumer):
         "release": "handle_release",
         "flag": "handle_flag",
         "close": "handle_close",
+        "abusive": "handle_abusive",
         "transfer": "handle_transfer",
         "invite": "handle_invite",
         "cancel_invitation": "handle_cancel_invitation",
@@ -358,6 +360,11 @@ class StaffConsoleConsumer(ProtocolConsumer):
             outcome=frame.get("outcome"),
             categories=frame.get("categories"),
         )
+
+    async def handle_abusive(self, frame: dict[str, Any]) -> None:
+        """Close as abusive: the visitor's client key is refused a while."""
+        conversation_id = self.require_watched(frame)
+        await self.write(check_mark_abusive, conversation_id)
 
     async def handle_transfer(self, frame: dict[str, Any]) -> None:
         conversation_id = self.require_watched(frame)

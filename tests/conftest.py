@@ -10,6 +10,9 @@ def fresh_layer(settings):
     from chat import events
 
     events._retry_outbox.clear()
+    from chat import admission
+
+    admission.memory_counters.clear()
     yield
 
 

@@ -4,6 +4,7 @@ from chat.services.conversations import (
     check_claim_conversation,
     check_close_conversation,
     check_flag_conversation,
+    check_mark_abusive,
     check_release_conversation,
     check_resume_conversation,
     check_start_conversation,
@@ -13,6 +14,7 @@ from chat.services.conversations import (
     do_close_conversation,
     do_leave_conversation,
     do_release_conversation,
+    do_resume_conversation,
     do_start_conversation,
 )
 from chat.services.messages import (
@@ -34,6 +36,8 @@ __all__ = [
     "check_flag_conversation",
     "check_release_conversation",
     "check_resume_conversation",
+    "do_resume_conversation",
+    "check_mark_abusive",
     "check_send_message",
     "check_send_typing",
     "check_start_conversation",

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Min
 from django.utils import timezone
@@ -13,6 +14,7 @@ from django.utils.translation import gettext_lazy
 
 from anonymity.crypto import do_create_conversation_key
 from chat import coverage, events, places
+from chat.admission import refusal
 from chat.competence import competence_fields, render_competence
 from chat.errors import ChatError
 from chat.models import Commune, Conversation, Service
@@ -210,9 +212,19 @@ def do_start_conversation(
     """
     token = secrets.token_urlsafe(32)
     now = timezone.now()
+    # The service row's lock makes the ceiling exact across processes.
+    Service.objects.select_for_update().filter(pk=service.pk).exists()
     waiting = Conversation.objects.filter(
         service=service, status=Conversation.Status.WAITING
     ).count()
+    if waiting >= settings.QUEUE_CEILING_PER_SERVICE:
+        raise refusal(
+            "queue_full",
+            _(
+                "Toutes les personnes qui répondent sont "
+                "occupées et la file est pleine."
+            ),
+        )
     conversation = Conversation(
         service=service,
         visitor_role=visitor_role,
@@ -238,10 +250,69 @@ def do_start_conversation(
     return conversation, token
 
 
+TOKEN_OVERLAP_SECONDS = 30
+
+
 def check_resume_conversation(token: Any) -> Conversation:
     if not isinstance(token, str):
         raise ChatError("bad_request", _("Le champ token doit être un texte."))
     return access_conversation_by_token(token)
+
+
+@transaction.atomic
+def do_resume_conversation(token: Any) -> tuple[Conversation, str]:
+    """Open the conversation of ``token`` and replace the token (issue 11).
+
+    The token is the visitor's only key, kept in their browser: replacing
+    it at each resume makes a copied token useless once the visitor comes
+    back. The token just used still opens for ``TOKEN_OVERLAP_SECONDS``
+    (if the ``resumed`` frame carrying the new one is lost, the visitor
+    must not lose their conversation); the one before it never again.
+    A closed conversation replays its transcript only for
+    ``VISITOR_TOKEN_GRACE_SECONDS`` after it closed.
+    """
+    if not isinstance(token, str):
+        raise ChatError("bad_request", _("Le champ token doit être un texte."))
+    not_found = ChatError("not_found", _("Conversation introuvable."))
+    if not 20 <= len(token) <= 200:
+        raise not_found
+    hashed = hash_token(token)
+    now = timezone.now()
+    rotated_at = now
+    conversation = (
+        Conversation.objects.select_for_update()
+        .select_related("service")
+        .filter(token_hash=hashed)
+        .first()
+    )
+    if conversation is None:
+        conversation = (
+            Conversation.objects.select_for_update()
+            .select_related("service")
+            .filter(
+                previous_token_hash=hashed,
+                token_rotated_at__gte=now
+                - timezone.timedelta(seconds=TOKEN_OVERLAP_SECONDS),
+            )
+            .first()
+        )
+        if conversation is None:
+            raise not_found
+        # The overlap runs from the first rotation; using it never extends it.
+        rotated_at = conversation.token_rotated_at
+    grace = timezone.timedelta(seconds=settings.VISITOR_TOKEN_GRACE_SECONDS)
+    if conversation.status == Conversation.Status.CLOSED and (
+        conversation.closed_at is None or conversation.closed_at + grace < now
+    ):
+        raise not_found
+    new_token = secrets.token_urlsafe(32)
+    conversation.previous_token_hash = hashed
+    conversation.token_hash = hash_token(new_token)
+    conversation.token_rotated_at = rotated_at
+    conversation.save(
+        update_fields=["previous_token_hash", "token_hash", "token_rotated_at"]
+    )
+    return conversation, new_token
 
 
 @transaction.atomic
@@ -529,3 +600,28 @@ def do_transfer_conversation(
     do_notify_queue_changed(source_id)
     do_notify_queue_changed(target.id)
     return True
+
+
+def check_mark_abusive(profile: StaffProfile, conversation_id: Any) -> Conversation:
+    """Close a conversation as abusive; its visitor's network is refused a while.
+
+    Only the operator in charge may do it. The client key is never
+    stored: the visitor's own socket blocks it (in memory or Redis, with a
+    TTL), now if connected, or when it next resumes.
+    """
+    conversation = access_conversation_for_staff(profile, conversation_id)
+    _require_operator_of(profile, conversation)
+    if conversation.status != Conversation.Status.ACTIVE:
+        raise ChatError("bad_state", _("La conversation n'est pas en cours."))
+    do_mark_abusive(conversation)
+    return conversation
+
+
+@transaction.atomic
+def do_mark_abusive(conversation: Conversation) -> None:
+    Conversation.objects.filter(id=conversation.id).update(abusive=True)
+    conversation.abusive = True
+    do_close_conversation(
+        conversation, outcome=Conversation.Outcome.OTHER, categories=["abusive"]
+    )
+    events.notify_marked_abusive(conversation.id)

@@ -481,7 +481,13 @@ socket
   })
   .on("resumed", (frame) => {
     socket.settled();
-    if (frame.token) adoptRecovered(frame);
+    if (frame.follow_up && frame.token) {
+      adoptRecovered(frame);
+    } else if (typeof frame.token === "string" && !state.leaving) {
+      // The server replaces the token at each resume: the old one is dead.
+      state.token = frame.token;
+      storage.set({ token: frame.token });
+    }
     if (state.leaving) {
       socket.send({ type: "leave" });
       return;
@@ -580,6 +586,14 @@ socket
     callbackDialog.close();
     say(t("callback_sent", { name: frame.partner_name || "" }));
   })
+  .on("replaced", () => {
+    // This conversation continues in another window or on another device.
+    state.token = null;
+    socket.stop();
+    setNet(null);
+    notify(t("replaced"), "warning");
+    setStatus("closed");
+  })
   .on("closed", (frame) => {
     if (state.leaving) {
       finishPendingLeave();
@@ -641,6 +655,14 @@ socket
         break;
       case "not_found":
         break; // the 4404 close that follows forgets the conversation
+      case "too_many_connections":
+      case "busy":
+      case "queue_full":
+      case "blocked":
+        // Admission refusals; the server's message carries the emergency
+        // numbers, also listed at the top of the page.
+        if (state.pendingStart) startFailed(frame.message || t("error_generic"));
+        break;
       case "too_large":
         if (frame.ref) transcript.fail(frame.ref, "failed_too_long");
         saveOutbox();

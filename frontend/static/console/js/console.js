@@ -626,6 +626,10 @@ function wireConversation(conv) {
   panel.querySelector(".act-release").addEventListener("click", () => send({ type: "release", conversation: conv.id }));
   panel.querySelector(".act-leave").addEventListener("click", () => send({ type: "leave", conversation: conv.id }));
   panel.querySelector(".act-close").addEventListener("click", () => openCloseDialog(conv));
+  panel.querySelector(".act-abusive").addEventListener("click", () => {
+    dialogConversation = conv;
+    $("dlg-abusive").showModal();
+  });
   panel.querySelector(".act-invite").addEventListener("click", () => openInviteDialog(conv, "psychologist"));
   panel.querySelector(".act-colleague").addEventListener("click", () => openInviteDialog(conv, "operator"));
   panel.querySelector(".act-transfer").addEventListener("click", () => openTransferDialog(conv));
@@ -712,6 +716,11 @@ function openTransferDialog(conv) {
 
 wireDialog($("dlg-transfer"), () => {
   send({ type: "transfer", conversation: dialogConversation.id, service: $("transfer-service").value });
+  return true;
+});
+
+wireDialog($("dlg-abusive"), () => {
+  send({ type: "abusive", conversation: dialogConversation.id });
   return true;
 });
 
