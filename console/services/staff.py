@@ -17,6 +17,7 @@ from django.contrib.auth import (
     logout,
     user_login_failed,
 )
+from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.models import User
 from django.db import transaction
 from django.http import HttpRequest
@@ -131,15 +132,13 @@ def check_staff_login(
         "invalid_login", _("Identifiant, mot de passe ou code incorrect.")
     )
     user = authenticate(request, username=username, password=password)
+    if user is None and getattr(request, "axes_locked_out", False):
+        return check_locked_out_login(
+            request, username=username, password=password, code=code
+        )
     if user is None:
         raise refused
-    device = None
-    if get_staff_profile(user) is not None and code.isdigit():
-        for candidate in TOTPDevice.objects.filter(user=user, confirmed=True):
-            with transaction.atomic():
-                if candidate.verify_token(code):
-                    device = candidate
-                    break
+    device = verify_staff_code(user, code)
     if device is None:
         user_login_failed.send(
             sender=__name__,
@@ -147,6 +146,42 @@ def check_staff_login(
             request=request,
         )
         raise refused
+    return user, device
+
+
+def verify_staff_code(user: User, code: str) -> TOTPDevice | None:
+    """Return the staff member's device that accepts ``code``, or None."""
+    if get_staff_profile(user) is None or not code.isdigit():
+        return None
+    for candidate in TOTPDevice.objects.filter(user=user, confirmed=True):
+        with transaction.atomic():
+            if candidate.verify_token(code):
+                return candidate
+    return None
+
+
+def check_locked_out_login(
+    request: HttpRequest, *, username: str, password: str, code: str
+) -> tuple[User, TOTPDevice]:
+    """Let the right password *and* the right code through a lockout.
+
+    The lockout (django-axes, by username: no address is kept) stops
+    guessing; it must not let anyone who knows a username keep that
+    person off their shift (issue 11). So while locked, only a login
+    with both factors right succeeds, and it clears the lockout; anything
+    else gets the same 429 page and teaches nothing about which factor
+    was wrong. Guessing both at once is hopeless (a password and one code
+    in a million), and a password thief meets the device's own throttle.
+    """
+    from axes.utils import reset
+
+    backend = ModelBackend()
+    user = backend.authenticate(request, username=username, password=password)
+    device = verify_staff_code(user, code) if user is not None else None
+    if user is None or device is None:
+        raise ChatError("locked_out", _("Identifiant, mot de passe ou code incorrect."))
+    request.axes_locked_out = False
+    reset(username=username)
     return user, device
 
 
