@@ -21,7 +21,7 @@ from django.conf import settings
 from django.db import DatabaseError, connection
 from django.utils.translation import gettext as _
 
-from chat import events, runtime
+from chat import events, runtime, transport
 from chat.errors import ChatError
 from chat.models import Message
 from chat.selectors import (
@@ -165,6 +165,12 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
         self.own_ids: set[str] = set()
         self.own_seqs: dict[UUID, set[int]] = {}
         self.deliver_lock = asyncio.Lock()
+        if transport.is_draining():
+            # This process is stopping: go to another one at once.
+            await self.accept()
+            await self.close(code=transport.CLOSE_SERVICE_RESTART)
+            return
+        transport.track(self)
         await super().websocket_connect(message)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:

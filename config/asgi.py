@@ -17,6 +17,7 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 
 from anonymity.middleware import SealClientAddressMiddleware  # noqa: E402
 from attachments.asgi import UploadLimitMiddleware  # noqa: E402
+from chat import transport  # noqa: E402
 from chat.routing import websocket_urlpatterns as chat_ws  # noqa: E402
 from console.routing import websocket_urlpatterns as console_ws  # noqa: E402
 
@@ -29,6 +30,10 @@ def build_websocket_app():  # noqa: ANN201 - an ASGI application
         )
     )
 
+
+# Daphne builds its server after importing this module: close oversized
+# frames with 1009 instead of dropping the connection (issue 11).
+transport.install()
 
 # The address is sealed and removed before anything else sees the scope.
 application = ProtocolTypeRouter(

@@ -3,6 +3,7 @@
 const BACKOFF_MS = [500, 1000, 2000, 4000, 8000, 15000];
 const CONNECT_TIMEOUT_MS = 10000;
 export const CLOSE_NOT_FOUND = 4404;
+export const CLOSE_SERVICE_RESTART = 1012;
 
 export class ChatSocket {
   constructor(path, { onOpen, onDown, onGone }) {
@@ -121,6 +122,8 @@ export class ChatSocket {
         return;
       }
       if (!this.wanted) return;
+      // 1012: that server is restarting; another one answers at once.
+      if (event.code === CLOSE_SERVICE_RESTART) this.attempt = 0;
       this.onDown();
       this.retry();
     });

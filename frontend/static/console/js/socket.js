@@ -3,6 +3,8 @@
 
 export const CLOSE_NOT_LOGGED_IN = 4401;
 export const CLOSE_NOT_ALLOWED = 4403;
+export const CLOSE_ACCOUNT_CHANGED = 4409;
+export const CLOSE_SERVICE_RESTART = 1012;
 
 export class ConsoleSocket {
   constructor(path, { onFrame, onOpen, onDown, onRefused }) {
@@ -38,6 +40,11 @@ export class ConsoleSocket {
         return;
       }
       this.onDown();
+      // 1012: that server is restarting; 4409: the account changed. Come
+      // back at once (with jitter), to another process if need be.
+      if (event.code === CLOSE_SERVICE_RESTART || event.code === CLOSE_ACCOUNT_CHANGED) {
+        this.backoff = 500;
+      }
       const delay = this.backoff * (0.75 + Math.random() / 2);
       this.backoff = Math.min(this.backoff * 2, 15000);
       setTimeout(() => this.connect(), delay);
