@@ -15,7 +15,7 @@ from typing import Any
 from django.utils import timezone
 
 from anonymity.clientkey import compute_client_key
-from anonymity.sealing import PendingSeal, parse_client_address
+from anonymity.sealing import PendingSeal, is_trusted_proxy, parse_client_address
 
 STRIPPED_HEADERS = frozenset(
     {
@@ -50,5 +50,9 @@ class SealClientAddressMiddleware:
             scope["connection_seal"] = PendingSeal(ip, port, timezone.now())
         # The only thing admission control and the login lockout may know
         # of the address: a keyed hash under a rotating key (issue 11).
-        scope["client_key"] = await compute_client_key(ip)
+        # A trusted proxy's own address (it sent no forwarding header) is
+        # everyone's: no key then, rather than one key for all visitors.
+        scope["client_key"] = (
+            None if ip is None or is_trusted_proxy(ip) else await compute_client_key(ip)
+        )
         return await self.app(scope, receive, send)

@@ -150,6 +150,11 @@ def _parse_port(headers: dict[bytes, bytes]) -> int | None:
     return port if port is not None and 0 < port < 65536 else None
 
 
+def is_trusted_proxy(address: str) -> bool:
+    """True if ``address`` is one of ``TRUSTED_PROXIES``."""
+    return _is_trusted_proxy(address)
+
+
 def _is_trusted_proxy(address: str) -> bool:
     try:
         ip = ipaddress.ip_address(address)

@@ -175,6 +175,10 @@ class Config:
                 "DEBUG": "0",
                 "CHAT_RATE_PER_SECOND": "50",
                 "CHAT_RATE_BURST": "100",
+                # The load comes from 127.0.0.1, one client key.
+                "ADMISSION_SOCKETS_PER_CLIENT": "1000000",
+                "ADMISSION_STARTS_PER_CLIENT": "1000000",
+                "QUEUE_CEILING_PER_SERVICE": "1000000",
                 "PYTHONUNBUFFERED": "1",
                 "PYTHONPATH": str(BASE_DIR),
             }

@@ -11,6 +11,10 @@ from django.utils.translation import gettext as _
 def get_console_strings() -> dict[str, str]:
     return {
         "connected": _("Connecté·e"),
+        "hidden_char": _(
+            "Caractère invisible ou d'inversion du sens du texte, montré ici "
+            "sans être appliqué"
+        ),
         "offline": _("Hors ligne — reconnexion…"),
         "queue_empty": _("Personne n'attend."),
         "claim": _("Prendre"),

@@ -143,6 +143,12 @@ def browser_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         # quickly, as they would after a real crash.
         RECONCILE_SECONDS="1",
         ATTACHMENTS_DIR=str(root / "attachments"),
+        # Every browser comes from 127.0.0.1, one client key: admission
+        # limits are proven in tests/security.
+        ADMISSION_SOCKETS_PER_CLIENT="100000",
+        ADMISSION_STARTS_PER_CLIENT="100000",
+        ADMISSION_WRONG_TOKENS_PER_CLIENT="100000",
+        QUEUE_CEILING_PER_SERVICE="100000",
     )
     seed = json.loads(
         run_manage(env, "-m", "tests.browser.seed").strip().splitlines()[-1]

@@ -39,6 +39,12 @@ TEST_TIMINGS = {
     "OPERATOR_GRACE_SECONDS": "3",
     "VISITOR_GRACE_SECONDS": "4",
     "RECONCILE_SECONDS": "1",
+    # Every test client comes from 127.0.0.1, one client key: admission
+    # limits are proven in tests/security, not in every scenario.
+    "ADMISSION_SOCKETS_PER_CLIENT": "100000",
+    "ADMISSION_STARTS_PER_CLIENT": "100000",
+    "ADMISSION_WRONG_TOKENS_PER_CLIENT": "100000",
+    "QUEUE_CEILING_PER_SERVICE": "100000",
 }
 # Fixed test-only keys, in the formats of config/settings_test.py.
 TEST_KEYS = {

@@ -1,5 +1,13 @@
 import pytest
 
+# The browser test here reuses the browser suite's server and accounts.
+from tests.browser.conftest import (  # noqa: F401
+    browser_env,
+    chromium,
+    context_factory,
+    server,
+)
+from tests.browser.test_console_shift import shift_accounts  # noqa: F401
 from tests.factories import make_commune, make_service
 
 

@@ -6,6 +6,7 @@ import { ConsoleSocket } from "./socket.js";
 import { focusFirst, holdsFocus, preserveFocus } from "./focus.js";
 import { say } from "./live.js";
 import { beep, setUnreadTitle, showNotice, unlockAudio } from "./notify.js";
+import { safeText } from "./safetext.js";
 
 const root = document.getElementById("console");
 const T = JSON.parse(document.getElementById("console-strings").textContent);
@@ -175,7 +176,7 @@ function fillInvitations() {
           inv.urgent ? el("span", { class: "badge urgent", text: T.urgent }) : null,
           inv.minor ? el("span", { class: "badge minor", text: T.minor }) : null),
         el("p", { class: "muted", text: `${inv.name} · ${inv.service_name}` }),
-        inv.summary ? el("p", { class: "summary", text: inv.summary }) : null,
+        inv.summary ? el("p", { class: "summary" }, safeText(inv.summary, T.hidden_char)) : null,
         el("button", { type: "button", class: "primary join", "data-conversation": inv.conversation, text: T.join }),
       ),
     ),
@@ -443,7 +444,7 @@ function messageLine(frame) {
     { class: `msg from-${frame.from}${mine ? " mine" : ""}`, "data-seq": String(frame.seq), "data-id": frame.id || null },
     el("span", { class: "who", text: `${who}${frame.from !== "visitor" ? ` · ${roleLabel(frame.from)}` : ""}` }),
     el("time", { class: "at", datetime: frame.at, text: clock(frame.at) }),
-    frame.attachment ? attachmentCard(frame.attachment, T) : el("p", { class: "body", text: frame.text }),
+    frame.attachment ? attachmentCard(frame.attachment, T) : el("p", { class: "body" }, safeText(frame.text, T.hidden_char)),
   );
 }
 
@@ -453,7 +454,7 @@ function pendingLine(id, pending) {
     { class: "msg mine pending", "data-id": id },
     el("span", { class: "who", text: `${T.you} · ${T.sending}` }),
     el("time", { class: "at", text: clock() }),
-    el("p", { class: "body", text: pending.text }),
+    el("p", { class: "body" }, safeText(pending.text, T.hidden_char)),
   );
 }
 
@@ -492,7 +493,7 @@ function addStaffLine(conv, kind, frame, { silent = false } = {}) {
       { class: `staff-line ${kind}`, "data-key": key },
       el("span", { class: "who", text: `${kind === "note" ? T.note : T.whisper} · ${frame.name}` }),
       el("time", { class: "at", datetime: frame.at, text: clock(frame.at) }),
-      el("p", { class: "body", text: frame.text }),
+      el("p", { class: "body" }, safeText(frame.text, T.hidden_char)),
     ),
   );
   if (!silent) {
