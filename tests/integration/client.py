@@ -382,6 +382,9 @@ class ProtocolClient:
                 self._on_message(conversation["id"], message, item, history=True)
         elif kind == "started":
             self.views.setdefault(frame["conversation"], ConversationView())
+        elif kind == "resumed" and frame.get("token"):
+            # The server replaces the token at each resume (issue 11).
+            self.token = frame["token"]
         elif kind == "ack":
             self._on_ack(frame, item)
         elif kind == "message":
