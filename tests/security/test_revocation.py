@@ -111,3 +111,32 @@ async def test_role_or_service_change_reconnects_within_a_second():
 
     await database_sync_to_async(remove_services)()
     assert await close_code(staff) == 4409
+
+
+def test_end_all_sessions_is_an_admin_action(client, settings):
+    from django.contrib.sessions.models import Session
+
+    from console.services import do_create_login_session
+
+    service = make_service("national")
+    target = make_operator(service)
+    admin = make_operator(service)
+    admin.is_staff = admin.is_superuser = True
+    admin.save()
+    for _ in range(2):
+        do_create_login_session(target)
+    client.cookies[settings.SESSION_COOKIE_NAME] = do_create_login_session(admin)
+    page = client.get("/admin/auth/user/")
+    assert page.status_code == 200
+    assert "end_all_sessions" in page.content.decode()
+    response = client.post(
+        "/admin/auth/user/",
+        {"action": "end_all_sessions", "_selected_action": [str(target.pk)]},
+        follow=True,
+    )
+    assert response.status_code == 200
+    assert "2 sessions fermées" in response.content.decode()
+    remaining = [
+        s for s in Session.objects.all() if s.get_decoded().get("_auth_user_id")
+    ]
+    assert {s.get_decoded()["_auth_user_id"] for s in remaining} == {str(admin.pk)}
