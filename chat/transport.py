@@ -25,6 +25,7 @@ import asyncio
 import logging
 import os
 import signal
+import sys
 import threading
 import weakref
 from typing import Any
@@ -88,10 +89,18 @@ def track(socket: Any) -> None:
         _install_signal_handler()
 
 
+def _under_daphne() -> bool:
+    """True inside a running Daphne (its Twisted reactor runs this loop)."""
+    reactor = sys.modules.get("twisted.internet.reactor")
+    return reactor is not None and getattr(reactor, "running", False)
+
+
 def _install_signal_handler() -> None:
     _state["installed"] = True
     if threading.current_thread() is not threading.main_thread():
-        return  # tests' threads; Daphne runs its loop in the main thread
+        return  # Daphne runs its loop in the main thread
+    if not _under_daphne():
+        return  # tests and other servers keep their own SIGTERM handling
     loop = asyncio.get_running_loop()
     previous = signal.getsignal(signal.SIGTERM)
 
