@@ -31,6 +31,10 @@ from django.conf import settings
 _local_keys: dict[int, bytes] = {}
 _local_lock = threading.Lock()
 _shared_keys: dict[int, bytes] = {}
+# After a Redis failure, use the local key for a while instead of waiting
+# for a timeout on every connection.
+REDIS_RETRY_SECONDS = 5.0
+_redis_failed_at = [0.0]
 _redis_clients: dict[int, object] = {}
 
 
@@ -112,9 +116,13 @@ async def compute_client_key(address: str | None) -> ClientKey | None:
     if not address:
         return None
     period = _period()
+    if time.monotonic() - _redis_failed_at[0] < REDIS_RETRY_SECONDS:
+        current, previous = _local_key(period), _local_key(period - 1)
+        return ClientKey(_digest(current, address), _digest(previous, address))
     try:
         current = await _shared_key(period)
         previous = await _shared_key(period - 1)
     except Exception:  # noqa: BLE001 - Redis down: fall back, never refuse.
+        _redis_failed_at[0] = time.monotonic()
         current, previous = _local_key(period), _local_key(period - 1)
     return ClientKey(_digest(current, address), _digest(previous, address))
