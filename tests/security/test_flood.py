@@ -41,7 +41,7 @@ def assert_emergency(frame):
 async def open_socket(address, port):
     """Connect; return (communicator, None) or (None, refusal frame)."""
     communicator = from_address(address, port)
-    connected, _ = await communicator.connect()
+    connected, _ = await communicator.connect(timeout=20)
     assert connected
     if await communicator.receive_nothing(timeout=0.02):
         return communicator, None
