@@ -495,7 +495,7 @@ class StaffConsoleConsumer(ProtocolConsumer):
     async def handle_request_consent(self, frame: dict[str, Any]) -> None:
         """Ask the visitor to lift anonymity (docs/protocol.md, "Consent")."""
         conversation_id = self.require_watched(frame)
-        consent = await self.call(check_request_consent, self.profile, conversation_id)
+        consent = await self.write(check_request_consent, conversation_id)
         await self.send_json(
             {
                 "type": "consent_requested",
