@@ -306,9 +306,7 @@ class StaffConsoleConsumer(ProtocolConsumer):
     async def handle_upload_token(self, frame: dict[str, Any]) -> None:
         """A one-time token for sending one file into a conversation."""
         conversation_id = self.require_watched(frame)
-        token = await self.call(
-            check_issue_staff_upload_token, self.profile, conversation_id
-        )
+        token = await self.write(check_issue_staff_upload_token, conversation_id)
         await self.send_json(
             {**token_frame(token), "conversation": str(conversation_id)}
         )
