@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('chat', '0002_service_routing_competence'),
+        ('chat', '0005_conversation_statistics_facts'),
     ]
 
     operations = [
