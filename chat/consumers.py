@@ -20,6 +20,7 @@ from chat.services import (
     do_register_connection,
     do_resume_conversation,
 )
+from chat.services.presence import do_signal_visitor_presence
 from chat.services.queue import get_queue_status
 from chat.socket import CLOSE_FLOOD, ProtocolConsumer
 from console.selectors import get_visitor_invitation_frame
@@ -90,6 +91,9 @@ class VisitorChatConsumer(ProtocolConsumer):
                 events.visitor_group_name(conversation.id), self.channel_name
             )
             await self.call(do_drop_connection, self.channel_name)
+            await self.call(
+                do_signal_visitor_presence, conversation.id, connected=False
+            )
 
     def require_conversation(self) -> Conversation:
         if self.conversation is None:
@@ -123,6 +127,7 @@ class VisitorChatConsumer(ProtocolConsumer):
             conversation.id,
         )
         runtime.register_socket(self)
+        await self.call(do_signal_visitor_presence, conversation.id, connected=True)
 
     # -- handlers ---------------------------------------------------------
 
@@ -338,8 +343,16 @@ class VisitorChatConsumer(ProtocolConsumer):
         await self.send_json(reply)
 
     async def handle_leave(self, frame: dict[str, Any]) -> None:
+        """End the conversation; ``quick_exit`` says the page was fled.
+
+        The quick exit sends this just before the page is replaced, so the
+        operator's slot is freed at once rather than after a grace period.
+        """
         conversation = self.require_conversation()
-        await self.call(do_leave_conversation, conversation)
+        quick = frame.get("quick_exit", False)
+        if not isinstance(quick, bool):
+            raise ChatError("bad_request", _("quick_exit doit être vrai ou faux."))
+        await self.call(do_leave_conversation, conversation, quick_exit=quick)
         self.conversation.status = Conversation.Status.CLOSED
         await self.send_json({"type": "closed", "reason": "visitor_left"})
 
@@ -419,7 +432,7 @@ class VisitorChatConsumer(ProtocolConsumer):
         if self.conversation is None:
             return
         if self.conversation.status == Conversation.Status.CLOSED and (
-            event["reason"] == "visitor_left"
+            event["reason"] in ("visitor_left", "quick_exit")
         ):
             return
         self.conversation.status = Conversation.Status.CLOSED

@@ -263,6 +263,7 @@ def notify_staff_participant_changed(
     name: str,
     silent: bool,
     user_id: int | None = None,
+    **extra: Any,
 ) -> None:
     """Tell the conversation's staff (only) that a staff member came or went."""
     send_event_on_commit(
@@ -275,6 +276,7 @@ def notify_staff_participant_changed(
             "name": name,
             "silent": silent,
             "user": user_id,
+            **extra,
         },
     )
 
@@ -356,4 +358,21 @@ def notify_marked_abusive(conversation_id: UUID) -> None:
     send_event_on_commit(
         visitor_group_name(conversation_id),
         {"type": "chat.abusive", "conversation": str(conversation_id)},
+    )
+
+
+def notify_visitor_presence(conversation_id: UUID, presence: str) -> None:
+    """Tell the conversation's staff whether the visitor's page is connected.
+
+    Ephemeral, like typing: ``here`` or ``reconnecting``; the close of the
+    conversation says ``gone``.
+    """
+    send_event_rollback_unsafe(
+        conversation_staff_group_name(conversation_id),
+        {
+            "type": "console.visitor_presence",
+            "conversation": str(conversation_id),
+            "presence": presence,
+            "grace_s": round(settings.VISITOR_GRACE_SECONDS),
+        },
     )

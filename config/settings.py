@@ -158,6 +158,13 @@ OTP_TOTP_THROTTLE_FACTOR = 1
 CONSOLE_AUTH_RECHECK_SECONDS = env.float("CONSOLE_AUTH_RECHECK_SECONDS", default=60.0)
 # Operators may opt in to receive the next waiting conversation by itself.
 CONSOLE_AUTO_ASSIGN = env.bool("CONSOLE_AUTO_ASSIGN", default=True)
+# A console with an open socket stays signed in, idle or not, for at most
+# this long after login (a night shift waiting on an empty queue); it warns
+# CONSOLE_SHIFT_WARNING_SECONDS before the end.
+CONSOLE_SHIFT_SECONDS = env.int("CONSOLE_SHIFT_SECONDS", default=12 * 3600)
+CONSOLE_SHIFT_WARNING_SECONDS = env.int("CONSOLE_SHIFT_WARNING_SECONDS", default=900)
+# A conversation the visitor ended waits this long for the operator's outcome.
+CONSOLE_WRAP_UP_HOURS = env.int("CONSOLE_WRAP_UP_HOURS", default=12)
 
 SESSION_COOKIE_HTTPONLY = True
 # Strict: no other site can make a staff browser send the session cookie.

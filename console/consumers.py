@@ -42,7 +42,9 @@ from console.selectors import (
     get_hello,
     get_invitation_frame,
     get_note_frame,
+    get_psychologist_duty_for,
     get_whisper_frame,
+    is_wrap_up_for,
     list_canned_answers,
 )
 from console.services import (
@@ -104,6 +106,7 @@ class StaffConsoleConsumer(ProtocolConsumer):
         "auto_assign": "handle_auto_assign",
         "send_resource": "handle_send_resource",
         "confirm_force": "handle_confirm_force",
+        "psychologists": "handle_psychologists",
         "request_consent": "handle_request_consent",
     }
 
@@ -267,6 +270,15 @@ class StaffConsoleConsumer(ProtocolConsumer):
         await self.watch(conversation_id, data["last_seq"])
         await self.send_json({"type": "assigned", "conversation": data})
 
+    async def send_refreshed(self, conversation_id: UUID) -> None:
+        """Send the staff view of a conversation again, as ``conversation``."""
+        data = await database_sync_to_async(get_assigned_conversation)(
+            self.profile, conversation_id
+        )
+        if data is not None:
+            data.pop("history", None)
+            await self.send_json({"type": "conversation", "conversation": data})
+
     async def handle_message(self, frame: dict[str, Any]) -> None:
         conversation_id = self.require_watched(frame)
         self.expect_own_message(frame.get("id"))
@@ -351,13 +363,27 @@ class StaffConsoleConsumer(ProtocolConsumer):
         )
 
     async def handle_close(self, frame: dict[str, Any]) -> None:
-        conversation_id = self.require_watched(frame)
-        await self.write(
+        # Not require_watched: a conversation the visitor ended is no longer
+        # watched but still waits for its outcome (the wrap-up); the
+        # service checks who may close what.
+        conversation = frame.get("conversation")
+        if not isinstance(conversation, str):
+            raise ChatError("bad_request", _("conversation doit être un UUID."))
+        wrapped_up = await self.write(
             check_close_conversation,
-            conversation_id,
+            conversation,
             outcome=frame.get("outcome"),
             categories=frame.get("categories"),
         )
+        if wrapped_up:
+            await self.unwatch(UUID(conversation))
+            await self.send_json(
+                {
+                    "type": "closed",
+                    "conversation": conversation,
+                    "reason": "wrapped_up",
+                }
+            )
 
     async def handle_abusive(self, frame: dict[str, Any]) -> None:
         """Close as abusive: the visitor's client key is refused a while."""
@@ -490,6 +516,20 @@ class StaffConsoleConsumer(ProtocolConsumer):
                 }
             )
 
+    async def handle_psychologists(self, frame: dict[str, Any]) -> None:
+        """Who could be invited as psychologist now (the invite dialog asks)."""
+        conversation_id = self.require_watched(frame)
+        duty = await database_sync_to_async(get_psychologist_duty_for)(
+            self.profile, conversation_id
+        )
+        await self.send_json(
+            {
+                "type": "psychologists",
+                "conversation": str(conversation_id),
+                **duty,
+            }
+        )
+
     async def handle_request_consent(self, frame: dict[str, Any]) -> None:
         """Ask the visitor to lift anonymity (docs/protocol.md, "Consent")."""
         conversation_id = self.require_watched(frame)
@@ -550,8 +590,14 @@ class StaffConsoleConsumer(ProtocolConsumer):
                     "conversation": event["conversation"],
                     "name": event["name"],
                     "you": event.get("user") == self.profile.user_id,
+                    "service": event.get("service"),
+                    "service_name": event.get("service_name"),
                 }
             )
+            if event.get("user") == self.profile.user_id:
+                # The receiver's header, canned answers and actions follow
+                # the conversation's new service.
+                await self.send_refreshed(UUID(event["conversation"]))
             return
         await self.send_json(
             {
@@ -622,11 +668,27 @@ class StaffConsoleConsumer(ProtocolConsumer):
         # Deliver what was stored before the close, then stop watching.
         await self.catch_up(conversation_id, 1 << 30)
         await self.unwatch(conversation_id)
+        frame = {
+            "type": "closed",
+            "conversation": event["conversation"],
+            "reason": event["reason"],
+        }
+        if event["reason"] in ("visitor_left", "quick_exit"):
+            # The operator in charge keeps it on screen to record the outcome.
+            frame["wrap_up"] = await database_sync_to_async(is_wrap_up_for)(
+                self.profile, conversation_id
+            )
+        await self.send_json(frame)
+
+    async def console_visitor_presence(self, event: dict[str, Any]) -> None:
+        if UUID(event["conversation"]) not in self.delivered:
+            return
         await self.send_json(
             {
-                "type": "closed",
+                "type": "presence",
                 "conversation": event["conversation"],
-                "reason": event["reason"],
+                "presence": event["presence"],
+                "grace_s": event.get("grace_s"),
             }
         )
 

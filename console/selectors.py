@@ -19,6 +19,7 @@ from django.utils.translation import gettext_lazy as _
 from anonymity.crypto import decrypt_note, read_or_unreadable
 from chat.competence import queue_competence_fields, render_competence
 from chat.errors import ChatError
+from chat.hours import format_hours, is_psychologist_available
 from chat.models import Connection, Conversation, Note, Service
 from chat.selectors import (
     access_conversation_for_staff,
@@ -232,17 +233,91 @@ def merge_queue_snapshots(snapshots: Any) -> list[dict[str, Any]]:
 def list_active_conversations(profile: StaffProfile) -> list[Conversation]:
     """Return the conversations the staff member is in now.
 
-    In charge of, or joined (psychologist, colleague, supervisor).
+    In charge of, or joined (psychologist, colleague, supervisor); and the
+    ones the visitor ended that still wait for this operator's outcome.
     """
     joined = Participant.objects.filter(
         user_id=profile.user_id, left_at__isnull=True
     ).values("conversation_id")
-    return list(
+    active = list(
         Conversation.objects.filter(status=Conversation.Status.ACTIVE)
         .filter(Q(operator=profile.user) | Q(id__in=joined))
         .select_related("service", "operator__staff")
         .order_by("claimed_at")
     )
+    return list_wrap_ups(profile) + active
+
+
+def list_wrap_ups(profile: StaffProfile) -> list[Conversation]:
+    """Return the operator's conversations the visitor ended, outcome unrecorded.
+
+    Only recent ones (``CONSOLE_WRAP_UP_HOURS``): an outcome nobody
+    recorded by then is left as "the person left".
+    """
+    since = timezone.now() - timedelta(hours=settings.CONSOLE_WRAP_UP_HOURS)
+    return list(
+        Conversation.objects.filter(
+            operator=profile.user,
+            status=Conversation.Status.CLOSED,
+            outcome=Conversation.Outcome.VISITOR_LEFT,
+            closed_at__gte=since,
+        )
+        .select_related("service", "operator__staff")
+        .order_by("closed_at")[:20]
+    )
+
+
+def is_wrap_up_for(profile: StaffProfile, conversation_id: UUID) -> bool:
+    """True if the visitor ended the conversation and ``profile`` records it."""
+    return Conversation.objects.filter(
+        id=conversation_id,
+        operator_id=profile.user_id,
+        status=Conversation.Status.CLOSED,
+        outcome=Conversation.Outcome.VISITOR_LEFT,
+    ).exists()
+
+
+def get_visitor_presence(conversation: Conversation) -> str:
+    """Return ``here``, ``reconnecting`` or ``gone`` for the staff view."""
+    if conversation.status == Conversation.Status.CLOSED:
+        return "gone"
+    fresh = timezone.now() - timedelta(seconds=settings.PRESENCE_STALE_SECONDS)
+    if Connection.objects.filter(
+        conversation_id=conversation.id, heartbeat_at__gte=fresh
+    ).exists():
+        return "here"
+    return "reconnecting"
+
+
+def get_psychologist_duty_for(
+    profile: StaffProfile, conversation_id: UUID
+) -> dict[str, Any]:
+    """Return the psychologists' duty for a conversation the staff member sees."""
+    conversation = access_conversation_for_staff(profile, conversation_id)
+    return get_psychologist_duty(conversation.service)
+
+
+def get_psychologist_duty(service: Service) -> dict[str, Any]:
+    """Return who could be invited as psychologist now, and the rota.
+
+    The invite dialog shows it; ``check_invite`` enforces the same rules.
+    """
+    on_duty = is_psychologist_available(service)
+    names = (
+        [
+            profile.pseudonym
+            for profile in list_staff_on_duty(
+                service.id, StaffProfile.Role.PSYCHOLOGIST
+            )
+        ]
+        if on_duty
+        else []
+    )
+    return {
+        "on_duty": on_duty,
+        "hours": format_hours(service.psychologist_hours or service.opening_hours),
+        "available": sorted(names),
+    }
 
 
 def render_participant(participant: Participant) -> dict[str, Any]:
@@ -314,6 +389,10 @@ def render_conversation(
         "urgent": conversation.urgent,
         "minor": conversation.minor,
         "competence": render_competence(conversation),
+        "presence": get_visitor_presence(conversation),
+        "wrap_up": conversation.status == Conversation.Status.CLOSED
+        and conversation.outcome == Conversation.Outcome.VISITOR_LEFT,
+        "psychologists": get_psychologist_duty(conversation.service),
         "started_at": iso_utc(conversation.created_at),
         "last_seq": conversation.last_seq,
         "operator": pseudonym_of(conversation.operator),

@@ -150,4 +150,61 @@ def get_console_strings() -> dict[str, str]:
             "Fichier refusé : seules les images JPEG, PNG, WebP et les PDF passent."
         ),
         "attachment_failed": _("L'envoi a échoué. Réessayez."),
+        # Issue 10: what the console now shows and does.
+        "force_PN": _("police nationale"),
+        "force_GN": _("gendarmerie nationale"),
+        "force_PN+GN": _("partagée police / gendarmerie"),
+        "competence": _("Compétence"),
+        "competence_estimate": _("estimation, à vérifier"),
+        "competence_confirmed": _("force confirmée"),
+        "confirm_force_question": _(
+            "Commune partagée ou estimée : demandez à la personne et confirmez."
+        ),
+        "force_confirmed": _("Force confirmée"),
+        "force_to_confirm": _("force à confirmer"),
+        "force_transferred": _("Conversation confiée à l'autre force"),
+        "queue_of": _("file"),
+        "presence_here": _("La personne est là"),
+        "presence_reconnecting": _("La personne se reconnecte…"),
+        "presence_gone": _("La personne est partie"),
+        "wrap_up_left": _(
+            "La personne a mis fin à la conversation. Enregistrez l'issue pour "
+            "la clore."
+        ),
+        "wrap_up_quick_exit": _(
+            "La personne a quitté la page en urgence (sortie rapide). "
+            "Enregistrez l'issue pour la clore."
+        ),
+        "wrap_up_tab": _("à clore"),
+        "wrapped_up": _("Issue enregistrée"),
+        "supervisor_speaks": _(
+            "Attention : ce message sera vu par la personne et vous rendra visible."
+        ),
+        "supervisor_whisper_default": _(
+            "Vous écrivez en chuchotement : seule l'équipe le lira."
+        ),
+        "directory": _("Annuaire"),
+        "directory_share": _("Partager dans la conversation"),
+        "directory_shared": _("Fiche partagée avec la personne"),
+        "directory_searching": _("Recherche…"),
+        "directory_none": _("Aucune structure trouvée."),
+        "directory_count": _("%(n)s structure(s)"),
+        "directory_commune_unknown": _("Commune introuvable."),
+        "directory_for": _("Pour"),
+        "directory_not_shareable": _("Numéro à donner oralement ou par message."),
+        "directory_verified": _("vérifiée"),
+        "psy_on_duty": _("Psychologues de permanence en ligne : %(names)s."),
+        "psy_none_online": _("Permanence en cours, mais aucun·e psychologue en ligne."),
+        "psy_off_duty": _("Hors permanence des psychologues."),
+        "psy_hours": _("Permanence : %(hours)s"),
+        "logout_open": _(
+            "Vous avez %(n)s conversation(s) en cours. Remettez-les en file ou "
+            "transférez-les avant de partir."
+        ),
+        "shift_warning": _(
+            "Votre service se termine dans %(min)s min : la console se "
+            "déconnectera. Passez la main à vos collègues."
+        ),
+        "shift_over": _("Fin de votre service : reconnectez-vous."),
+        "callback_requested": _("Demande de rappel"),
     }

@@ -5,8 +5,9 @@ from functools import wraps
 from typing import Any
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
@@ -15,8 +16,15 @@ from django.views.decorators.http import require_http_methods, require_POST
 from chat.errors import ChatError
 from chat.selectors import get_staff_profile
 from console.forms import StaffLoginForm
-from console.services import check_staff_login, do_staff_login, do_staff_logout
+from console.services import (
+    check_staff_login,
+    do_staff_login,
+    do_staff_logout,
+    get_shift_remaining,
+)
 from console.strings import get_console_strings
+from directory.models import Resource
+from directory.selectors import list_partner_resources
 from stats.selectors import may_read_statistics
 
 # Staff pages post forms; with "no-referrer" browsers send "Origin: null"
@@ -90,8 +98,25 @@ def logout_page(request: HttpRequest) -> HttpResponse:
 @csrf_protect
 @staff_verified_required
 def keepalive(request: HttpRequest) -> HttpResponse:
-    """Push the session's inactivity expiry forward (the page is in use)."""
-    return HttpResponse(status=204)
+    """Push the session's expiry forward while the console is open.
+
+    The console posts this on activity and, while its socket is open, on
+    a timer: an operator waiting on an empty queue at night stays signed
+    in. Not past the shift's end (``CONSOLE_SHIFT_SECONDS`` after login):
+    then the session ends and the console goes back to the login page.
+    """
+    remaining = get_shift_remaining(request.session)
+    if remaining <= 0:
+        do_staff_logout(request)
+        return JsonResponse({"error": "shift_over"}, status=401)
+    response = JsonResponse(
+        {
+            "shift_remaining_s": round(remaining),
+            "warning_s": settings.CONSOLE_SHIFT_WARNING_SECONDS,
+        }
+    )
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 @require_http_methods(["GET"])
@@ -106,6 +131,12 @@ def console_page(request: HttpRequest) -> HttpResponse:
             "idle_seconds": settings.SESSION_COOKIE_AGE,
             "is_supervisor": get_staff_profile(request.user).has_role("supervisor"),
             "can_read_statistics": may_read_statistics(get_staff_profile(request.user)),
+            "communes_url": reverse("chat:commune-search"),
+            "resource_kinds": Resource.Kind.choices,
+            # A partner association's staff reach their callback queue here.
+            "callbacks_url": reverse("directory:callbacks")
+            if list_partner_resources(request.user)
+            else "",
         },
     )
     response["Cache-Control"] = "no-store"

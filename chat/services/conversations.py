@@ -316,8 +316,15 @@ def do_resume_conversation(token: Any) -> tuple[Conversation, str]:
 
 
 @transaction.atomic
-def do_leave_conversation(conversation: Conversation) -> None:
-    """End the conversation at the visitor's request."""
+def do_leave_conversation(
+    conversation: Conversation, *, quick_exit: bool = False
+) -> None:
+    """End the conversation at the visitor's request.
+
+    The operator's slot is free at once (only active conversations count);
+    the console keeps the conversation on screen until the operator
+    records the outcome (``check_close_conversation``).
+    """
     now = timezone.now()
     updated = (
         Conversation.objects.filter(
@@ -333,7 +340,9 @@ def do_leave_conversation(conversation: Conversation) -> None:
         )
     )
     if updated:
-        events.notify_conversation_closed(conversation.id, "visitor_left")
+        events.notify_conversation_closed(
+            conversation.id, "quick_exit" if quick_exit else "visitor_left"
+        )
         do_notify_queue_changed(conversation.service_id)
 
 
@@ -510,7 +519,13 @@ def do_flag_conversation(
 
 def check_close_conversation(
     profile: StaffProfile, conversation_id: Any, *, outcome: Any, categories: Any
-) -> None:
+) -> bool:
+    """Close with an outcome; return True if it was a wrap-up.
+
+    A conversation the visitor ended (``leave``, quick exit) is already
+    closed but waits for the operator's outcome: recording it is the
+    wrap-up, allowed once, to the operator who was in charge.
+    """
     allowed = {
         Conversation.Outcome.REPORT,
         Conversation.Outcome.ORIENTATION,
@@ -530,9 +545,42 @@ def check_close_conversation(
         raise ChatError("bad_request", _("categories doit être une liste de textes."))
     conversation = access_conversation_for_staff(profile, conversation_id)
     _require_operator_of(profile, conversation)
+    if is_awaiting_wrap_up(conversation):
+        if not do_record_wrap_up(
+            conversation, outcome=outcome, categories=categories[:20]
+        ):
+            raise ChatError("bad_state", _("L'issue est déjà enregistrée."))
+        return True
     if conversation.status != Conversation.Status.ACTIVE:
         raise ChatError("bad_state", _("La conversation n'est pas en cours."))
     do_close_conversation(conversation, outcome=outcome, categories=categories[:20])
+    return False
+
+
+def is_awaiting_wrap_up(conversation: Conversation) -> bool:
+    """True if the visitor ended it and the operator has not recorded the outcome."""
+    return (
+        conversation.status == Conversation.Status.CLOSED
+        and conversation.outcome == Conversation.Outcome.VISITOR_LEFT
+        and conversation.operator_id is not None
+    )
+
+
+@transaction.atomic
+def do_record_wrap_up(
+    conversation: Conversation, *, outcome: str, categories: list[str]
+) -> bool:
+    """Record the operator's outcome for a conversation the visitor ended.
+
+    The conditional UPDATE makes it happen once, whichever tab sends it.
+    """
+    return bool(
+        Conversation.objects.filter(
+            id=conversation.id,
+            status=Conversation.Status.CLOSED,
+            outcome=Conversation.Outcome.VISITOR_LEFT,
+        ).update(outcome=outcome, categories=categories)
+    )
 
 
 @transaction.atomic

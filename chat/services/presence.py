@@ -173,3 +173,25 @@ def _pseudonym(conversation: Conversation) -> str:
     operator = conversation.operator
     profile = getattr(operator, "staff", None) if operator else None
     return profile.pseudonym if profile else ""
+
+
+def do_signal_visitor_presence(conversation_id: UUID, *, connected: bool) -> None:
+    """Tell the staff of an open conversation that the visitor came or went.
+
+    A socket closing while another of the visitor's tabs stays connected
+    changes nothing; a closed conversation has no presence to show.
+    """
+    if (
+        not Conversation.objects.filter(id=conversation_id)
+        .exclude(status=Conversation.Status.CLOSED)
+        .exists()
+    ):
+        return
+    if (
+        not connected
+        and _fresh_connections().filter(conversation_id=conversation_id).exists()
+    ):
+        return
+    events.notify_visitor_presence(
+        conversation_id, "here" if connected else "reconnecting"
+    )

@@ -31,6 +31,7 @@ from console.services.staff import (
     do_replace_totp_device,
     do_staff_login,
     do_staff_logout,
+    get_shift_remaining,
 )
 from console.services.supervision import (
     check_board,
@@ -72,4 +73,5 @@ __all__ = [
     "do_staff_login",
     "do_staff_logout",
     "do_watch_conversation",
+    "get_shift_remaining",
 ]

@@ -18,6 +18,7 @@ from django.utils.translation import gettext as _
 from anonymity.crypto import encrypt_note
 from chat import events
 from chat.errors import ChatError
+from chat.hours import format_hours, is_psychologist_available
 from chat.models import Conversation, Message, Note, Service
 from chat.selectors import access_conversation_for_staff
 from chat.services.conversations import do_lock_capacity
@@ -97,6 +98,7 @@ def check_invite(
     _require_in_charge(profile, conversation)
     if role == Invitation.Role.PSYCHOLOGIST:
         target = conversation.service
+        check_psychologist_hours(target)
         available = list_staff_on_duty(target.id, StaffProfile.Role.PSYCHOLOGIST)
     else:
         target = Service.objects.filter(slug=service_slug, active=True).first()
@@ -117,6 +119,25 @@ def check_invite(
         service=target,
         summary=summary.strip(),
         invited_by=profile,
+    )
+
+
+def check_psychologist_hours(service: Service) -> None:
+    """Refuse a psychologist's invitation outside the service's on-duty hours.
+
+    ``Service.psychologist_hours`` is the psychologists' rota; a
+    psychologist still logged in after it ends is not on duty, and a
+    visitor must not be asked about someone who will not come.
+    """
+    if is_psychologist_available(service):
+        return
+    raise ChatError(
+        "psychologist_off_duty",
+        _(
+            "Aucun·e psychologue n'est de permanence en ce moment. "
+            "Permanence : %(hours)s."
+        )
+        % {"hours": format_hours(service.psychologist_hours or service.opening_hours)},
     )
 
 
@@ -427,6 +448,7 @@ def do_hand_over(
         kind=ServicePassage.Kind.HANDOVER,
         started_at=conversation.created_at,
     )
+    target = Service.objects.get(id=target_service_id)
     Participant.objects.filter(id=colleague.id).update(left_at=timezone.now())
     events.notify_participant_changed(
         conversation.id,
@@ -441,6 +463,8 @@ def do_hand_over(
         name=colleague.user.staff.pseudonym,
         silent=False,
         user_id=colleague.user_id,
+        service=target.slug,
+        service_name=target.name,
     )
     events.notify_unassigned(operator.user_id, conversation.id, "handed_over")
     do_notify_queue_changed(conversation.service_id)

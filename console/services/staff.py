@@ -1,5 +1,6 @@
 """Staff accounts, two-factor devices and login sessions."""
 
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -31,6 +32,7 @@ from chat.selectors import get_staff_profile
 from console.models import StaffProfile
 
 TOTP_DEVICE_NAME = "authenticator"
+SHIFT_STARTED_SESSION_KEY = "console_shift_started"
 
 
 @transaction.atomic
@@ -189,12 +191,34 @@ def do_staff_login(request: HttpRequest, user: User, device: TOTPDevice) -> None
     """Log ``user`` in, with the session marked two-factor verified."""
     login(request, user, backend="django.contrib.auth.backends.ModelBackend")
     otp_login(request, device)
+    request.session[SHIFT_STARTED_SESSION_KEY] = time.time()
+
+
+def get_shift_remaining(session: Any) -> float:
+    """Return the seconds left in the staff member's shift (may be negative).
+
+    The shift starts at login and lasts ``CONSOLE_SHIFT_SECONDS``; a
+    session from before this rule counts from now.
+    """
+    started = session.get(SHIFT_STARTED_SESSION_KEY)
+    if not isinstance(started, (int, float)):
+        started = time.time()
+        session[SHIFT_STARTED_SESSION_KEY] = started
+    return started + settings.CONSOLE_SHIFT_SECONDS - time.time()
 
 
 @transaction.atomic
 def do_staff_logout(request: HttpRequest) -> None:
-    """End the session and make the user's open console sockets re-check."""
+    """End the session and make the user's open console sockets re-check.
+
+    Conversations still in the staff member's hands go back to the head of
+    their queue at once (the console asked to release or transfer them
+    first): the visitor is told the operator left, not that they are
+    coming back, and nobody waits out a grace period.
+    """
     user_id = request.user.pk if request.user.is_authenticated else None
+    if user_id is not None:
+        do_release_all(request.user)
     logout(request)
     if user_id is not None:
         events.notify_session_check(user_id)
@@ -219,3 +243,25 @@ def do_end_all_sessions(user: User) -> int:
             ended += 1
     events.notify_session_check(user.pk)
     return ended
+
+
+def do_release_all(user: User) -> int:
+    """Requeue the user's conversations and leave the ones they joined."""
+    # Imported here: the participation services import this package.
+    from chat.models import Conversation
+    from chat.services.conversations import do_release_conversation
+    from console.models import Participant
+    from console.services.participation import do_leave_as_participant
+
+    profile = get_staff_profile(user)
+    name = profile.pseudonym if profile is not None else ""
+    released = 0
+    for conversation in Conversation.objects.filter(
+        operator=user, status=Conversation.Status.ACTIVE
+    ):
+        released += do_release_conversation(
+            conversation, reason="logged_out", name=name
+        )
+    for participant in Participant.objects.filter(user=user, left_at__isnull=True):
+        do_leave_as_participant(participant, name=name)
+    return released
