@@ -789,6 +789,9 @@ setupQuickExit({
   beforeExit() {
     receiptUi.wipe();
     attachmentSender.wipe();
+    // End the conversation before the socket closes: the operator's slot
+    // is freed at once and they see the person left in a hurry.
+    socket.send({ type: "leave", quick_exit: true });
     socket.stop();
     transcript.reset();
   },

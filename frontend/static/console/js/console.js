@@ -5,8 +5,19 @@ import { attachmentCard, onUploadToken, wireUpload } from "./attachments.js";
 import { ConsoleSocket } from "./socket.js";
 import { focusFirst, holdsFocus, preserveFocus } from "./focus.js";
 import { say } from "./live.js";
-import { beep, setUnreadTitle, showNotice, unlockAudio } from "./notify.js";
 import { safeText } from "./safetext.js";
+import { beep, notifyDesktop, setUnreadTitle, showNotice, unlockAudio } from "./notify.js";
+import { DirectoryDialog } from "./directory.js";
+import {
+  applyDefaultMode,
+  dutyText,
+  renderCompetence,
+  renderPresence,
+  renderWrapUp,
+  updateModeWarning,
+  wireCompetence,
+} from "./extras.js";
+import { LogoutGuard, ShiftKeeper } from "./shift.js";
 
 const root = document.getElementById("console");
 const T = JSON.parse(document.getElementById("console-strings").textContent);
@@ -76,14 +87,16 @@ const socket = new ConsoleSocket(root.dataset.ws, {
   onOpen: () => {
     statusLine.textContent = T.connected;
     statusLine.classList.remove("down");
+    shift.socketOpen(true);
   },
   onDown: () => {
     statusLine.textContent = T.offline;
     statusLine.classList.add("down");
+    shift.socketOpen(false);
   },
   onRefused: () => {
     statusLine.textContent = T.expired;
-    location.href = root.dataset.login;
+    if (!logoutGuard.confirmed) location.href = root.dataset.login;
   },
   onFrame: (frame) => (handlers[frame.type] || (() => {}))(frame),
 });
@@ -103,7 +116,9 @@ function renderQueue(items) {
   if (fresh.length > 0 && isOperator() && state.me !== null) {
     beep(440, 0.18);
     say(T.new_in_queue, { show: document.hidden });
+    notifyDesktop(T.new_in_queue, { tag: "queue" });
   }
+  refreshAttention();
 }
 
 // Where focus goes when the queue item that had it disappears.
@@ -121,6 +136,7 @@ function fillQueue(items) {
         if (item.urgent) flags.append(el("span", { class: "badge urgent", text: T.urgent }));
         if (item.minor) flags.append(el("span", { class: "badge minor", text: T.minor }));
         if (item.follow_up) flags.append(el("span", { class: "badge follow-up", text: T.follow_up }));
+        if (item.competence?.confirm_force) flags.append(el("span", { class: "badge force", text: T.force_to_confirm }));
         // The visible text is the accessible name (WCAG 2.5.3); the verb
         // is read first by screen readers only.
         const button = el(
@@ -199,6 +215,14 @@ function unreadTotal() {
   return total;
 }
 
+// The title and the icon's badge count what waits for the staff member:
+// unread lines, and for an operator the people in the queue.
+function refreshAttention() {
+  const waiting = isOperator() ? state.queue.length : 0;
+  const offered = [...state.invitations.values()].filter((inv) => inv.status === "offered").length;
+  setUnreadTitle(unreadTotal() + waiting + offered);
+}
+
 function updateTab(conv) {
   const badge = conv.tab.querySelector(".unread");
   // The count is shown, and read as words after the tab's name.
@@ -207,7 +231,8 @@ function updateTab(conv) {
   conv.tab.querySelector(".unread-text").textContent = conv.unread > 0 ? `, ${T.unread.replace("{n}", conv.unread)}` : "";
   conv.tab.classList.toggle("has-unread", conv.unread > 0);
   conv.tab.querySelector(".tab-label").textContent = tabLabel(conv);
-  setUnreadTitle(unreadTotal());
+  conv.tab.classList.toggle("wrap-up", Boolean(conv.data.wrap_up));
+  refreshAttention();
   updateLoad();
 }
 
@@ -218,7 +243,8 @@ function tabLabel(conv) {
   // that no two tabs share a name.
   const twins = [...state.conversations.values()].filter((other) => `${other.data.place || "—"} · ${roleLabel(other.data.role)}` === base);
   const rank = twins.indexOf(conv);
-  return rank > 0 ? `${base} (${rank + 1})` : base;
+  const label = rank > 0 ? `${base} (${rank + 1})` : base;
+  return data.wrap_up ? `${label} · ${T.wrap_up_tab}` : label;
 }
 
 function selectTab(id, { focus = false } = {}) {
@@ -366,6 +392,10 @@ function renderHeader(conv) {
   for (const node of panel.querySelectorAll(".operator-only")) node.hidden = !inCharge;
   renderInvitationState(conv);
   renderCannedSelect(conv);
+  renderCompetence(conv, T);
+  renderWrapUp(conv, T);
+  if (conv.tab) renderPresence(conv, T);
+  applyDefaultMode(conv, state.me, T);
 }
 
 function renderInvitationState(conv) {
@@ -515,6 +545,7 @@ function noticeMessage(conv, frame) {
   updateTab(conv);
   beep(frame.from === "visitor" ? 740 : 560);
   showNotice(notice, `${T.new_message} — ${tabLabel(conv)}`);
+  notifyDesktop(T.new_message, { tag: conv.id, body: tabLabel(conv) });
 }
 
 // Where focus goes when the conversation that had it goes away: the tab
@@ -534,7 +565,7 @@ function closeConversation(id, text) {
   state.conversations.delete(id);
   for (const [key, pending] of state.outbox) if (pending.conversation === id) state.outbox.delete(key);
   preserveFocus([conv.panel, conv.tab], () => removeTab(id), ...afterConversationFocusTargets());
-  setUnreadTitle(unreadTotal());
+  refreshAttention();
   updateLoad();
   showNotice(notice, `${text} — ${label}`);
 }
@@ -542,6 +573,8 @@ function closeConversation(id, text) {
 function updateLoad() {
   let load = 0;
   for (const conv of state.conversations.values()) {
+    // A conversation the visitor ended no longer takes a slot.
+    if (conv.data.wrap_up) continue;
     if (conv.data.as === "operator" || conv.data.as === "colleague" || conv.data.as === "psychologist") load += 1;
   }
   $("load").textContent = String(load);
@@ -601,10 +634,15 @@ function wireConversation(conv) {
   });
   form.addEventListener("change", (event) => {
     if (event.target.matches("input[type=radio]")) {
+      conv.modeChosen = true;
       form.classList.toggle("mode-note", modeInput() === "note");
       form.classList.toggle("mode-whisper", modeInput() === "whisper");
+      updateModeWarning(conv, state.me, T);
     }
   });
+  wireCompetence(conv, send);
+  panel.querySelector(".act-directory").addEventListener("click", (event) => directory.open(conv, event.currentTarget));
+  panel.querySelector(".act-wrap-up").addEventListener("click", () => openCloseDialog(conv));
   // Choosing in the list changes nothing by itself (arrows browse it,
   // WCAG 3.2.2); the "Insérer" button puts the answer in the composer.
   const canned = panel.querySelector("select.canned");
@@ -693,6 +731,10 @@ function openInviteDialog(conv, role) {
   dialog.querySelector("form").reset();
   $("invite-error").textContent = "";
   $("dlg-invite-title").textContent = role === "psychologist" ? T.invite_psychologist : T.invite_colleague;
+  $("invite-duty").textContent = role === "psychologist" ? dutyText(conv, T) : "";
+  $("invite-duty").hidden = role !== "psychologist";
+  // Ask again: who is online and on duty changes during a conversation.
+  if (role === "psychologist") send({ type: "psychologists", conversation: conv.id });
   dialog.querySelector(".invite-service").hidden = role === "psychologist";
   $("invite-service").replaceChildren(
     ...otherServices(conv).map((service) => el("option", { value: service.slug, text: service.name })),
@@ -959,6 +1001,11 @@ const handlers = {
   joined(frame) {
     const conv = state.conversations.get(frame.conversation);
     if (!conv) return;
+    if (frame.name === state.me && !frame.silent) {
+      // A silent supervisor who wrote to the person is now visible.
+      for (const p of conv.data.participants || []) if (p.name === state.me) p.silent = false;
+      renderHeader(conv);
+    }
     if (frame.name !== state.me) {
       const others = (conv.data.participants || []).filter((p) => p.name !== frame.name);
       if (frame.role !== "operator" || conv.data.operator !== frame.name) others.push({ role: frame.role, name: frame.name, silent: Boolean(frame.silent) });
@@ -978,6 +1025,8 @@ const handlers = {
     const conv = state.conversations.get(frame.conversation);
     if (!conv) return;
     conv.data.operator = frame.name;
+    if (frame.service) conv.data.service = frame.service;
+    if (frame.service_name) conv.data.service_name = frame.service_name;
     conv.data.participants = (conv.data.participants || []).filter((p) => p.name !== frame.name);
     if (frame.you) conv.data.as = "operator";
     renderHeader(conv);
@@ -1004,10 +1053,12 @@ const handlers = {
       state.invitations.set(frame.invitation, frame);
       beep(620, 0.2);
       showNotice(notice, `${T.invitation} — ${frame.place || ""}`);
+      notifyDesktop(T.invitation, { tag: frame.invitation });
     } else {
       state.invitations.delete(frame.invitation);
     }
     renderInvitations();
+    refreshAttention();
   },
   consent_requested(frame) {
     handlers.consent({ ...frame, status: "asked", fields: [] });
@@ -1027,7 +1078,74 @@ const handlers = {
     }
   },
   closed(frame) {
-    closeConversation(frame.conversation, T.closed);
+    const conv = state.conversations.get(frame.conversation);
+    if (conv && frame.wrap_up) {
+      // The visitor left: the slot is free, the outcome still to record.
+      conv.data.wrap_up = true;
+      conv.data.wrap_up_reason = frame.reason;
+      conv.data.presence = "gone";
+      renderHeader(conv);
+      updateTab(conv);
+      const text = frame.reason === "quick_exit" ? T.wrap_up_quick_exit : T.wrap_up_left;
+      addEvent(conv, text);
+      showNotice(notice, `${T.presence_gone} — ${tabLabel(conv)}`);
+      notifyDesktop(T.presence_gone, { tag: conv.id, body: tabLabel(conv) });
+      beep(330, 0.2);
+      return;
+    }
+    closeConversation(frame.conversation, frame.reason === "wrapped_up" ? T.wrapped_up : T.closed);
+  },
+  conversation(frame) {
+    // A fresh staff view (after a handover): header, actions, canned answers.
+    const conv = state.conversations.get(frame.conversation.id);
+    if (!conv) return;
+    const { history, notes, whispers, ...fresh } = frame.conversation;
+    conv.data = { ...conv.data, ...fresh };
+    renderHeader(conv);
+    updateTab(conv);
+  },
+  presence(frame) {
+    const conv = state.conversations.get(frame.conversation);
+    if (!conv || conv.data.wrap_up) return;
+    clearTimeout(conv.presenceTimer);
+    conv.data.presence = frame.presence;
+    renderPresence(conv, T);
+    addEvent(conv, T[`presence_${frame.presence}`]);
+    if (frame.presence === "reconnecting" && frame.grace_s) {
+      // Past the visitor's grace period they are most likely gone; the
+      // conversation stays open in case they come back.
+      conv.presenceTimer = setTimeout(() => {
+        if (conv.data.presence !== "reconnecting" || conv.data.wrap_up) return;
+        conv.data.presence = "gone";
+        renderPresence(conv, T);
+        addEvent(conv, T.presence_gone);
+      }, frame.grace_s * 1000);
+    }
+  },
+  psychologists(frame) {
+    const conv = state.conversations.get(frame.conversation);
+    if (!conv) return;
+    const { type, conversation, ...duty } = frame;
+    conv.data.psychologists = duty;
+    if (dialogConversation === conv && inviteRole === "psychologist") $("invite-duty").textContent = dutyText(conv, T);
+  },
+  force_confirmed(frame) {
+    const conv = state.conversations.get(frame.conversation);
+    if (!conv) return;
+    if (conv.data.competence) conv.data.competence = { ...conv.data.competence, confirm_force: false };
+    renderHeader(conv);
+    addEvent(conv, `${frame.transferred ? T.force_transferred : T.force_confirmed} : ${T[`force_${frame.force}`] || frame.force}`);
+  },
+  resource_sent(frame) {
+    // My own card comes back as this reply, not as a message frame.
+    const conv = state.conversations.get(frame.conversation);
+    if (!conv) return;
+    const card = frame.card || {};
+    const text = [card.name, card.phone, card.address, card.hours, card.url].filter(Boolean).join("\n");
+    const from = conv.data.as === "colleague" ? "operator" : conv.data.as;
+    addMessage(conv, { seq: frame.seq, from, name: state.me, text, card, at: new Date().toISOString() }, { silent: true });
+    scrollToEnd(conv);
+    showNotice(notice, `${T.directory_shared} — ${card.name || ""}`);
   },
   released(frame) {
     closeConversation(frame.conversation, T.released);
@@ -1078,20 +1196,9 @@ document.addEventListener("keydown", (event) => {
   }
 });
 
-let lastKeepalive = Date.now();
-
 function activity() {
   unlockAudio();
-  const now = Date.now();
-  if (now - lastKeepalive < 60000) return;
-  lastKeepalive = now;
-  fetch(root.dataset.keepalive, {
-    method: "POST",
-    headers: { "X-CSRFToken": csrfToken },
-    credentials: "same-origin",
-  }).then((response) => {
-    if (response.status === 401 || response.status === 403) location.href = root.dataset.login;
-  }, () => {});
+  shift.activity();
 }
 
 for (const type of ["keydown", "pointerdown"]) document.addEventListener(type, activity, { passive: true });
@@ -1105,5 +1212,43 @@ document.addEventListener("visibilitychange", () => {
     }
   }
 });
+
+// -- issue 10: directory, shift, logout ---------------------------------------------------
+
+const directory = new DirectoryDialog($("dlg-directory"), {
+  endpoint: root.dataset.directory,
+  communes: root.dataset.communes,
+  strings: T,
+  send,
+});
+
+const shift = new ShiftKeeper({
+  endpoint: root.dataset.keepalive,
+  csrfToken,
+  idleSeconds: Number(root.dataset.idle),
+  strings: T,
+  warning: $("shift-warning"),
+  onOver: (text) => {
+    statusLine.textContent = text;
+    location.href = root.dataset.login;
+  },
+});
+
+const logoutGuard = new LogoutGuard({
+  form: $("logout-form"),
+  dialog: $("dlg-logout"),
+  strings: T,
+  openConversations: () => [...state.conversations.values()].filter((conv) => conv.data.as === "operator" && !conv.data.wrap_up),
+  services: () => state.allServices,
+  release: (conv) => send({ type: "release", conversation: conv.id }),
+  transfer: (conv, slug) => {
+    if (slug && slug !== conv.data.service) send({ type: "transfer", conversation: conv.id, service: slug });
+    else send({ type: "release", conversation: conv.id });
+  },
+});
+
+// The login click lets this page play sounds (same-origin navigation after
+// a gesture); try at once rather than waiting for a click here.
+unlockAudio();
 
 socket.connect();

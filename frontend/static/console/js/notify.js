@@ -32,9 +32,33 @@ export function beep(frequency = 660, duration = 0.14) {
 }
 
 const baseTitle = document.title;
+const favicon = document.getElementById("favicon");
+const baseIcon = favicon ? favicon.getAttribute("href") : "";
 
+// What needs the staff member: shown in the title and as a badge on the
+// tab's icon (static SVGs, so the page's CSP needs no data: images).
 export function setUnreadTitle(count) {
   document.title = count > 0 ? `(${count}) ${baseTitle}` : baseTitle;
+  if (!favicon) return;
+  const badge = count > 9 ? "9plus" : String(count);
+  favicon.setAttribute("href", count > 0 ? baseIcon.replace(/icon\.svg$/, `icon-${badge}.svg`) : baseIcon);
+}
+
+// A desktop notification when the page is not in front. The text names
+// no visitor content: a notification can show on a shared screen.
+export function notifyDesktop(title, { tag = "ecoute", body = "" } = {}) {
+  if (!("Notification" in window) || Notification.permission !== "granted") return false;
+  if (!document.hidden && document.hasFocus()) return false;
+  try {
+    const shown = new Notification(title, { body, tag, renotify: true, silent: false });
+    shown.addEventListener("click", () => {
+      window.focus();
+      shown.close();
+    });
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 // Kept for the callers' sake: every notice now goes through live.js, which
