@@ -157,9 +157,11 @@ def test_a_whole_shift(
 
     # 2. Claims it (the keyboard works too: Alt+N takes the next one).
     operator.keyboard.press("Alt+n")
-    tab = operator.get_by_role("tab", name="33000 Bordeaux")
+    # By id: another test's conversation may still wait for its outcome.
+    tab = operator.locator(f"#tab-{conversation_id}")
     tab.wait_for()
     assert tab.get_attribute("aria-selected") == "true"
+    assert "33000 Bordeaux" in tab.inner_text()
     visitor.receive("joined", role="operator", name="Opératrice 12")
 
     # 3. They chat.
@@ -207,7 +209,7 @@ def test_a_whole_shift(
     shot(psychologist, "06-invitation")
     check_accessibility(psychologist, "console invitation")
     invitation.get_by_role("button", name="Rejoindre").click()
-    psychologist.get_by_role("tab", name="33000 Bordeaux").wait_for()
+    psychologist.locator(f"#tab-{conversation_id}").wait_for()
     psychologist.locator("#invitations-panel").wait_for(state="hidden")
     visitor.receive("joined", role="psychologist", name="Psychologue 3")
     psy_panel = psychologist.locator(f"#panel-{conversation_id}")
@@ -232,7 +234,7 @@ def test_a_whole_shift(
     board.locator(f'button.watch[data-conversation="{conversation_id}"]').click()
     sup_panel = supervisor.locator(f"#panel-{conversation_id}")
     sup_panel.wait_for(state="attached")
-    supervisor.get_by_role("tab", name="33000 Bordeaux").click()
+    supervisor.locator(f"#tab-{conversation_id}").click()
     sup_panel.locator("li.from-visitor", has_text="j'ai besoin d'aide").wait_for()
     sup_panel.get_by_label("Chuchotement (équipe seulement)").check()
     sup_panel.locator("textarea.text").fill("Pensez à proposer le 3919.")
@@ -255,8 +257,8 @@ def test_a_whole_shift(
     check_accessibility(operator, "close dialog")
     dialog.get_by_role("button", name="Clore").click()
     assert visitor.receive("closed")["reason"] == "closed_by_operator"
-    operator.get_by_role("tab", name="33000 Bordeaux").wait_for(state="detached")
-    psychologist.get_by_role("tab", name="33000 Bordeaux").wait_for(state="detached")
+    operator.locator(f"#tab-{conversation_id}").wait_for(state="detached")
+    psychologist.locator(f"#tab-{conversation_id}").wait_for(state="detached")
     shot(operator, "13-closed")
 
     for watch in (operator_watch, psychologist_watch, supervisor_watch):

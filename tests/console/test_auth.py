@@ -119,10 +119,31 @@ def test_keepalive_pushes_the_inactivity_expiry(client, settings):
     post_login(client, user.username, password, current_code(device))
     first = client.session.get_expiry_date()
     time.sleep(1.1)
-    assert client.post("/console/keepalive/").status_code == 204
+    response = client.post("/console/keepalive/")
+    assert response.status_code == 200
+    assert 0 < response.json()["shift_remaining_s"] <= settings.CONSOLE_SHIFT_SECONDS
     assert client.session.get_expiry_date() > first
     assert settings.SESSION_SAVE_EVERY_REQUEST is True
     assert settings.SESSION_COOKIE_AGE <= 3600
+
+
+def test_keepalive_ends_the_session_at_the_end_of_the_shift(client, settings):
+    """An idle console stays signed in by its keep-alive, but not past the shift."""
+    user, password = staff_with_password()
+    device = TOTPDevice.objects.get(user=user)
+    post_login(client, user.username, password, current_code(device))
+    settings.CONSOLE_SHIFT_SECONDS = 3600
+    session = client.session
+    session["console_shift_started"] = time.time() - 3000
+    session.save()
+    assert client.post("/console/keepalive/").json()["shift_remaining_s"] <= 600
+    session = client.session
+    session["console_shift_started"] = time.time() - 3601
+    session.save()
+    response = client.post("/console/keepalive/")
+    assert response.status_code == 401
+    assert response.json()["error"] == "shift_over"
+    assert client.get("/console/").status_code == 302
 
 
 def dump_axes_tables() -> str:
