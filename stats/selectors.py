@@ -337,6 +337,12 @@ def _escalation_figures(
     executed = disclosures.objects.filter(
         scope, executed_at__gte=start, executed_at__lt=end
     )
+    # A supervisor's decline ends a request as refused before any
+    # prosecutor sees it: no decision nor decided_at, and ``refused`` is
+    # final, so its last update is the decline.
+    declined = disclosures.objects.filter(
+        scope, state="refused", decision="", updated_at__gte=start, updated_at__lt=end
+    )
     return {
         _("Consentements demandés"): asked.count(),
         _("Consentements acceptés"): answered.filter(status="accepted").count(),
@@ -354,6 +360,7 @@ def _escalation_figures(
         _("Levées d'anonymat autorisées par le parquet"): decided.filter(
             decision="approved"
         ).count(),
-        _("Levées d'anonymat refusées"): decided.filter(decision="refused").count(),
+        _("Levées d'anonymat refusées"): decided.filter(decision="refused").count()
+        + declined.count(),
         _("Levées d'anonymat exécutées"): executed.count(),
     }
