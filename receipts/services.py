@@ -98,16 +98,41 @@ class FailureWindow:
 global_failures = FailureWindow()
 
 
+def check_receipt_allowed(conversation: Conversation) -> None:
+    """Refuse a receipt once the conversation is gone or closed too long ago.
+
+    A closed conversation still gets one for ``VISITOR_TOKEN_GRACE_SECONDS``
+    after it closed, the time its transcript replays: a visitor whose
+    operator ended the chat can still ask, from the end screen, for a way
+    to come back. Past that, only a code asked for earlier brings it back.
+    """
+    current = (
+        Conversation.objects.filter(id=conversation.id)
+        .values("token_hash", "status", "closed_at")
+        .first()
+    )
+    if current is None or current["token_hash"].startswith(_PURGED_PREFIX):
+        raise ChatError("bad_state", _("Cette conversation n'existe plus."))
+    grace = timedelta(seconds=settings.VISITOR_TOKEN_GRACE_SECONDS)
+    if current["status"] == Conversation.Status.CLOSED and (
+        current["closed_at"] is None or current["closed_at"] + grace < timezone.now()
+    ):
+        raise ChatError(
+            "receipt_too_late",
+            _(
+                "La conversation est fermée depuis trop longtemps pour "
+                "recevoir un code de suivi : commencez une nouvelle conversation."
+            ),
+        )
+
+
 @transaction.atomic
 def do_issue_receipt(conversation: Conversation) -> str:
     """Give the conversation a new receipt code; return it, formatted.
 
     Asking again replaces the code: only the newest one works.
     """
-    if Conversation.objects.filter(
-        id=conversation.id, token_hash__startswith=_PURGED_PREFIX
-    ).exists():
-        raise ChatError("bad_state", _("Cette conversation n'existe plus."))
+    check_receipt_allowed(conversation)
     digits = generate_code()
     Receipt.objects.update_or_create(
         conversation_id=conversation.id,

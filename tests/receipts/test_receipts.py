@@ -228,3 +228,59 @@ async def test_receipt_needs_a_conversation(bordeaux, national):
     await visitor.send_json_to({"type": "receipt"})
     assert (await visitor.receive_json_from(timeout=10))["code"] == "bad_state"
     await visitor.disconnect()
+
+
+async def close_by_operator(visitor, started, national):
+    user = await database_sync_to_async(make_operator)(national)
+    operator, _hello = await connect_staff(user)
+    conversation_id = started["conversation"]
+    await operator.send_json_to({"type": "claim", "conversation": conversation_id})
+    await receive_until(operator, "assigned", timeout=10)
+    await visitor.send_json_to(
+        {"type": "message", "id": str(uuid.uuid4()), "text": "a"}
+    )
+    await receive_until(visitor, "ack")
+    await operator.send_json_to(
+        {"type": "close", "conversation": conversation_id, "outcome": "orientation"}
+    )
+    await receive_until(visitor, "closed", timeout=10)
+    return operator
+
+
+async def test_receipt_after_the_operator_closed_brings_it_back(bordeaux, national):
+    visitor, started = await start_visitor()
+    operator = await close_by_operator(visitor, started, national)
+
+    # From the end screen, on the socket still attached.
+    await visitor.send_json_to({"type": "receipt", "id": "receipt-1"})
+    receipt = await receive_until(visitor, "receipt", timeout=10)
+    assert re.fullmatch(r"\d{4} \d{4} \d{4} \d{4}", receipt["code"])
+    await visitor.disconnect()
+
+    again, resumed = await recover(receipt["code"])
+    assert resumed["type"] == "resumed", resumed
+    assert resumed["conversation"] == started["conversation"]
+    assert resumed["follow_up"] is True and resumed["status"] == "waiting"
+    frames = await drain(again)
+    assert [f["text"] for f in frames if f["type"] == "message"] == ["a"]
+    for socket in (again, operator):
+        await socket.disconnect()
+
+
+async def test_receipt_is_refused_once_the_closed_grace_is_over(bordeaux, national):
+    visitor, started = await start_visitor()
+    operator = await close_by_operator(visitor, started, national)
+    await database_sync_to_async(
+        Conversation.objects.filter(id=started["conversation"]).update
+    )(closed_at=timezone.now() - timedelta(seconds=601))
+
+    with override_settings(VISITOR_TOKEN_GRACE_SECONDS=600):
+        await visitor.send_json_to({"type": "receipt", "id": "receipt-1"})
+        error = await receive_until(visitor, "error", timeout=10)
+    assert error["code"] == "receipt_too_late" and error["ref"] == "receipt-1"
+    assert error["message"]
+    assert not await database_sync_to_async(
+        Receipt.objects.filter(conversation_id=started["conversation"]).exists
+    )()
+    for socket in (visitor, operator):
+        await socket.disconnect()
