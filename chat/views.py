@@ -65,6 +65,7 @@ def render_visitor_page(
             {
                 "other_language": "en" if lang == "fr" else "fr",
                 "quick_exit_url": QUICK_EXIT_URL,
+                "receipt_grace_s": settings.VISITOR_TOKEN_GRACE_SECONDS,
                 "service": service,
                 "service_slug": slug,
                 "topics": Service.Topic,

@@ -119,3 +119,65 @@ def test_receipt_quick_exit_and_back_from_another_browser(
     expect(
         other.get_by_role("heading", name="La conversation est terminée")
     ).to_be_visible()
+
+
+def test_receipt_from_the_end_screen_after_the_operator_closed(
+    context_factory: Any,
+    server: Any,
+    browser_env: dict[str, Any],
+    shift_accounts: dict[str, Any],  # noqa: F811
+) -> None:
+    page = context_factory().new_page()
+    page.goto(server.url + "/")
+    operator = Operator(server.url, browser_env["cookie"])
+    known = queued_ids(operator)
+    start_conversation(page)
+    conversation = claim_new(operator, known)
+    operator.say(conversation["id"], "Revenez quand vous voulez.")
+    expect(page.locator("#log")).to_contain_text("Revenez quand vous voulez.")
+    operator.send(
+        {"type": "close", "conversation": conversation["id"], "outcome": "information"}
+    )
+    expect(
+        page.get_by_role("heading", name="La conversation est terminée")
+    ).to_be_visible()
+
+    ask = page.get_by_role("button", name="Obtenir un code de suivi")
+    ask.focus()
+    page.keyboard.press("Enter")
+    dialog = page.get_by_role("dialog", name="Votre code de suivi")
+    code_node = dialog.locator("#receipt-code")
+    expect(code_node).to_have_text(re.compile(r"^\d{4} \d{4} \d{4} \d{4}$"))
+    expect(dialog.locator("#receipt-status")).to_have_text(re.compile("Code prêt"))
+    code = code_node.inner_text()
+    check_accessibility(page, "end screen receipt dialog")
+    screenshot(page, "receipt-05-end-screen-code")
+    page.keyboard.press("Escape")
+    expect(dialog).to_be_hidden()
+    expect(ask).to_be_focused()
+    check_accessibility(page, "end screen with receipt offer")
+    # Starting again drops the closed conversation's socket and the offer.
+    page.get_by_role("button", name="Nouvelle conversation").click()
+    expect(ask).to_be_hidden()
+
+    other = context_factory(DESKTOP).new_page()
+    other.goto(server.url + "/")
+    other.get_by_role("link", name="J'ai un code de suivi").click()
+    other.get_by_label("Votre code de suivi (16 chiffres)").fill(code)
+    other.get_by_role("button", name="Reprendre la conversation").click()
+    expect(
+        other.get_by_role("heading", name="Vous êtes en file d'attente")
+    ).to_be_visible()
+    expect(other.locator("#log")).to_contain_text("Revenez quand vous voulez.")
+    queue = operator.receive("queue")
+    while not any(i["conversation"] == conversation["id"] for i in queue["items"]):
+        queue = operator.receive("queue")
+    item = next(i for i in queue["items"] if i["conversation"] == conversation["id"])
+    assert item["follow_up"]["previous_outcome"] == "information"
+    operator.close()
+
+    other.get_by_role("button", name="Terminer").click()
+    other.get_by_role("button", name="Oui, terminer").click()
+    expect(
+        other.get_by_role("heading", name="La conversation est terminée")
+    ).to_be_visible()

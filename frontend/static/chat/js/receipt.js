@@ -3,8 +3,11 @@
 // sessionStorage, not in the URL, and quick exit blanks it with the page.
 import { t } from "./strings.js";
 
+// Error frames about a receipt request carry this ref.
+export const RECEIPT_REF = "receipt";
+
 export class ReceiptUi {
-  constructor({ button, dialog, recoverLink, recoverForm, send, onRecover }) {
+  constructor({ button, endButton, dialog, recoverLink, recoverForm, send, onRecover }) {
     this.dialog = dialog;
     this.codeNode = dialog.querySelector("#receipt-code");
     this.status = dialog.querySelector("#receipt-status");
@@ -14,14 +17,11 @@ export class ReceiptUi {
     this.error = recoverForm.querySelector("#recover-error");
     this.submit = recoverForm.querySelector("button[type=submit]");
 
-    button.addEventListener("click", () => {
-      this.codeNode.textContent = "…";
-      this.status.textContent = t("receipt_asking");
-      this.copyButton.disabled = true;
-      if (!dialog.open) dialog.showModal();
-      dialog.querySelector("[data-action=receipt-close]").focus();
-      if (!send({ type: "receipt" })) this.status.textContent = t("receipt_offline");
-    });
+    this.send = send;
+    this.pending = false;
+    button.addEventListener("click", () => this.ask("receipt_offline"));
+    // On the end screen the socket never comes back once it is gone.
+    endButton.addEventListener("click", () => this.ask("receipt_end_gone"));
     dialog.addEventListener("click", (event) => {
       const action = event.target.closest("[data-action]")?.dataset.action;
       if (action === "receipt-close") this.close();
@@ -48,11 +48,40 @@ export class ReceiptUi {
     });
   }
 
+  ask(offlineKey) {
+    this.codeNode.textContent = "…";
+    this.status.textContent = t("receipt_asking");
+    this.copyButton.disabled = true;
+    if (!this.dialog.open) this.dialog.showModal();
+    this.dialog.querySelector("[data-action=receipt-close]").focus();
+    this.pending = this.send({ type: "receipt", id: RECEIPT_REF });
+    if (!this.pending) this.refuse(offlineKey);
+  }
+
   // The server's answer to {"type":"receipt"}.
   show(code) {
+    this.pending = false;
     this.codeNode.textContent = code;
     this.copyButton.disabled = false;
     this.status.textContent = t("receipt_ready");
+  }
+
+  // A refused receipt (error frame with our ref), or a socket gone while
+  // waiting: say why in the dialog's live region.
+  refuse(key) {
+    this.pending = false;
+    this.codeNode.textContent = "";
+    this.copyButton.disabled = true;
+    this.status.textContent = t(key);
+  }
+
+  refused(code) {
+    this.refuse(code === "receipt_too_late" ? "receipt_too_late" : "error_generic");
+  }
+
+  // The lingering socket closed: a pending request will not be answered.
+  gone() {
+    if (this.pending && this.dialog.open) this.refuse("receipt_end_gone");
   }
 
   async copy() {
@@ -77,6 +106,7 @@ export class ReceiptUi {
   }
 
   forget() {
+    this.pending = false;
     this.codeNode.textContent = "";
     this.status.textContent = "";
   }

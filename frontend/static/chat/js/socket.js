@@ -17,6 +17,7 @@ export class ChatSocket {
     this.attempt = 0;
     this.retryTimer = null;
     this.connectTimer = null;
+    this.onLingerEnd = null; // set by linger()
     window.addEventListener("online", () => this.reconnectNow());
     window.addEventListener("offline", () => this.drop());
     document.addEventListener("visibilitychange", () => {
@@ -40,11 +41,21 @@ export class ChatSocket {
 
   stop() {
     this.wanted = false;
+    this.onLingerEnd = null;
     clearTimeout(this.retryTimer);
     clearTimeout(this.connectTimer);
     const ws = this.ws;
     this.ws = null;
     if (ws) ws.close(1000);
+  }
+
+  // Stop reconnecting but keep the socket as long as it lasts: after the
+  // conversation closed, it still carries a receipt request (issue 16).
+  // onEnd runs once if the socket closes by itself.
+  linger(onEnd) {
+    this.wanted = false;
+    clearTimeout(this.retryTimer);
+    this.onLingerEnd = this.ws ? onEnd : null;
   }
 
   // The server answered start or resume: the next drop starts from 500 ms.
@@ -70,9 +81,18 @@ export class ChatSocket {
     } catch {
       // Already closing.
     }
-    if (!this.wanted) return;
+    if (!this.wanted) {
+      this.endLinger();
+      return;
+    }
     this.onDown();
     this.retry();
+  }
+
+  endLinger() {
+    const onEnd = this.onLingerEnd;
+    this.onLingerEnd = null;
+    if (onEnd) onEnd();
   }
 
   reconnectNow() {
@@ -121,7 +141,10 @@ export class ChatSocket {
         this.onGone();
         return;
       }
-      if (!this.wanted) return;
+      if (!this.wanted) {
+        this.endLinger();
+        return;
+      }
       // 1012: that server is restarting; another one answers at once.
       if (event.code === CLOSE_SERVICE_RESTART) this.attempt = 0;
       this.onDown();

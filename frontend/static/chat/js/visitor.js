@@ -6,7 +6,7 @@ import { FeedbackForm } from "./feedback.js";
 import { keepHeaderClear } from "./layout.js";
 import { say, setSummary } from "./live.js";
 import { choiceText, PlaceField } from "./place.js";
-import { ReceiptUi } from "./receipt.js";
+import { RECEIPT_REF, ReceiptUi } from "./receipt.js";
 import { ChatSocket } from "./socket.js";
 import * as storage from "./storage.js";
 import { t } from "./strings.js";
@@ -45,6 +45,7 @@ const ui = {
   closedHours: byId("closed-hours"),
   endReason: byId("end-reason"),
   endTranscript: byId("end-transcript"),
+  endReceipt: byId("end-receipt"),
   neutralTitle: byId("neutral-title"),
   placeChosen: byId("place-chosen"),
   placeChosenLabel: byId("place-chosen-label"),
@@ -76,7 +77,10 @@ const state = {
   changingPlace: false, // left to pick another commune: back to the form
   callbackPartners: [], // associations that can call back, from callback_options
   callbackRef: null, // the id of the callback frame awaiting its answer
+  lingering: false, // the end screen keeps the closed conversation's socket
 };
+// The server gives a closed conversation a receipt this long after it closed.
+const receiptGraceMs = (Number(root.dataset.receiptGrace) || 0) * 1000;
 
 // -- screens -------------------------------------------------------------
 
@@ -299,6 +303,7 @@ function begin(frame) {
   ui.startButton.disabled = true;
   ui.startButton.setAttribute("aria-busy", "true");
   if (state.leaving) return; // sent once the last conversation is closed
+  stopLingering();
   if (!socket.send(frame)) socket.start();
 }
 
@@ -356,7 +361,8 @@ function endConversation(reason) {
   storage.forgetConversation();
   if (!state.leaving) {
     state.token = null;
-    socket.stop();
+    if (state.changingPlace) socket.stop();
+    else linger();
   }
   if (state.changingPlace) {
     // Left to pick another commune: back to the form, not the end screen.
@@ -383,11 +389,40 @@ function endConversation(reason) {
   ui.endTranscript.open = false;
   ui.endTranscript.hidden = transcript.isEmpty;
   ui.endTranscript.append(ui.log);
+  ui.endReceipt.hidden = !state.lingering;
   ui.text.value = "";
   showScreen("end");
 }
 
+// Keep the closed conversation's socket a while, without reconnecting, so
+// that the end screen can still ask for a receipt (issue 16): the server
+// gives one for as long as the transcript replays after the close.
+function linger() {
+  if (!socket.isOpen || !receiptGraceMs) {
+    socket.stop();
+    return;
+  }
+  state.lingering = true;
+  socket.linger(() => {
+    state.lingering = false;
+    ui.endReceipt.hidden = true;
+    receiptUi.gone();
+  });
+  clearTimeout(state.timers.linger);
+  state.timers.linger = setTimeout(stopLingering, receiptGraceMs);
+}
+
+function stopLingering() {
+  if (!state.lingering) return;
+  state.lingering = false;
+  clearTimeout(state.timers.linger);
+  ui.endReceipt.hidden = true;
+  receiptUi.gone();
+  socket.stop();
+}
+
 function goHome() {
+  stopLingering();
   feedback.reset();
   transcript.reset();
   state.staff.clear();
@@ -614,6 +649,12 @@ socket
       receiptUi.failed(frame.code);
       return;
     }
+    if (frame.ref === RECEIPT_REF) {
+      receiptUi.refused(frame.code);
+      // Past the grace no code will come: the end screen stops offering one.
+      if (frame.code === "receipt_too_late") stopLingering();
+      return;
+    }
     if (frame.ref && frame.ref === state.callbackRef) {
       state.callbackRef = null;
       if (frame.code === "callback_limit" || frame.code === "callback_unavailable") {
@@ -710,6 +751,7 @@ const attachmentSender = new AttachmentSender({
 
 const receiptUi = new ReceiptUi({
   button: byId("receipt-button"),
+  endButton: byId("end-receipt-button"),
   dialog: byId("receipt-dialog"),
   recoverLink: byId("recover-link"),
   recoverForm: byId("recover-form"),
