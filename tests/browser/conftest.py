@@ -117,11 +117,10 @@ def run_manage(env: dict[str, str], *args: str) -> str:
     return result.stdout
 
 
-@pytest.fixture(scope="session")
-def browser_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """Prepare the database file and the static files, once."""
-    root = tmp_path_factory.mktemp("browser")
-    port = free_port()
+def server_environment(root: Path, port: int) -> dict[str, str]:
+    """The environment of a test Daphne: its own SQLite file, fixed keys,
+    no secrets file, and admission limits lifted (every browser comes from
+    127.0.0.1, one client key; the limits are proven in tests/security)."""
     env = {
         key: value
         for key, value in os.environ.items()
@@ -143,13 +142,20 @@ def browser_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         # quickly, as they would after a real crash.
         RECONCILE_SECONDS="1",
         ATTACHMENTS_DIR=str(root / "attachments"),
-        # Every browser comes from 127.0.0.1, one client key: admission
-        # limits are proven in tests/security.
         ADMISSION_SOCKETS_PER_CLIENT="100000",
         ADMISSION_STARTS_PER_CLIENT="100000",
         ADMISSION_WRONG_TOKENS_PER_CLIENT="100000",
         QUEUE_CEILING_PER_SERVICE="100000",
     )
+    return env
+
+
+@pytest.fixture(scope="session")
+def browser_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Prepare the database file and the static files, once."""
+    root = tmp_path_factory.mktemp("browser")
+    port = free_port()
+    env = server_environment(root, port)
     seed = json.loads(
         run_manage(env, "-m", "tests.browser.seed").strip().splitlines()[-1]
     )

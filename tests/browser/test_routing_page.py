@@ -7,7 +7,6 @@ opening slot at all: it is always "at night" for these tests.
 """
 
 import json
-import os
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -22,6 +21,7 @@ from tests.browser.conftest import (
     free_port,
     run_manage,
     screenshot,
+    server_environment,
 )
 from tests.browser.operator import Operator
 
@@ -41,22 +41,7 @@ def browser_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """This module's database: the shared setup with the routing seed."""
     root = tmp_path_factory.mktemp("browser-routing")
     port = free_port()
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("DJANGO_", "PYTEST_", "DATABASE_", "REDIS_"))
-    }
-    env.update(
-        DJANGO_SETTINGS_MODULE="config.settings",
-        DATABASE_URL=f"sqlite:///{root}/db.sqlite3",
-        SECRET_KEY="browser-test-secret-key-0123456789abcdefghij",
-        CHANNEL_LAYER_KEYS="browser-layer-key-0123456789abcdef",
-        MESSAGE_KEYS="t1:MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
-        SECRETS_FILE="/nonexistent",
-        ALLOWED_HOSTS="127.0.0.1,localhost",
-        CSRF_TRUSTED_ORIGINS=f"http://127.0.0.1:{port}",
-        RECONCILE_SECONDS="1",
-    )
+    env = server_environment(root, port)
     seed = json.loads(
         run_manage(env, "-m", "tests.browser.seed_routing").strip().splitlines()[-1]
     )
