@@ -18,6 +18,7 @@ machine inflates less.
 """
 
 import argparse
+import base64
 import json
 import os
 import random
@@ -379,6 +380,10 @@ def _child_env(database_url: str) -> dict[str, str]:
         SECRET_KEY=env.get("SECRET_KEY") or secrets.token_urlsafe(40),
         CHANNEL_LAYER_KEYS=env.get("CHANNEL_LAYER_KEYS") or secrets.token_urlsafe(24),
         MESSAGE_KEYS="b1:MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+        # Creating the staff accounts writes audit entries (escalation app).
+        AUDIT_CHAIN_SEED=base64.b64encode(secrets.token_bytes(32)).decode(),
+        AUDIT_SIGNING_KEY=base64.b64encode(secrets.token_bytes(32)).decode(),
+        AUDIT_CHECKPOINT_DIR=tempfile.mkdtemp(prefix="bench-stats-audit-"),
         SECRETS_FILE="/nonexistent",
         ALLOWED_HOSTS="testserver",
         CONN_MAX_AGE="0",
