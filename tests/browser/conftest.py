@@ -150,27 +150,34 @@ def server_environment(root: Path, port: int) -> dict[str, str]:
     return env
 
 
-@pytest.fixture(scope="session")
-def browser_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """Prepare the database file and the static files, once."""
-    root = tmp_path_factory.mktemp("browser")
+def prepare_browser_env(root: Path, seed_module: str) -> dict[str, Any]:
+    """A database file seeded by ``seed_module``, and the static files."""
     port = free_port()
     env = server_environment(root, port)
-    seed = json.loads(
-        run_manage(env, "-m", "tests.browser.seed").strip().splitlines()[-1]
-    )
+    seed = json.loads(run_manage(env, "-m", seed_module).strip().splitlines()[-1])
     run_manage(env, "manage.py", "collectstatic", "--noinput", "--verbosity", "0")
     return {"env": env, "port": port, "root": root, **seed}
 
 
-@pytest.fixture(scope="session")
-def server(browser_env: dict[str, Any]) -> Iterator[Server]:
+def serve(browser_env: dict[str, Any]) -> Iterator[Server]:
+    """A Daphne on that database for as long as the fixture lives."""
     live = Server(
         browser_env["env"], browser_env["port"], browser_env["root"] / "daphne.log"
     )
     live.start()
     yield live
     live.kill()
+
+
+@pytest.fixture(scope="session")
+def browser_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Prepare the database file and the static files, once."""
+    return prepare_browser_env(tmp_path_factory.mktemp("browser"), "tests.browser.seed")
+
+
+@pytest.fixture(scope="session")
+def server(browser_env: dict[str, Any]) -> Iterator[Server]:
+    yield from serve(browser_env)
 
 
 # Module scope, not session: while Playwright's sync API runs, its event

@@ -6,7 +6,6 @@ shared visitor-page fixtures are untouched. The Val-de-Marne line has no
 opening slot at all: it is always "at night" for these tests.
 """
 
-import json
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -18,10 +17,9 @@ import pytest
 from tests.browser.conftest import (
     Server,
     check_accessibility,
-    free_port,
-    run_manage,
+    prepare_browser_env,
     screenshot,
-    server_environment,
+    serve,
 )
 from tests.browser.operator import Operator
 
@@ -39,24 +37,14 @@ POLICE = "Plateforme nationale VSS — police nationale"
 @pytest.fixture(scope="module")
 def browser_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """This module's database: the shared setup with the routing seed."""
-    root = tmp_path_factory.mktemp("browser-routing")
-    port = free_port()
-    env = server_environment(root, port)
-    seed = json.loads(
-        run_manage(env, "-m", "tests.browser.seed_routing").strip().splitlines()[-1]
+    return prepare_browser_env(
+        tmp_path_factory.mktemp("browser-routing"), "tests.browser.seed_routing"
     )
-    run_manage(env, "manage.py", "collectstatic", "--noinput", "--verbosity", "0")
-    return {"env": env, "port": port, "root": root, **seed}
 
 
 @pytest.fixture(scope="module")
 def server(browser_env: dict[str, Any]) -> Iterator[Server]:
-    live = Server(
-        browser_env["env"], browser_env["port"], browser_env["root"] / "daphne.log"
-    )
-    live.start()
-    yield live
-    live.kill()
+    yield from serve(browser_env)
 
 
 def pick_commune(page: Any, typed: str, option: str) -> None:
