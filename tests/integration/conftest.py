@@ -54,6 +54,7 @@ from tests.integration.processes import (
 )
 
 SKIP = "INTEGRATION SKIPPED: "
+WEB_ROLE_SQL = Path(__file__).resolve().parents[2] / "anonymity/sql/web_role.sql"
 _started_servers: list[DaphneServer] = []
 
 
@@ -350,3 +351,30 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Any:
                 )
             )
     return report
+
+
+@pytest.fixture
+def web_role(database_url: str, seed: SeedWorker) -> Iterator[str]:
+    """A fresh login role with the web tier's grants (``web_role.sql``),
+    dropped after the test; yields its name."""
+    from psycopg import sql
+
+    role = f"ecoute_web_{uuid.uuid4().hex[:8]}"
+    admin = libpq_conninfo(database_url)
+    script = "\n".join(
+        line
+        for line in WEB_ROLE_SQL.read_text().splitlines()
+        if not line.startswith("--")
+    ).replace(":web", f'"{role}"')
+    with psycopg.connect(admin, autocommit=True) as connection:
+        connection.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
+        for statement in script.split(";"):
+            if statement.strip():
+                connection.execute(statement)
+    try:
+        yield role
+    finally:
+        with psycopg.connect(admin, autocommit=True) as connection:
+            name = sql.Identifier(role)
+            connection.execute(sql.SQL("DROP OWNED BY {}").format(name))
+            connection.execute(sql.SQL("DROP ROLE {}").format(name))

@@ -3,18 +3,15 @@ owner (trigger), and the web role lacks both rights (docs/security.md)."""
 
 import uuid
 from datetime import UTC, datetime
-from pathlib import Path
 
 import psycopg
 import pytest
-from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
 from tests.integration.processes import libpq_conninfo
 
 pytestmark = pytest.mark.integration
 
-SCRIPT = Path(__file__).resolve().parents[2] / "anonymity/sql/web_role.sql"
 INSERT = (
     "INSERT INTO escalation_auditevent"
     " (seq, at, day, kind, actor_id, actor, subject, data, prev_mac, mac)"
@@ -45,87 +42,59 @@ def test_owner_cannot_change_or_delete_audit_rows(database_url, seed):
         ).fetchone() == ("test",)
 
 
-def test_web_role_may_append_and_read_but_not_change(database_url, seed):
-    role = f"ecoute_web_{uuid.uuid4().hex[:8]}"
+def test_web_role_may_append_and_read_but_not_change(database_url, seed, web_role):
     admin = libpq_conninfo(database_url)
-    statements = [
-        line for line in SCRIPT.read_text().splitlines() if not line.startswith("--")
-    ]
-    script = "\n".join(statements).replace(":web", f'"{role}"')
-    with psycopg.connect(admin, autocommit=True) as connection:
-        connection.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
-        for statement in script.split(";"):
-            if statement.strip():
-                connection.execute(statement)
-    try:
-        conninfo = make_conninfo(admin, user=role)
-        with psycopg.connect(conninfo, autocommit=True) as web:
-            row_id = insert_event(web, 20_000_000 + uuid.uuid4().int % 1_000_000)
-            assert web.execute(
-                "SELECT count(*) FROM escalation_auditevent WHERE id = %s", (row_id,)
-            ).fetchone() == (1,)
-            for statement in (
-                "UPDATE escalation_auditevent SET kind = 'forged' WHERE id = %s",
-                "DELETE FROM escalation_auditevent WHERE id = %s",
-            ):
-                with pytest.raises(psycopg.errors.InsufficientPrivilege):
-                    web.execute(statement, (row_id,))
+    role = web_role
+    conninfo = make_conninfo(admin, user=role)
+    with psycopg.connect(conninfo, autocommit=True) as web:
+        row_id = insert_event(web, 20_000_000 + uuid.uuid4().int % 1_000_000)
+        assert web.execute(
+            "SELECT count(*) FROM escalation_auditevent WHERE id = %s", (row_id,)
+        ).fetchone() == (1,)
+        for statement in (
+            "UPDATE escalation_auditevent SET kind = 'forged' WHERE id = %s",
+            "DELETE FROM escalation_auditevent WHERE id = %s",
+        ):
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
-                web.execute("TRUNCATE escalation_auditevent")
-    finally:
-        with psycopg.connect(admin, autocommit=True) as connection:
-            name = sql.Identifier(role)
-            connection.execute(sql.SQL("DROP OWNED BY {}").format(name))
-            connection.execute(sql.SQL("DROP ROLE {}").format(name))
+                web.execute(statement, (row_id,))
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            web.execute("TRUNCATE escalation_auditevent")
 
 
-def test_sealed_blobs_only_through_the_disclosure_function(database_url, seed):
+def test_sealed_blobs_only_through_the_disclosure_function(
+    database_url, seed, web_role
+):
     from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
     from anonymity.unsealing import unseal_ip_address
 
     made = seed.call("approved_disclosure")
-    role = f"ecoute_web_{uuid.uuid4().hex[:8]}"
     admin = libpq_conninfo(database_url)
-    statements = [
-        line for line in SCRIPT.read_text().splitlines() if not line.startswith("--")
-    ]
-    script = "\n".join(statements).replace(":web", f'"{role}"')
-    with psycopg.connect(admin, autocommit=True) as connection:
-        connection.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
-        for statement in script.split(";"):
-            if statement.strip():
-                connection.execute(statement)
+    role = web_role
     function = "SELECT id, conversation_id, key_id, sealed FROM escalation_sealed_for_disclosure(%s)"
-    try:
-        with psycopg.connect(make_conninfo(admin, user=role), autocommit=True) as web:
-            with pytest.raises(psycopg.errors.InsufficientPrivilege):
-                web.execute("SELECT sealed FROM anonymity_sealedconnection")
-            assert web.execute(function, (uuid.uuid4(),)).fetchall() == []
-            # Approved and unexpired: the blob comes, and opens with the key.
-            rows = web.execute(function, (made["request"],)).fetchall()
-            assert len(rows) == 1
-            _id, conversation_id, key_id, blob = rows[0]
-            record = unseal_ip_address(
-                bytes(blob),
-                key_id=key_id,
-                conversation_id=str(conversation_id),
-                private_key=X25519PrivateKey.from_private_bytes(
-                    bytes.fromhex(made["private_key"])
-                ),
-            )
-            assert record["ip"] == "203.0.113.77" and record["port"] == 51515
-        # Expired, or no longer approved: nothing.
-        with psycopg.connect(admin, autocommit=True) as connection:
-            connection.execute(
-                "UPDATE escalation_disclosurerequest"
-                " SET expires_at = now() - interval '1 minute' WHERE id = %s",
-                (made["request"],),
-            )
-        with psycopg.connect(make_conninfo(admin, user=role), autocommit=True) as web:
-            assert web.execute(function, (made["request"],)).fetchall() == []
-    finally:
-        with psycopg.connect(admin, autocommit=True) as connection:
-            name = sql.Identifier(role)
-            connection.execute(sql.SQL("DROP OWNED BY {}").format(name))
-            connection.execute(sql.SQL("DROP ROLE {}").format(name))
+    with psycopg.connect(make_conninfo(admin, user=role), autocommit=True) as web:
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            web.execute("SELECT sealed FROM anonymity_sealedconnection")
+        assert web.execute(function, (uuid.uuid4(),)).fetchall() == []
+        # Approved and unexpired: the blob comes, and opens with the key.
+        rows = web.execute(function, (made["request"],)).fetchall()
+        assert len(rows) == 1
+        _id, conversation_id, key_id, blob = rows[0]
+        record = unseal_ip_address(
+            bytes(blob),
+            key_id=key_id,
+            conversation_id=str(conversation_id),
+            private_key=X25519PrivateKey.from_private_bytes(
+                bytes.fromhex(made["private_key"])
+            ),
+        )
+        assert record["ip"] == "203.0.113.77" and record["port"] == 51515
+    # Expired, or no longer approved: nothing.
+    with psycopg.connect(admin, autocommit=True) as connection:
+        connection.execute(
+            "UPDATE escalation_disclosurerequest"
+            " SET expires_at = now() - interval '1 minute' WHERE id = %s",
+            (made["request"],),
+        )
+    with psycopg.connect(make_conninfo(admin, user=role), autocommit=True) as web:
+        assert web.execute(function, (made["request"],)).fetchall() == []
