@@ -3,16 +3,19 @@
 Used by the staff socket at connect, at once when the account changes (a
 ``console.session_check`` event to the user's group, sent by
 ``console.signals``), every ``CONSOLE_AUTH_RECHECK_SECONDS`` as a safety
-net, and inside every staff write (``lock_console_access``); and by the
-console views. It re-reads the session from its store each time, so a
-logout, an ended session, a password change, a deactivated account or a
-removed TOTP device end the console within a second (issue 11,
-docs/security.md §B9).
+net, and inside every staff write (``lock_console_access``, which reads
+one access stamp while nothing changed); and by the console views. A
+full check re-reads the session from its store each time, so a logout,
+an ended session, a password change, a deactivated account or a removed
+TOTP device end the console within a second (issue 11, docs/security.md
+§B9).
 
 It also holds the client-address callable of django-axes, which returns
 None: lockout is by username only, and no address is ever stored.
 """
 
+import time
+from dataclasses import dataclass
 from typing import Any
 
 from django_otp import DEVICE_ID_SESSION_KEY
@@ -21,16 +24,28 @@ from django_otp.models import Device
 from django.conf import settings
 from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY
 from django.contrib.auth.models import User
+from django.contrib.sessions.models import Session
+from django.db import connection
+from django.db.models import F
 from django.http import HttpRequest
 from django.utils.crypto import constant_time_compare
 from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
 
-from console.models import StaffProfile
+from console.models import AccessStamp, StaffProfile
 from console.selectors import get_console_profile
 
 CLOSE_NOT_LOGGED_IN = 4401
 CLOSE_NOT_ALLOWED = 4403
+# Table name written out (checked by a test) rather than built into SQL.
+ACCESS_VERSION_SQL = 'SELECT version FROM "console_accessstamp" WHERE user_id = %s'
+# Session engines whose expiry is the ``django_session`` row's.
+DATABASE_SESSION_ENGINES = frozenset(
+    {
+        "django.contrib.sessions.backends.db",
+        "django.contrib.sessions.backends.cached_db",
+    }
+)
 
 
 def get_no_client_ip(request: HttpRequest) -> None:
@@ -77,25 +92,101 @@ def is_otp_verified(user: User, session_data: dict[str, Any]) -> bool:
     return device is not None and device.user_id == user.pk and device.confirmed
 
 
-def lock_console_access(session_key: str | None) -> StaffProfile:
+@dataclass(frozen=True)
+class Grant:
+    """What a console socket's access was last checked under.
+
+    ``version`` is the user's ``AccessStamp`` at that check; ``expires_at``
+    (epoch seconds) is when the session ends by itself, which no stamp
+    records.
+    """
+
+    version: int
+    expires_at: float
+
+
+def bump_access(user_id: int) -> None:
+    """Record, in the caller's transaction, a change that may revoke access.
+
+    Called for every change that ``get_console_access`` would see: the
+    account, its profile and services, its second-factor devices, a logout
+    or the end of all sessions (``console.signals``,
+    ``console.services.staff``). The row lock it takes orders it against
+    every staff write that read the stamp.
+    """
+    if not AccessStamp.objects.filter(user_id=user_id).update(version=F("version") + 1):
+        AccessStamp.objects.get_or_create(user_id=user_id, defaults={"version": 1})
+
+
+def read_access_version(user_id: int) -> int:
+    """Return the user's stamp, share-locked until the caller's commit.
+
+    One read of one indexed row. On PostgreSQL ``FOR SHARE`` makes a
+    revoking change in flight finish first (and be seen), and makes one
+    that starts later wait for the write; writes of the same user do not
+    block each other. SQLite runs one write at a time anyway.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(access_version_sql(connection.vendor), [user_id])
+        row = cursor.fetchone()
+    if row is None:
+        AccessStamp.objects.get_or_create(user_id=user_id)
+        return read_access_version(user_id)
+    return row[0]
+
+
+def access_version_sql(vendor: str) -> str:
+    """The stamp read of ``read_access_version`` for a database vendor."""
+    sql = ACCESS_VERSION_SQL
+    return sql + " FOR SHARE" if vendor == "postgresql" else sql
+
+
+def session_expiry(session_key: str) -> float:
+    """When the session ends by itself, in epoch seconds."""
+    if settings.SESSION_ENGINE in DATABASE_SESSION_ENGINES:
+        expire_date = (
+            Session.objects.filter(session_key=session_key)
+            .values_list("expire_date", flat=True)
+            .first()
+        )
+        return expire_date.timestamp() if expire_date is not None else 0.0
+    store = import_string(f"{settings.SESSION_ENGINE}.SessionStore")(session_key)
+    store.load()
+    return store.get_expiry_date().timestamp()
+
+
+def lock_console_access(
+    session_key: str | None, held: tuple[StaffProfile, Grant] | None = None
+) -> tuple[StaffProfile, Grant]:
     """Re-check the account inside the caller's transaction, or refuse.
 
-    Every staff write runs this first, in the same transaction (issue 11):
-    the user row is locked, so a deactivation, a role or service change,
-    a password change or an ended session committed before this point is
-    seen, and one committed after waits for the write. Raises ``revoked``.
+    Every staff write runs this first, in the same transaction (issue 11).
+    With the socket's ``held`` profile and grant, an unchanged stamp and a
+    session not yet expired are enough: one indexed read (issue 14).
+    Otherwise the session, account, profile and second factor are read
+    again under the stamp's lock, so a deactivation, a role or service
+    change, a password change or an ended session committed before this
+    point is seen, and one committed after waits for the write.
+    Returns the profile and the grant to hold next; raises ``revoked``.
     """
     from chat.errors import ChatError
 
+    if held is not None:
+        profile, grant = held
+        if time.time() < grant.expires_at and (
+            read_access_version(profile.user_id) == grant.version
+        ):
+            return held
+    profile = None
     if session_key:
         store = import_string(f"{settings.SESSION_ENGINE}.SessionStore")(session_key)
         user_id = store.load().get(SESSION_KEY)
         if user_id is not None:
-            User.objects.select_for_update().filter(pk=user_id).exists()
-    profile = get_console_access(session_key)[1]
+            version = read_access_version(int(user_id))
+            profile = get_console_access(session_key)[1]
     if profile is None:
         raise ChatError("revoked", _("Votre accès a changé : reconnectez-vous."))
-    return profile
+    return profile, Grant(version=version, expires_at=session_expiry(session_key))
 
 
 def account_signature(profile: StaffProfile) -> tuple:

@@ -118,6 +118,8 @@ class StaffConsoleConsumer(ProtocolConsumer):
         self.service_ids: list[int] = []
         self.watching_board = False
         self.invitations_sent: set[tuple[str, str]] = set()
+        # The access check the next write may rely on (``write``).
+        self.grant = None
         user = self.scope.get("user")
         session = self.scope.get("session")
         self.session_key = getattr(session, "session_key", None)
@@ -231,27 +233,36 @@ class StaffConsoleConsumer(ProtocolConsumer):
     async def write(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         """Run a staff write after re-checking the account, in one transaction.
 
-        ``fn`` gets the freshly read profile first: a deactivated account,
-        an ended session or a lost role or service is refused even if the
-        change committed a moment ago (issue 11).
+        ``fn`` gets the profile the access was checked with: a deactivated
+        account, an ended session or a lost role or service is refused even
+        if the change committed a moment ago (issue 11). While the account's
+        access stamp is the one this socket last checked under, that check
+        is one indexed read (issue 14).
         """
         session_key = self.session_key
+        held = (self.profile, self.grant) if self.grant is not None else None
+        signature_held = self.signature
 
-        def locked() -> tuple[Any, tuple, Any]:
+        def locked() -> tuple[Any, Any, tuple, Any]:
             with transaction.atomic():
-                profile = lock_console_access(session_key)
-                return profile, account_signature(profile), fn(profile, *args, **kwargs)
+                profile, grant = lock_console_access(session_key, held)
+                unchanged = held is not None and grant is held[1]
+                signature = signature_held if unchanged else account_signature(profile)
+                return profile, grant, signature, fn(profile, *args, **kwargs)
 
         try:
-            profile, signature, result = await self.call(locked)
+            profile, grant, signature, result = await self.call(locked)
         except ChatError as error:
             if error.code == "revoked":
+                self.grant = None
                 self.pending_recheck = asyncio.ensure_future(self.recheck_access())
             raise
         if signature != self.signature:
+            self.grant = None
             self.pending_recheck = asyncio.ensure_future(self.recheck_access())
         else:
             self.profile = profile
+            self.grant = grant
         return result
 
     # -- handlers ---------------------------------------------------------

@@ -187,3 +187,26 @@ class Whisper(models.Model):
 
     def __str__(self) -> str:
         return f"whisper {self.id} on {self.conversation_id}"
+
+
+class AccessStamp(models.Model):
+    """A counter bumped in the transaction of every change that may revoke.
+
+    A console socket remembers the stamp it last checked its access under;
+    each staff write reads it with one indexed, share-locked row instead of
+    re-reading session, account, profile and second factor (issue 14). A
+    different stamp means something changed: the full check runs again.
+    Kept out of ``StaffProfile`` so that a stale profile instance saved back
+    can never write an old stamp over a newer one.
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="+",
+    )
+    version = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"access stamp {self.version} of user {self.user_id}"

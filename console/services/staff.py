@@ -29,6 +29,7 @@ from chat import events
 from chat.errors import ChatError
 from chat.models import Service
 from chat.selectors import get_staff_profile
+from console.auth import bump_access
 from console.models import StaffProfile
 
 TOTP_DEVICE_NAME = "authenticator"
@@ -221,6 +222,7 @@ def do_staff_logout(request: HttpRequest) -> None:
         do_release_all(request.user)
     logout(request)
     if user_id is not None:
+        bump_access(user_id)
         events.notify_session_check(user_id)
 
 
@@ -241,6 +243,7 @@ def do_end_all_sessions(user: User) -> int:
         if session.get_decoded().get(SESSION_KEY) == str(user.pk):
             session.delete()
             ended += 1
+    bump_access(user.pk)
     events.notify_session_check(user.pk)
     return ended
 
