@@ -7,12 +7,12 @@ import { keepHeaderClear } from "./layout.js";
 import { say, setSummary } from "./live.js";
 import { choiceText, PlaceField } from "./place.js";
 import { RECEIPT_REF, ReceiptUi } from "./receipt.js";
-import { ChatSocket } from "./socket.js";
+import { Socket } from "../../common/js/socket.js";
 import * as storage from "./storage.js";
 import { t } from "./strings.js";
 import { authorName, namesRole, newMessageId, Transcript } from "./transcript.js";
 
-const ACK_TIMEOUT_MS = 10000;
+const CLOSE_NOT_FOUND = 4404;
 const GAP_WAIT_MS = 1000;
 const RETRY_SEND_MS = 2000;
 const TYPING_SEND_EVERY_MS = 3000;
@@ -187,13 +187,10 @@ function saveOutbox() {
   if (state.token) storage.set({ outbox: transcript.outbox });
 }
 
+// No ack in time: the socket is probably dead without knowing it
+// (common/js/socket.js drops it and the outbox goes again on a fresh one).
 function armAckTimer() {
-  clearTimeout(state.timers.ack);
-  if (!transcript.pending.size) return;
-  // No ack in time: the socket is probably dead without knowing it.
-  state.timers.ack = setTimeout(() => {
-    if (transcript.pending.size) socket.drop();
-  }, ACK_TIMEOUT_MS);
+  socket.expectReply();
 }
 
 function flushOutbox() {
@@ -367,7 +364,7 @@ function endConversation(reason) {
   if (state.changingPlace) {
     // Left to pick another commune: back to the form, not the end screen.
     state.changingPlace = false;
-    clearTimeout(state.timers.ack);
+    socket.cancelReplyWait();
     setStatus("closed");
     goHome();
     placeField.reset();
@@ -381,7 +378,7 @@ function endConversation(reason) {
   participantDialog.close();
   forgetSetAside(consentDialog);
   forgetSetAside(participantDialog);
-  clearTimeout(state.timers.ack);
+  socket.cancelReplyWait();
   hideTyping();
   setNet(null);
   setStatus("closed");
@@ -464,7 +461,8 @@ function sendControl(frame) {
 
 // -- the socket ----------------------------------------------------------
 
-const socket = new ChatSocket(root.dataset.ws, {
+const socket = new Socket(root.dataset.ws, {
+  awaiting: () => transcript.pending.size > 0,
   onOpen() {
     if (state.token) {
       socket.send({ type: "resume", token: state.token, last_seq: transcript.lastSeq });
@@ -476,7 +474,6 @@ const socket = new ChatSocket(root.dataset.ws, {
   },
   onDown() {
     state.wasDown = true;
-    clearTimeout(state.timers.ack);
     if (state.token && !state.leaving) {
       setNet("offline");
       transcript.setPendingState("queued");
@@ -484,12 +481,15 @@ const socket = new ChatSocket(root.dataset.ws, {
       setNet("connecting");
     }
   },
-  onGone() {
-    if (state.leaving) {
-      finishPendingLeave();
-      return;
-    }
-    forgetAndGoHome();
+  final: {
+    // 4404: the token is unknown or the conversation is over.
+    [CLOSE_NOT_FOUND]() {
+      if (state.leaving) {
+        finishPendingLeave();
+        return;
+      }
+      forgetAndGoHome();
+    },
   },
 });
 

@@ -38,25 +38,31 @@ export function attachmentCard(attachment, T) {
   return box;
 }
 
-// The "attach" control of one conversation's composer.
-export function wireUpload(conversationId, panel, send, T) {
+// The "attach" control of one conversation's composer, put after it. Its
+// events are handled by the panels' delegated listeners (conversation.js):
+// the button opens the hidden file input, whose change calls fileChosen().
+export function addUploadRow(panel, T) {
   const row = node("div", { class: "attach-row" });
   const button = node("button", { type: "button", class: "attach" }, T.attach);
-  const input = node("input", { type: "file", class: "visually-hidden", tabindex: "-1", "aria-hidden": "true", accept: "image/jpeg,image/png,image/webp,application/pdf" });
+  const input = node("input", { type: "file", class: "visually-hidden attach-file", tabindex: "-1", "aria-hidden": "true", accept: "image/jpeg,image/png,image/webp,application/pdf" });
   const progress = node("progress", { max: "100", value: "0", "aria-label": T.attachment_sending_label });
   progress.hidden = true;
   const status = node("p", { class: "attach-status", role: "status", "aria-live": "polite" });
   row.append(button, input, progress, status);
   panel.querySelector("form.composer").after(row);
-  button.addEventListener("click", () => input.click());
-  input.addEventListener("change", () => {
-    const file = input.files?.[0];
-    input.value = "";
-    if (!file) return;
-    pending.set(conversationId, { file, progress, status });
-    status.textContent = T.attachment_preparing.replace("{name}", file.name);
-    send({ type: "upload_token", conversation: conversationId });
-  });
+}
+
+// A file was picked in a conversation's input: ask the socket for a token.
+export function fileChosen(conversationId, input, send, T) {
+  const row = input.closest(".attach-row");
+  const file = input.files?.[0];
+  input.value = "";
+  if (!file) return;
+  const progress = row.querySelector("progress");
+  const status = row.querySelector(".attach-status");
+  pending.set(conversationId, { file, progress, status });
+  status.textContent = T.attachment_preparing.replace("{name}", file.name);
+  send({ type: "upload_token", conversation: conversationId });
 }
 
 export function onUploadToken(frame, T) {

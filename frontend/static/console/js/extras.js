@@ -34,13 +34,6 @@ export function renderCompetence(conv, T) {
   confirm.querySelector(".confirm-force-label").textContent = T.confirm_force_question;
 }
 
-export function wireCompetence(conv, send) {
-  conv.panel.querySelector(".confirm-force").addEventListener("click", (event) => {
-    const button = event.target.closest("button[data-force]");
-    if (button) send({ type: "confirm_force", conversation: conv.id, force: button.dataset.force });
-  });
-}
-
 // -- the visitor's presence -----------------------------------------------------
 
 export function renderPresence(conv, T) {

@@ -1,22 +1,38 @@
-// The page's one WebSocket: connect, reconnect with backoff, dispatch frames
-// by their "type" to the handlers registered with on().
+// The one WebSocket client of the visitor page and of the console: connect
+// with a timeout, reconnect with backoff and jitter, follow the browser's
+// online/offline and visibility events, drop a socket that stopped
+// answering, and dispatch frames by their "type" to handlers set with on().
+// What to say after (re)connecting (the visitor's resume, the console's
+// wait for hello) is the page's: it gets onOpen().
 const BACKOFF_MS = [500, 1000, 2000, 4000, 8000, 15000];
 const CONNECT_TIMEOUT_MS = 10000;
-export const CLOSE_NOT_FOUND = 4404;
+// A sent frame that expects a reply (a message and its ack) and hears
+// nothing for this long: the socket is probably dead without knowing it
+// (a network that vanished never completes the close handshake).
+const REPLY_TIMEOUT_MS = 10000;
 export const CLOSE_SERVICE_RESTART = 1012;
 
-export class ChatSocket {
-  constructor(path, { onOpen, onDown, onGone }) {
+export class Socket {
+  // onOpen(): the socket is open. onDown(): it dropped and a retry is
+  // coming. final: close codes after which retrying is pointless (e.g. the
+  // visitor's 4404, the console's 4401), each with its handler.
+  // prompt: close codes after which the next attempt comes at once (1012:
+  // that server is restarting and another one answers).
+  // awaiting(): whether a reply is still owed (see expectReply).
+  constructor(path, { onOpen, onDown, final = {}, prompt = [CLOSE_SERVICE_RESTART], awaiting = () => false }) {
     this.path = path;
     this.onOpen = onOpen;
     this.onDown = onDown;
-    this.onGone = onGone;
+    this.final = final;
+    this.prompt = new Set(prompt);
+    this.awaiting = awaiting;
     this.handlers = new Map();
     this.ws = null;
     this.wanted = false;
     this.attempt = 0;
     this.retryTimer = null;
     this.connectTimer = null;
+    this.replyTimer = null;
     this.onLingerEnd = null; // set by linger()
     window.addEventListener("online", () => this.reconnectNow());
     window.addEventListener("offline", () => this.drop());
@@ -44,6 +60,7 @@ export class ChatSocket {
     this.onLingerEnd = null;
     clearTimeout(this.retryTimer);
     clearTimeout(this.connectTimer);
+    this.cancelReplyWait();
     const ws = this.ws;
     this.ws = null;
     if (ws) ws.close(1000);
@@ -58,7 +75,8 @@ export class ChatSocket {
     this.onLingerEnd = this.ws ? onEnd : null;
   }
 
-  // The server answered start or resume: the next drop starts from 500 ms.
+  // The server answered the page's opening (start, resume, hello): the
+  // next drop starts again from the shortest delay.
   settled() {
     this.attempt = 0;
   }
@@ -69,6 +87,22 @@ export class ChatSocket {
     return true;
   }
 
+  // (Re)arm the dead-socket check after sending, or hearing, something
+  // while a reply is owed: if awaiting() still holds when the time is up,
+  // the socket is dropped and a fresh one resends what waits.
+  expectReply() {
+    this.cancelReplyWait();
+    if (!this.awaiting()) return;
+    this.replyTimer = setTimeout(() => {
+      if (this.awaiting()) this.drop();
+    }, REPLY_TIMEOUT_MS);
+  }
+
+  cancelReplyWait() {
+    clearTimeout(this.replyTimer);
+    this.replyTimer = null;
+  }
+
   // Give up on a socket that looks dead, without waiting for its close
   // handshake (a dead network never completes it), and reconnect.
   drop() {
@@ -76,6 +110,7 @@ export class ChatSocket {
     if (!ws) return;
     this.ws = null;
     clearTimeout(this.connectTimer);
+    this.cancelReplyWait();
     try {
       ws.close(4000);
     } catch {
@@ -136,17 +171,18 @@ export class ChatSocket {
       clearTimeout(this.connectTimer);
       if (this.ws !== ws) return;
       this.ws = null;
-      if (event.code === CLOSE_NOT_FOUND) {
+      this.cancelReplyWait();
+      const final = this.final[event.code];
+      if (final) {
         this.wanted = false;
-        this.onGone();
+        final(event.code);
         return;
       }
       if (!this.wanted) {
         this.endLinger();
         return;
       }
-      // 1012: that server is restarting; another one answers at once.
-      if (event.code === CLOSE_SERVICE_RESTART) this.attempt = 0;
+      if (this.prompt.has(event.code)) this.attempt = 0;
       this.onDown();
       this.retry();
     });
@@ -156,7 +192,7 @@ export class ChatSocket {
     if (!this.wanted) return;
     const base = BACKOFF_MS[Math.min(this.attempt, BACKOFF_MS.length - 1)];
     this.attempt += 1;
-    // Jitter, so that many visitors do not all come back at the same instant.
+    // Jitter, so that many pages do not all come back at the same instant.
     const delay = base * (0.8 + Math.random() * 0.4);
     this.retryTimer = setTimeout(() => this.open(), delay);
   }
