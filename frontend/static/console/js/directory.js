@@ -26,11 +26,12 @@ export class DirectoryDialog {
       this.search();
     });
     this.form.elements.commune.addEventListener("input", () => this.suggest());
-    this.results.addEventListener("click", (event) => {
-      const button = event.target.closest("button.share");
-      if (button) this.share(button);
+    // One listener for the dialog's buttons: share a result, or close.
+    dialog.addEventListener("click", (event) => {
+      const share = event.target.closest("#directory-results button.share");
+      if (share) this.share(share);
+      else if (event.target.closest(".dlg-cancel")) dialog.close();
     });
-    dialog.querySelector(".dlg-cancel").addEventListener("click", () => dialog.close());
     dialog.addEventListener("close", () => this.opener?.focus());
   }
 

@@ -102,11 +102,16 @@ export class LogoutGuard {
       event.preventDefault();
       this.ask(open);
     });
-    dialog.querySelector(".dlg-cancel").addEventListener("click", () => dialog.close());
-    dialog.querySelector(".logout-release").addEventListener("click", () => this.leave((conv) => this.release(conv)));
-    dialog.querySelector(".logout-transfer").addEventListener("click", () => {
-      const slug = dialog.querySelector("#logout-service").value;
-      this.leave((conv) => this.transfer(conv, slug));
+    // One listener for the dialog's three buttons.
+    dialog.addEventListener("click", (event) => {
+      const button = event.target.closest("button");
+      if (!button) return;
+      if (button.matches(".dlg-cancel")) dialog.close();
+      else if (button.matches(".logout-release")) this.leave((conv) => this.release(conv));
+      else if (button.matches(".logout-transfer")) {
+        const slug = dialog.querySelector("#logout-service").value;
+        this.leave((conv) => this.transfer(conv, slug));
+      }
     });
     dialog.addEventListener("close", () => form.querySelector("button")?.focus());
   }
