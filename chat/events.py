@@ -35,6 +35,11 @@ _layer_failed_at = 0.0
 
 
 def conversation_group_name(conversation_id: UUID | str) -> str:
+    """The visitor's socket and the conversation's staff: what both show.
+
+    Events only the visitor handles go to ``visitor_group_name`` instead,
+    so staff sockets need no handler that drops them.
+    """
     return f"conv.{UUID(str(conversation_id)).hex}"
 
 
@@ -191,7 +196,7 @@ def notify_participant_changed(
 
 def notify_queue_position(conversation_id: UUID, position: int, wait_s: int) -> None:
     send_event_on_commit(
-        conversation_group_name(conversation_id),
+        visitor_group_name(conversation_id),
         {
             "type": "chat.queue_position",
             "conversation": str(conversation_id),
@@ -202,8 +207,13 @@ def notify_queue_position(conversation_id: UUID, position: int, wait_s: int) -> 
 
 
 def notify_status_changed(conversation_id: UUID, status: str) -> None:
+    """Tell the visitor's socket the conversation waits again or is taken.
+
+    Staff follow the same change through ``console.*`` events and their
+    own views, so this goes to the visitor's group only.
+    """
     send_event_on_commit(
-        conversation_group_name(conversation_id),
+        visitor_group_name(conversation_id),
         {
             "type": "chat.status",
             "conversation": str(conversation_id),
@@ -284,9 +294,12 @@ def notify_staff_participant_changed(
 def notify_invitation_to_visitor(
     conversation_id: UUID, *, invitation_id: UUID, status: str, role: str, text: str
 ) -> None:
-    """Ask the visitor (or stop asking) whether someone may join."""
+    """Ask the visitor (or stop asking) whether someone may join.
+
+    Visitor-only: staff follow the invitation on ``console.invitation``.
+    """
     send_event_on_commit(
-        conversation_group_name(conversation_id),
+        visitor_group_name(conversation_id),
         {
             "type": "chat.invitation",
             "conversation": str(conversation_id),
@@ -346,7 +359,11 @@ def notify_session_check(user_id: int) -> None:
 
 
 def visitor_group_name(conversation_id: UUID | str) -> str:
-    """The visitor's sockets of one conversation only; staff never join it."""
+    """The visitor's sockets of one conversation only; staff never join it.
+
+    Queue position, status, invitation and consent questions, takeover
+    and abuse go here (docs/architecture.md).
+    """
     return f"visitor.{UUID(str(conversation_id)).hex}"
 
 

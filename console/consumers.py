@@ -620,11 +620,6 @@ class StaffConsoleConsumer(ProtocolConsumer):
             }
         )
 
-    async def chat_invitation(self, event: dict[str, Any]) -> None:
-        # The visitor's question; staff follow the invitation on their own
-        # group (console.invitation).
-        return
-
     async def console_invitation(self, event: dict[str, Any]) -> None:
         frame = await database_sync_to_async(get_invitation_frame)(
             self.profile, event["invitation"]
@@ -638,10 +633,6 @@ class StaffConsoleConsumer(ProtocolConsumer):
             return
         self.invitations_sent.add(key)
         await self.send_json(frame)
-
-    async def chat_consent(self, event: dict[str, Any]) -> None:
-        # The visitor's question; staff follow it on console.consent.
-        return
 
     async def console_consent(self, event: dict[str, Any]) -> None:
         """A consent was asked or answered: its state, never the details."""
@@ -702,12 +693,6 @@ class StaffConsoleConsumer(ProtocolConsumer):
                 "grace_s": event.get("grace_s"),
             }
         )
-
-    async def chat_status(self, event: dict[str, Any]) -> None:
-        return
-
-    async def chat_queue_position(self, event: dict[str, Any]) -> None:
-        return
 
     async def console_queue_changed(self, event: dict[str, Any]) -> None:
         # The queue itself comes from the process's feed, one read for all

@@ -110,7 +110,7 @@ def consent_status_frame(consent: ConsentRequest) -> dict[str, Any]:
 def _notify(consent: ConsentRequest, *, visitor: bool) -> None:
     if visitor:
         events.send_event_on_commit(
-            events.conversation_group_name(consent.conversation_id),
+            events.visitor_group_name(consent.conversation_id),
             {"type": "chat.consent", "request": str(consent.id)},
         )
     events.send_event_on_commit(

@@ -1,0 +1,87 @@
+"""Visitor-only events never reach a staff socket (issue 13).
+
+Queue positions, status changes and the visitor's invitation and consent
+questions go to the visitor's own group; staff follow the same changes on
+``console.*`` events. A staff consumer has no handler for them, so one
+reaching it would be a bug, not a frame quietly dropped.
+"""
+
+import pytest
+
+from channels.db import database_sync_to_async
+
+from chat.consumers import VisitorChatConsumer
+from console.consumers import StaffConsoleConsumer
+from console.models import StaffProfile
+from tests.escalation.conftest import make_escalation_world
+from tests.factories import make_staff
+from tests.helpers import connect_staff, open_conversation, receive_until
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("runtime_stopped"),
+]
+
+VISITOR_ONLY = {"chat.status", "chat.queue_position", "chat.invitation", "chat.consent"}
+
+
+@pytest.fixture
+def dispatched(monkeypatch):
+    """Record the type of every message each kind of consumer dispatches."""
+    seen: dict[str, list[str]] = {"visitor": [], "staff": []}
+    for kind, consumer in (
+        ("visitor", VisitorChatConsumer),
+        ("staff", StaffConsoleConsumer),
+    ):
+        original = consumer.dispatch
+
+        async def recording(self, message, _kind=kind, _original=original):
+            seen[_kind].append(message["type"])
+            return await _original(self, message)
+
+        monkeypatch.setattr(consumer, "dispatch", recording)
+    return seen
+
+
+def staff_of(service, role, pseudonym):
+    return make_staff(roles=(role,), services=(service,), pseudonym=pseudonym)
+
+
+async def test_staff_never_receive_visitor_only_events(dispatched):
+    service, _unit = await database_sync_to_async(make_escalation_world)()
+    operator = await database_sync_to_async(staff_of)(
+        service, StaffProfile.Role.OPERATOR, "Opératrice 12"
+    )
+    psychologist = await database_sync_to_async(staff_of)(
+        service, StaffProfile.Role.PSYCHOLOGIST, "Psychologue 3"
+    )
+    visitor, started = await open_conversation()
+    conversation_id = started["conversation"]
+    staff, _hello = await connect_staff(operator)
+    psy, _psy_hello = await connect_staff(psychologist)
+    await staff.send_json_to({"type": "claim", "conversation": conversation_id})
+    await receive_until(staff, "assigned")
+    await receive_until(visitor, "joined")
+    await staff.send_json_to(
+        {"type": "invite", "conversation": conversation_id, "role": "psychologist"}
+    )
+    asking = await receive_until(staff, "invitation")
+    await receive_until(visitor, "participant_request")
+    await staff.send_json_to(
+        {"type": "cancel_invitation", "invitation": asking["invitation"]}
+    )
+    await receive_until(visitor, "participant_request_cancelled")
+    await staff.send_json_to(
+        {"type": "request_consent", "conversation": conversation_id}
+    )
+    await receive_until(staff, "consent_requested")
+    await receive_until(visitor, "consent_request")
+    await staff.send_json_to({"type": "release", "conversation": conversation_id})
+    await receive_until(staff, "released")
+    await receive_until(visitor, "left")
+    await receive_until(visitor, "queue")
+    for communicator in (visitor, staff, psy):
+        await communicator.disconnect()
+    # The visitor got every kind of visitor-only event; no staff socket did.
+    assert VISITOR_ONLY <= set(dispatched["visitor"])
+    assert not VISITOR_ONLY & set(dispatched["staff"])
