@@ -481,7 +481,9 @@ def check_send_staff_message(
 ) -> tuple[Message, bool]:
     """Store a staff message; a silent supervisor who writes becomes visible.
 
-    The visitor first sees the supervisor join, then the message.
+    The visitor first sees the supervisor join, then the message. Both
+    commit together: a message refused after the reveal (the conversation
+    closed meanwhile) leaves the supervisor silent, whoever the caller.
     """
     body = check_text(text)
     key = check_client_id(client_id)
@@ -489,18 +491,19 @@ def check_send_staff_message(
         profile, conversation_id, only=("id", "status", "operator_id")
     )
     sender = staff_sender_role(profile, conversation)
-    if sender == Message.Sender.SUPERVISOR:
-        participant = get_participant(profile, conversation.id)
-        if participant is not None and participant.silent:
-            do_unsilence(participant, name=profile.pseudonym)
-    return do_send_message(
-        conversation.id,
-        sender=sender,
-        author=profile.user,
-        author_name=profile.pseudonym,
-        body=body,
-        client_id=key,
-    )
+    with transaction.atomic():
+        if sender == Message.Sender.SUPERVISOR:
+            participant = get_participant(profile, conversation.id)
+            if participant is not None and participant.silent:
+                do_unsilence(participant, name=profile.pseudonym)
+        return do_send_message(
+            conversation.id,
+            sender=sender,
+            author=profile.user,
+            author_name=profile.pseudonym,
+            body=body,
+            client_id=key,
+        )
 
 
 @transaction.atomic

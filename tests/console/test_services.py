@@ -1,22 +1,26 @@
 """Console services and selectors, without sockets."""
 
 from datetime import UTC, datetime
+from uuid import uuid4
 
 import pytest
 
 from django.utils import timezone
 
 from chat.errors import ChatError
-from chat.models import Connection, Conversation
+from chat.events import collecting_events
+from chat.models import Connection, Conversation, Message
 from chat.services import do_claim_conversation, do_close_conversation
 from console.auth import get_console_access
-from console.models import Invitation, StaffProfile
+from console.models import Invitation, Participant, StaffProfile
 from console.selectors import get_invitation_frame, is_on_duty
 from console.services import (
     check_answer_invitation,
     check_invite,
     check_join_conversation,
+    check_send_staff_message,
     do_create_login_session,
+    participation,
 )
 from tests.factories import make_commune, make_conversation, make_service, make_staff
 
@@ -112,3 +116,43 @@ def test_summary_is_stored_encrypted(national):
     )
     stored = bytes(Invitation.objects.get(id=invitation.id).summary_ciphertext)
     assert b"TRES-SECRET" not in stored and stored
+
+
+def test_a_refused_message_leaves_a_silent_supervisor_silent(
+    national, monkeypatch, django_capture_on_commit_callbacks
+):
+    """The reveal commits with the message, or not at all (issue 13)."""
+    conversation, _token = make_conversation(national)
+    do_claim_conversation(profile_of(make_staff(services=(national,))), conversation.id)
+    supervisor = profile_of(
+        make_staff(roles=(StaffProfile.Role.SUPERVISOR,), services=(national,))
+    )
+    participant = Participant.objects.create(
+        conversation=conversation,
+        user=supervisor.user,
+        role=Participant.Role.SUPERVISOR,
+        silent=True,
+    )
+    checked_role = participation.staff_sender_role
+
+    def closed_just_after_the_check(profile, checked):
+        # The operator closes the conversation between the supervisor's
+        # checks and the write: the store itself refuses the message.
+        role = checked_role(profile, checked)
+        do_close_conversation(conversation, outcome="information", categories=[])
+        return role
+
+    monkeypatch.setattr(participation, "staff_sender_role", closed_just_after_the_check)
+    with (
+        django_capture_on_commit_callbacks(execute=True),
+        collecting_events() as collected,
+        pytest.raises(ChatError) as refused,
+    ):
+        check_send_staff_message(
+            supervisor, str(conversation.id), text="Bonjour", client_id=str(uuid4())
+        )
+    assert refused.value.code == "bad_state"
+    participant.refresh_from_db()
+    assert participant.silent is True
+    assert not [e for _g, e in collected if e["type"] == "chat.participant"]
+    assert not Message.objects.filter(conversation=conversation).exists()
