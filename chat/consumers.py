@@ -8,6 +8,12 @@ from django.utils.translation import gettext as _
 from anonymity.services import do_seal_pending_connection
 from attachments.services import check_issue_visitor_upload_token, token_frame
 from chat import admission, events, runtime
+from chat.close_codes import (
+    CLOSE_FLOOD,
+    CLOSE_NOT_FOUND,
+    CLOSE_REPLACED,
+    CLOSE_TRY_AGAIN_LATER,
+)
 from chat.errors import ChatError
 from chat.models import Conversation
 from chat.places import render_conversation_commune
@@ -22,7 +28,7 @@ from chat.services import (
 )
 from chat.services.presence import do_signal_visitor_presence
 from chat.services.queue import get_queue_status
-from chat.socket import CLOSE_FLOOD, ProtocolConsumer
+from chat.socket import ProtocolConsumer
 from console.selectors import get_visitor_invitation_frame
 from console.services import check_answer_invitation
 from directory.selectors import get_callback_options
@@ -33,12 +39,6 @@ from escalation.consent import (
     get_pending_consent_frame,
 )
 from receipts.services import check_recover_conversation, do_issue_receipt
-
-CLOSE_NOT_FOUND = 4404
-# Another socket took over this conversation (issue 11).
-CLOSE_REPLACED = 4409
-# Too many sockets from one client: try again later (RFC 6455 1013).
-CLOSE_TRY_AGAIN_LATER = 1013
 
 
 class VisitorChatConsumer(ProtocolConsumer):

@@ -22,6 +22,7 @@ from django.db import DatabaseError, connection
 from django.utils.translation import gettext as _
 
 from chat import events, runtime, transport
+from chat.close_codes import CLOSE_FLOOD, CLOSE_SERVICE_RESTART
 from chat.errors import ChatError
 from chat.models import Message
 from chat.selectors import (
@@ -33,7 +34,6 @@ from chat.services.presence import do_drop_connection
 
 logger = logging.getLogger(__name__)
 
-CLOSE_FLOOD = 4429
 # No frame of the protocol nests deeper than 3; 32 leaves room and stops a
 # 16 KiB "[[[[..." before the parser builds it (3.13 parses 5,000 deep).
 MAX_JSON_DEPTH = 32
@@ -168,7 +168,7 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
         if transport.is_draining():
             # This process is stopping: go to another one at once.
             await self.accept()
-            await self.close(code=transport.CLOSE_SERVICE_RESTART)
+            await self.close(code=CLOSE_SERVICE_RESTART)
             return
         transport.track(self)
         await super().websocket_connect(message)

@@ -32,10 +32,16 @@ from typing import Any
 
 from django.conf import settings
 
+from chat.close_codes import (
+    CLOSE_GOING_AWAY,
+    CLOSE_INTERNAL_ERROR,
+    CLOSE_MESSAGE_TOO_BIG,
+    CLOSE_SERVICE_RESTART,
+    CLOSE_TRY_AGAIN_LATER,
+)
+
 logger = logging.getLogger(__name__)
 
-CLOSE_SERVICE_RESTART = 1012
-CLOSE_MESSAGE_TOO_BIG = 1009
 DRAIN_SECONDS = 1.0
 
 _sockets: "weakref.WeakSet[Any]" = weakref.WeakSet()
@@ -46,7 +52,15 @@ _state = {"draining": False, "installed": False}
 # registry) that autobahn's ``sendClose`` refuses (it allows only 1000 and
 # 3000-4999): going away, message too big, internal error, service
 # restart, try again later.
-SERVER_CLOSE_CODES = frozenset({1001, 1009, 1011, 1012, 1013})
+SERVER_CLOSE_CODES = frozenset(
+    {
+        CLOSE_GOING_AWAY,
+        CLOSE_MESSAGE_TOO_BIG,
+        CLOSE_INTERNAL_ERROR,
+        CLOSE_SERVICE_RESTART,
+        CLOSE_TRY_AGAIN_LATER,
+    }
+)
 
 
 def install() -> None:

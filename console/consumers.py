@@ -10,13 +10,13 @@ import contextlib
 from typing import Any
 from uuid import UUID
 
-from channels.db import database_sync_to_async
 from django.conf import settings
 from django.db import transaction
 from django.utils.translation import gettext as _
 
 from attachments.services import check_issue_staff_upload_token, token_frame
 from chat import events, runtime
+from chat.close_codes import CLOSE_ACCOUNT_CHANGED, CLOSE_NOT_LOGGED_IN
 from chat.competence import check_confirm_force
 from chat.errors import ChatError
 from chat.services import (
@@ -32,7 +32,6 @@ from chat.services import (
 from chat.socket import ProtocolConsumer, db_read
 from console import queue_feed
 from console.auth import (
-    CLOSE_NOT_LOGGED_IN,
     account_signature,
     get_console_access,
     lock_console_access,
@@ -65,8 +64,6 @@ from console.services import (
 from directory.services import check_send_resource
 from escalation.consent import check_request_consent, get_consent_frame
 
-# The account's roles or services changed: reconnect for a fresh hello.
-CLOSE_ACCOUNT_CHANGED = 4409
 QUEUE_DEBOUNCE_SECONDS = 0.5
 BOARD_REFRESH_SECONDS = 5.0
 
@@ -127,15 +124,15 @@ class StaffConsoleConsumer(ProtocolConsumer):
         if user is None or not user.is_authenticated:
             await self.close(code=CLOSE_NOT_LOGGED_IN)
             return
-        code, profile = await database_sync_to_async(get_console_access)(
+        code, profile, signature = await db_read(get_access_and_signature)(
             self.session_key
         )
         if profile is None:
             await self.close(code=code)
             return
         self.profile = profile
+        self.signature = signature
         self.service_ids = [service.id for service in profile.services.all()]
-        self.signature = await database_sync_to_async(account_signature)(profile)
         for group in self.groups_to_join():
             await self.channel_layer.group_add(group, self.channel_name)
         hello = await db_read(get_hello)(profile)
@@ -220,9 +217,9 @@ class StaffConsoleConsumer(ProtocolConsumer):
         """
         if self.profile is None:
             return False
-        code, profile, signature = await database_sync_to_async(
-            get_access_and_signature
-        )(self.session_key)
+        code, profile, signature = await db_read(get_access_and_signature)(
+            self.session_key
+        )
         if profile is None or signature != self.signature:
             await self.disconnect(code)
             await self.close(code=code if profile is None else CLOSE_ACCOUNT_CHANGED)
@@ -283,9 +280,7 @@ class StaffConsoleConsumer(ProtocolConsumer):
 
     async def send_refreshed(self, conversation_id: UUID) -> None:
         """Send the staff view of a conversation again, as ``conversation``."""
-        data = await database_sync_to_async(get_assigned_conversation)(
-            self.profile, conversation_id
-        )
+        data = await db_read(get_assigned_conversation)(self.profile, conversation_id)
         if data is not None:
             data.pop("history", None)
             await self.send_json({"type": "conversation", "conversation": data})
@@ -530,9 +525,7 @@ class StaffConsoleConsumer(ProtocolConsumer):
     async def handle_psychologists(self, frame: dict[str, Any]) -> None:
         """Who could be invited as psychologist now (the invite dialog asks)."""
         conversation_id = self.require_watched(frame)
-        duty = await database_sync_to_async(get_psychologist_duty_for)(
-            self.profile, conversation_id
-        )
+        duty = await db_read(get_psychologist_duty_for)(self.profile, conversation_id)
         await self.send_json(
             {
                 "type": "psychologists",
@@ -621,9 +614,7 @@ class StaffConsoleConsumer(ProtocolConsumer):
         )
 
     async def console_invitation(self, event: dict[str, Any]) -> None:
-        frame = await database_sync_to_async(get_invitation_frame)(
-            self.profile, event["invitation"]
-        )
+        frame = await db_read(get_invitation_frame)(self.profile, event["invitation"])
         if frame is None:
             return
         # The event goes to the conversation's staff and to the invited
@@ -636,28 +627,26 @@ class StaffConsoleConsumer(ProtocolConsumer):
 
     async def console_consent(self, event: dict[str, Any]) -> None:
         """A consent was asked or answered: its state, never the details."""
-        frame = await database_sync_to_async(get_consent_frame)(
-            event["request"], for_staff=True
-        )
+        frame = await db_read(get_consent_frame)(event["request"], for_staff=True)
         if frame is not None and UUID(frame["conversation"]) in self.delivered:
             await self.send_json(frame)
 
     async def console_note(self, event: dict[str, Any]) -> None:
         if UUID(event["conversation"]) not in self.delivered:
             return
-        frame = await database_sync_to_async(get_note_frame)(event["note"])
+        frame = await db_read(get_note_frame)(event["note"])
         if frame is not None:
             await self.send_json(frame)
 
     async def console_whisper(self, event: dict[str, Any]) -> None:
         if UUID(event["conversation"]) not in self.delivered:
             return
-        frame = await database_sync_to_async(get_whisper_frame)(event["whisper"])
+        frame = await db_read(get_whisper_frame)(event["whisper"])
         if frame is not None:
             await self.send_json(frame)
 
     async def console_canned_changed(self, event: dict[str, Any]) -> None:
-        items = await database_sync_to_async(list_canned_answers)(self.profile)
+        items = await db_read(list_canned_answers)(self.profile)
         await self.send_json({"type": "canned", "items": items})
 
     async def console_session_check(self, event: dict[str, Any]) -> None:
@@ -677,7 +666,7 @@ class StaffConsoleConsumer(ProtocolConsumer):
         }
         if event["reason"] in ("visitor_left", "quick_exit"):
             # The operator in charge keeps it on screen to record the outcome.
-            frame["wrap_up"] = await database_sync_to_async(is_wrap_up_for)(
+            frame["wrap_up"] = await db_read(is_wrap_up_for)(
                 self.profile, conversation_id
             )
         await self.send_json(frame)

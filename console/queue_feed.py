@@ -17,8 +17,7 @@ import logging
 import weakref
 from typing import Any, Protocol
 
-from channels.db import database_sync_to_async
-
+from chat.socket import db_read
 from console.selectors import list_queue_snapshots, merge_queue_snapshots
 
 logger = logging.getLogger(__name__)
@@ -75,10 +74,8 @@ async def flush() -> int:
     if not watchers:
         return 0
     wanted = sorted({sid for watcher in watchers for sid in watcher.service_ids})
-    # Read-only: the thread pool, beside the writers (chat.socket.db_read).
-    snapshots = await database_sync_to_async(
-        list_queue_snapshots, thread_sensitive=False
-    )(wanted)
+    # Read-only: the thread pool, beside the writers.
+    snapshots = await db_read(list_queue_snapshots)(wanted)
     merged: dict[tuple[int, ...], list[dict[str, Any]]] = {}
     for watcher in watchers:
         key = tuple(sorted(watcher.service_ids))

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from chat import socket
+from chat import close_codes, socket
 from chat.consumers import VisitorChatConsumer
 from console.consumers import StaffConsoleConsumer
 
@@ -78,3 +78,15 @@ def test_every_frame_a_consumer_writes_is_documented(consumer, endpoint):
     documented = documented_types(f"### {endpoint}: server → client", bare=True)
     written = sent_types(inspect.getmodule(consumer), socket)
     assert written - documented == set()
+
+
+def test_every_application_close_code_is_documented():
+    """The close codes are declared once, and the document lists them all."""
+    text = PROTOCOL.read_text(encoding="utf-8")
+    documented = {int(code) for code in re.findall(r"^\| (4\d\d\d) \|", text, re.M)}
+    declared = {
+        value
+        for name, value in vars(close_codes).items()
+        if name.startswith("CLOSE_") and 4000 <= value < 5000
+    }
+    assert declared == documented
