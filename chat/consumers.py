@@ -5,7 +5,6 @@ from typing import Any
 from django.conf import settings
 from django.utils.translation import gettext as _
 
-from anonymity.services import do_seal_pending_connection
 from attachments.services import check_issue_visitor_upload_token, token_frame
 from chat import admission, events, runtime
 from chat.close_codes import (
@@ -16,28 +15,19 @@ from chat.close_codes import (
 )
 from chat.errors import ChatError
 from chat.models import Conversation
-from chat.places import render_conversation_commune
 from chat.services import (
     check_send_message,
     check_send_typing,
     check_start_for_visitor,
-    do_drop_connection,
     do_leave_conversation,
-    do_register_connection,
     do_resume_conversation,
 )
-from chat.services.presence import do_signal_visitor_presence
-from chat.services.queue import get_queue_status
-from chat.socket import ProtocolConsumer
-from console.selectors import get_visitor_invitation_frame
+from chat.services.visitor import AttachedView, do_attach_visitor, do_detach_visitor
+from chat.socket import ProtocolConsumer, db_read
 from console.services import check_answer_invitation
 from directory.selectors import get_callback_options
 from directory.services import check_request_callback
-from escalation.consent import (
-    check_answer_consent,
-    get_consent_frame,
-    get_pending_consent_frame,
-)
+from escalation.consent import check_answer_consent, get_consent_frame
 from receipts.services import check_recover_conversation, do_issue_receipt
 
 
@@ -90,17 +80,21 @@ class VisitorChatConsumer(ProtocolConsumer):
             await self.channel_layer.group_discard(
                 events.visitor_group_name(conversation.id), self.channel_name
             )
-            await self.call(do_drop_connection, self.channel_name)
-            await self.call(
-                do_signal_visitor_presence, conversation.id, connected=False
-            )
+            await self.call(do_detach_visitor, self.channel_name, conversation.id)
 
     def require_conversation(self) -> Conversation:
         if self.conversation is None:
             raise ChatError("bad_state", _("Commencez par start ou resume."))
         return self.conversation
 
-    async def attach(self, conversation: Conversation, delivered: int) -> None:
+    async def attach(
+        self, conversation: Conversation, delivered: int, *, resumed: bool
+    ) -> AttachedView:
+        """Join the conversation's groups, then attach in one service call.
+
+        The groups come first: whatever happens after the call's reads
+        arrives as an event.
+        """
         self.conversation = conversation
         self.delivered[conversation.id] = delivered
         # At most one visitor socket per conversation: the newest wins and
@@ -115,19 +109,16 @@ class VisitorChatConsumer(ProtocolConsumer):
         await self.channel_layer.group_add(
             events.conversation_group_name(conversation.id), self.channel_name
         )
-        await self.call(
-            do_register_connection,
+        view = await self.call(
+            do_attach_visitor,
             self.channel_name,
+            conversation,
             server_id=runtime.SERVER_ID,
-            conversation_id=conversation.id,
-        )
-        await self.call(
-            do_seal_pending_connection,
-            self.scope.get("connection_seal"),
-            conversation.id,
+            seal=self.scope.get("connection_seal"),
+            resumed=resumed,
         )
         runtime.register_socket(self)
-        await self.call(do_signal_visitor_presence, conversation.id, connected=True)
+        return view
 
     # -- handlers ---------------------------------------------------------
 
@@ -148,8 +139,8 @@ class VisitorChatConsumer(ProtocolConsumer):
         except BaseException:
             await admission.unadmit_start(self.client_key)
             raise
-        await self.attach(conversation, 0)
-        position, wait = await self.call(get_queue_status, conversation)
+        view = await self.attach(conversation, 0, resumed=False)
+        position, wait = view.queue
         self.last_queue = (position, wait)
         await self.send_json(
             {
@@ -190,7 +181,7 @@ class VisitorChatConsumer(ProtocolConsumer):
         self, conversation: Conversation, last_seq: int, **extra: Any
     ) -> None:
         """Attach, answer ``resumed``, then history, request, queue or end."""
-        await self.attach(conversation, last_seq)
+        view = await self.attach(conversation, last_seq, resumed=True)
         await self.send_json(
             {
                 "type": "resumed",
@@ -198,19 +189,17 @@ class VisitorChatConsumer(ProtocolConsumer):
                 "status": conversation.status,
                 "service": conversation.service.slug,
                 "service_name": conversation.service.name,
-                "commune": await self.call(render_conversation_commune, conversation),
+                "commune": view.commune,
                 **extra,
             }
         )
         await self.send_history(conversation.id, last_seq)
-        pending = await self.call(get_visitor_invitation_frame, conversation)
-        if pending is not None:
-            await self.send_json(pending)
-        consent = await self.call(get_pending_consent_frame, conversation)
-        if consent is not None:
-            await self.send_json(consent)
-        if conversation.status == Conversation.Status.WAITING:
-            await self.send_queue(*await self.call(get_queue_status, conversation))
+        if view.invitation is not None:
+            await self.send_json(view.invitation)
+        if view.consent is not None:
+            await self.send_json(view.consent)
+        if view.queue is not None:
+            await self.send_queue(*view.queue)
         elif conversation.status == Conversation.Status.CLOSED:
             await self.send_json({"type": "closed", "reason": conversation.outcome})
 
@@ -320,7 +309,7 @@ class VisitorChatConsumer(ProtocolConsumer):
     async def handle_callback_options(self, frame: dict[str, Any]) -> None:
         """List the associations that can call this visitor back (issue 6)."""
         conversation = self.require_conversation()
-        await self.send_json(await self.call(get_callback_options, conversation))
+        await self.send_json(await db_read(get_callback_options)(conversation))
 
     async def handle_callback(self, frame: dict[str, Any]) -> None:
         """Ask a partner association to call back; the number is sealed."""
@@ -413,7 +402,7 @@ class VisitorChatConsumer(ProtocolConsumer):
 
     async def chat_consent(self, event: dict[str, Any]) -> None:
         """An operator asks for consent: show the exact text."""
-        frame = await self.call(get_consent_frame, event["request"], for_staff=False)
+        frame = await db_read(get_consent_frame)(event["request"], for_staff=False)
         if frame is not None:
             await self.send_json(frame)
 
