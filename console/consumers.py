@@ -58,8 +58,8 @@ from console.services import (
     check_send_staff_message,
     check_send_staff_typing,
     check_send_whisper,
-    check_set_auto_assign,
-    do_auto_assign,
+    check_switch_auto_assign,
+    do_auto_assign_for,
 )
 from directory.services import check_send_resource
 from escalation.consent import check_request_consent, get_consent_frame
@@ -340,14 +340,7 @@ class StaffConsoleConsumer(ProtocolConsumer):
     async def handle_release(self, frame: dict[str, Any]) -> None:
         conversation_id = self.require_watched(frame)
         await self.write(check_release_conversation, conversation_id)
-        await self.unwatch(conversation_id)
-        await self.send_json(
-            {
-                "type": "released",
-                "conversation": str(conversation_id),
-                "reason": "released",
-            }
-        )
+        await self.send_released(conversation_id, "released")
 
     async def handle_flag(self, frame: dict[str, Any]) -> None:
         conversation = frame.get("conversation")
@@ -403,14 +396,7 @@ class StaffConsoleConsumer(ProtocolConsumer):
             conversation_id,
             service_slug=frame.get("service"),
         )
-        await self.unwatch(conversation_id)
-        await self.send_json(
-            {
-                "type": "released",
-                "conversation": str(conversation_id),
-                "reason": "transferred",
-            }
-        )
+        await self.send_released(conversation_id, "transferred")
 
     async def handle_invite(self, frame: dict[str, Any]) -> None:
         conversation_id = self.require_watched(frame)
@@ -434,10 +420,7 @@ class StaffConsoleConsumer(ProtocolConsumer):
     async def handle_leave(self, frame: dict[str, Any]) -> None:
         conversation_id = self.require_watched(frame)
         reason = await self.write(check_leave_conversation, conversation_id)
-        await self.unwatch(conversation_id)
-        await self.send_json(
-            {"type": "released", "conversation": str(conversation_id), "reason": reason}
-        )
+        await self.send_released(conversation_id, reason)
 
     async def handle_whisper(self, frame: dict[str, Any]) -> None:
         conversation_id = self.require_watched(frame)
@@ -474,10 +457,10 @@ class StaffConsoleConsumer(ProtocolConsumer):
         await self.send_json({"type": "canned_deleted", "id": frame.get("id")})
 
     async def handle_auto_assign(self, frame: dict[str, Any]) -> None:
-        enabled = await self.write(check_set_auto_assign, enabled=frame.get("enabled"))
+        enabled = await self.write(
+            check_switch_auto_assign, enabled=frame.get("enabled")
+        )
         await self.send_json({"type": "auto_assign", "enabled": enabled})
-        if enabled:
-            await self.call(do_auto_assign, self.service_ids)
 
     async def handle_send_resource(self, frame: dict[str, Any]) -> None:
         """Share a directory entry as a card (issue 6, docs/protocol.md)."""
@@ -514,13 +497,7 @@ class StaffConsoleConsumer(ProtocolConsumer):
             {"type": "force_confirmed", "conversation": str(conversation_id), **result}
         )
         if result["transferred"]:
-            await self.send_json(
-                {
-                    "type": "released",
-                    "conversation": str(conversation_id),
-                    "reason": "transferred",
-                }
-            )
+            await self.send_released(conversation_id, "transferred")
 
     async def handle_psychologists(self, frame: dict[str, Any]) -> None:
         """Who could be invited as psychologist now (the invite dialog asks)."""
@@ -699,8 +676,7 @@ class StaffConsoleConsumer(ProtocolConsumer):
         await asyncio.sleep(QUEUE_DEBOUNCE_SECONDS)
         if self.profile is None:
             return
-        if self.profile.auto_assign:
-            await self.call(do_auto_assign, self.service_ids)
+        await self.call(do_auto_assign_for, self.profile)
         if self.watching_board:
             with contextlib.suppress(ChatError):
                 await self.send_json(await self.call(check_board, self.profile))
@@ -716,11 +692,14 @@ class StaffConsoleConsumer(ProtocolConsumer):
         conversation_id = UUID(event["conversation"])
         if conversation_id not in self.delivered:
             return
+        await self.send_released(conversation_id, event["reason"])
+
+    async def send_released(self, conversation_id: UUID, reason: str) -> None:
+        """Stop watching a conversation that left me, and say why.
+
+        The one place the ``released`` frame is built (docs/protocol.md).
+        """
         await self.unwatch(conversation_id)
         await self.send_json(
-            {
-                "type": "released",
-                "conversation": event["conversation"],
-                "reason": event["reason"],
-            }
+            {"type": "released", "conversation": str(conversation_id), "reason": reason}
         )

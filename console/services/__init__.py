@@ -2,7 +2,9 @@
 
 from console.services.assignment import (
     check_set_auto_assign,
+    check_switch_auto_assign,
     do_auto_assign,
+    do_auto_assign_for,
     do_set_auto_assign,
 )
 from console.services.participation import (
@@ -55,10 +57,12 @@ __all__ = [
     "check_send_staff_typing",
     "check_send_whisper",
     "check_set_auto_assign",
+    "check_switch_auto_assign",
     "check_staff_login",
     "do_accept_invitation",
     "do_answer_invitation",
     "do_auto_assign",
+    "do_auto_assign_for",
     "do_cancel_invitation",
     "do_create_login_session",
     "do_create_staff",

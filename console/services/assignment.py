@@ -34,6 +34,28 @@ def check_set_auto_assign(profile: StaffProfile, *, enabled: Any) -> bool:
     return enabled
 
 
+def check_switch_auto_assign(profile: StaffProfile, *, enabled: Any) -> bool:
+    """Opt in or out; opting in hands out what already waits, at once.
+
+    The console's ``auto_assign`` frame: the operator need not wait for
+    the next change of the queue to get a conversation.
+    """
+    enabled = check_set_auto_assign(profile, enabled=enabled)
+    do_auto_assign_for(profile)
+    return enabled
+
+
+def do_auto_assign_for(profile: StaffProfile) -> int:
+    """Assign what waits in the staff member's services, if they opted in.
+
+    A console runs this after a change of its queues; everyone opted in
+    and online may get a conversation, not only this staff member.
+    """
+    if not profile.auto_assign:
+        return 0
+    return do_auto_assign([service.id for service in profile.services.all()])
+
+
 @transaction.atomic
 def do_set_auto_assign(profile: StaffProfile, *, enabled: bool) -> None:
     profile.auto_assign = enabled

@@ -19,6 +19,8 @@ from console.services import (
     check_invite,
     check_join_conversation,
     check_send_staff_message,
+    check_switch_auto_assign,
+    do_auto_assign_for,
     do_create_login_session,
     participation,
 )
@@ -156,3 +158,15 @@ def test_a_refused_message_leaves_a_silent_supervisor_silent(
     assert participant.silent is True
     assert not [e for _g, e in collected if e["type"] == "chat.participant"]
     assert not Message.objects.filter(conversation=conversation).exists()
+
+
+def test_opting_in_hands_out_what_waits_and_opting_out_nothing(national):
+    """The assignment policy is the service's, not the console socket's."""
+    conversation, _token = make_conversation(national)
+    user = make_staff(services=(national,))
+    online(user)
+    assert check_switch_auto_assign(profile_of(user), enabled=False) is False
+    assert do_auto_assign_for(profile_of(user)) == 0
+    assert Conversation.objects.get(id=conversation.id).operator_id is None
+    assert check_switch_auto_assign(profile_of(user), enabled=True) is True
+    assert Conversation.objects.get(id=conversation.id).operator_id == user.id
