@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 from attachments import storage
 from attachments.models import Attachment, AttachmentAccess, UploadToken
 from attachments.processing import clean_upload
+from chat import refusals
 from chat.errors import ChatError
 from chat.models import Conversation, Message
 from chat.selectors import access_conversation_for_staff, hash_token
@@ -32,7 +33,7 @@ def _require_open(conversation: Conversation) -> None:
         .first()
     )
     if status in (None, Conversation.Status.CLOSED):
-        raise ChatError("bad_state", _("La conversation est terminée."))
+        raise refusals.conversation_over()
 
 
 def token_frame(token: str) -> dict[str, Any]:
@@ -73,7 +74,7 @@ def check_issue_staff_upload_token(profile: StaffProfile, conversation_id: Any) 
 def spend_upload_token(token: Any) -> UploadToken:
     """Use a token once; an unknown, used or expired one is ``forbidden``."""
     if not isinstance(token, str) or not 20 <= len(token) <= 200:
-        raise ChatError("forbidden", _("Autorisation d'envoi invalide ou expirée."))
+        raise refusals.bad_upload_token()
     now = timezone.now()
     row = UploadToken.objects.filter(
         token_hash=hash_token(token), used_at__isnull=True, expires_at__gt=now
@@ -81,7 +82,7 @@ def spend_upload_token(token: Any) -> UploadToken:
     if row is None or not UploadToken.objects.filter(
         id=row.id, used_at__isnull=True
     ).update(used_at=now):
-        raise ChatError("forbidden", _("Autorisation d'envoi invalide ou expirée."))
+        raise refusals.bad_upload_token()
     return row
 
 
@@ -179,10 +180,10 @@ def get_attachment(attachment_id: Any) -> Attachment:
     try:
         key = uuid.UUID(str(attachment_id))
     except ValueError:
-        raise ChatError("not_found", _("Fichier introuvable.")) from None
+        raise refusals.file_not_found() from None
     attachment = Attachment.objects.filter(id=key).select_related("message").first()
     if attachment is None:
-        raise ChatError("not_found", _("Fichier introuvable."))
+        raise refusals.file_not_found()
     return attachment
 
 
@@ -192,10 +193,10 @@ def access_attachment_for_visitor(token: Any, attachment_id: Any) -> Attachment:
 
     attachment = get_attachment(attachment_id)
     if not isinstance(token, str):
-        raise ChatError("not_found", _("Fichier introuvable."))
+        raise refusals.file_not_found()
     conversation = access_conversation_by_token(token)
     if conversation.id != attachment.conversation_id:
-        raise ChatError("not_found", _("Fichier introuvable."))
+        raise refusals.file_not_found()
     return attachment
 
 

@@ -262,19 +262,11 @@ def check_confirm_force(profile: Any, conversation_id: Any, *, force: Any) -> di
     transferred to that force's queue, history kept, already confirmed.
     """
     # Imported here: chat.selectors imports this module's routing helpers.
-    from chat.selectors import access_conversation_for_staff
+    from console.access import access_conversation_as_operator
 
     if force not in FORCES:
         raise ChatError("bad_request", _("force doit valoir PN ou GN."))
-    conversation = access_conversation_for_staff(profile, conversation_id)
-    if not profile.has_role("operator"):
-        raise ChatError("forbidden", _("Votre rôle ne permet pas cette action."))
-    if conversation.operator_id != profile.user_id:
-        raise ChatError(
-            "bad_state", _("Vous ne prenez pas en charge cette conversation.")
-        )
-    if conversation.status != Conversation.Status.ACTIVE:
-        raise ChatError("bad_state", _("La conversation n'est pas en cours."))
+    conversation = access_conversation_as_operator(profile, conversation_id)
     service = conversation.service
     if not service.routing_group or service.force not in FORCES:
         raise ChatError(

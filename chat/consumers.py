@@ -6,7 +6,7 @@ from django.conf import settings
 from django.utils.translation import gettext as _
 
 from attachments.services import check_issue_visitor_upload_token, token_frame
-from chat import admission, events, runtime
+from chat import admission, events, refusals, runtime
 from chat.close_codes import (
     CLOSE_FLOOD,
     CLOSE_NOT_FOUND,
@@ -124,7 +124,7 @@ class VisitorChatConsumer(ProtocolConsumer):
 
     async def handle_start(self, frame: dict[str, Any]) -> None:
         if self.conversation is not None:
-            raise ChatError("bad_state", _("Une conversation est déjà ouverte."))
+            raise refusals.conversation_already_open()
         await admission.admit_start(self.client_key)
         try:
             conversation, token, details = await self.call(
@@ -157,7 +157,7 @@ class VisitorChatConsumer(ProtocolConsumer):
 
     async def handle_resume(self, frame: dict[str, Any]) -> None:
         if self.conversation is not None:
-            raise ChatError("bad_state", _("Une conversation est déjà ouverte."))
+            raise refusals.conversation_already_open()
         last_seq = frame.get("last_seq", 0)
         if not isinstance(last_seq, int) or isinstance(last_seq, bool) or last_seq < 0:
             raise ChatError("bad_request", _("last_seq doit être un entier positif."))
@@ -216,7 +216,7 @@ class VisitorChatConsumer(ProtocolConsumer):
         closed, and every failure also counts toward a global limit.
         """
         if self.conversation is not None:
-            raise ChatError("bad_state", _("Une conversation est déjà ouverte."))
+            raise refusals.conversation_already_open()
         self.recover_attempts += 1
         if self.recover_attempts > settings.RECEIPT_ATTEMPTS_PER_SOCKET:
             await self.send_error(
@@ -256,7 +256,7 @@ class VisitorChatConsumer(ProtocolConsumer):
         conversation = self.require_conversation()
         after = frame.get("after")
         if not isinstance(after, int) or isinstance(after, bool) or after < 0:
-            raise ChatError("bad_request", _("after doit être un entier positif."))
+            raise refusals.after_not_positive()
         await self.send_history(conversation.id, after)
 
     async def handle_typing(self, frame: dict[str, Any]) -> None:

@@ -12,11 +12,10 @@ from uuid import UUID
 
 from django.contrib.auth.models import User
 from django.db.models import Count
-from django.utils.translation import gettext as _
 
 from anonymity.crypto import decrypt_message_body, read_or_unreadable
+from chat import refusals
 from chat.competence import route_to_force
-from chat.errors import ChatError
 from chat.models import Commune, Conversation, Message, Service
 from console.models import Participant, StaffProfile
 
@@ -44,14 +43,14 @@ def access_conversation_by_token(token: str) -> Conversation:
     Only the token's hash is stored; a wrong token is ``not_found``.
     """
     if not isinstance(token, str) or not 20 <= len(token) <= 200:
-        raise ChatError("not_found", _("Conversation introuvable."))
+        raise refusals.conversation_not_found()
     conversation = (
         Conversation.objects.select_related("service")
         .filter(token_hash=hash_token(token))
         .first()
     )
     if conversation is None:
-        raise ChatError("not_found", _("Conversation introuvable."))
+        raise refusals.conversation_not_found()
     return conversation
 
 
@@ -69,7 +68,7 @@ def access_conversation_for_staff(
     try:
         key = UUID(str(conversation_id))
     except ValueError:
-        raise ChatError("not_found", _("Conversation introuvable.")) from None
+        raise refusals.conversation_not_found() from None
     # ``only``: the hot paths (a staff message) load just the fields they
     # read; building the full query with its two joins cost more than the
     # rest of storing a message.
@@ -89,7 +88,7 @@ def access_conversation_for_staff(
     ):
         conversation = loaded.filter(id=key).first()
     if conversation is None:
-        raise ChatError("not_found", _("Conversation introuvable."))
+        raise refusals.conversation_not_found()
     return conversation
 
 

@@ -12,10 +12,9 @@ from uuid import UUID
 
 from django.conf import settings
 from django.db import transaction
-from django.utils.translation import gettext as _
 
 from attachments.services import check_issue_staff_upload_token, token_frame
-from chat import events, runtime
+from chat import events, refusals, runtime
 from chat.close_codes import CLOSE_ACCOUNT_CHANGED, CLOSE_NOT_LOGGED_IN
 from chat.competence import check_confirm_force
 from chat.errors import ChatError
@@ -194,11 +193,9 @@ class StaffConsoleConsumer(ProtocolConsumer):
         try:
             conversation_id = UUID(str(frame.get("conversation")))
         except ValueError:
-            raise ChatError(
-                "bad_request", _("conversation doit être un UUID.")
-            ) from None
+            raise refusals.conversation_not_uuid() from None
         if conversation_id not in self.delivered:
-            raise ChatError("not_found", _("Conversation introuvable."))
+            raise refusals.conversation_not_found()
         return conversation_id
 
     # -- authorization refresh (docs/security.md §B9) --------------------
@@ -267,7 +264,7 @@ class StaffConsoleConsumer(ProtocolConsumer):
     async def handle_claim(self, frame: dict[str, Any]) -> None:
         target = frame.get("conversation")
         if target is not None and not isinstance(target, str):
-            raise ChatError("bad_request", _("conversation doit être un UUID."))
+            raise refusals.conversation_not_uuid()
         conversation = await self.write(check_claim_conversation, target)
         await self.send_assigned(conversation.id)
 
@@ -317,7 +314,7 @@ class StaffConsoleConsumer(ProtocolConsumer):
     async def handle_sync(self, frame: dict[str, Any]) -> None:
         after = frame.get("after")
         if not isinstance(after, int) or isinstance(after, bool) or after < 0:
-            raise ChatError("bad_request", _("after doit être un entier positif."))
+            raise refusals.after_not_positive()
         conversation_id = self.require_watched(frame)
         await self.send_history(conversation_id, after)
 
@@ -345,7 +342,7 @@ class StaffConsoleConsumer(ProtocolConsumer):
     async def handle_flag(self, frame: dict[str, Any]) -> None:
         conversation = frame.get("conversation")
         if not isinstance(conversation, str):
-            raise ChatError("bad_request", _("conversation doit être un UUID."))
+            raise refusals.conversation_not_uuid()
         flagged = await self.write(
             check_flag_conversation,
             conversation,
@@ -367,7 +364,7 @@ class StaffConsoleConsumer(ProtocolConsumer):
         # service checks who may close what.
         conversation = frame.get("conversation")
         if not isinstance(conversation, str):
-            raise ChatError("bad_request", _("conversation doit être un UUID."))
+            raise refusals.conversation_not_uuid()
         wrapped_up = await self.write(
             check_close_conversation,
             conversation,

@@ -28,6 +28,8 @@ from chat.selectors import (
     list_messages_after,
     render_message,
 )
+from console.access import get_participant as get_participant
+from console.access import get_staff_place
 from console.models import CannedAnswer, Invitation, Participant, StaffProfile, Whisper
 from receipts.selectors import follow_up_fields, list_follow_up_marks
 
@@ -57,29 +59,6 @@ def get_console_profile(user: Any) -> StaffProfile | None:
     if profile is not None:
         list(profile.services.all())
     return profile
-
-
-def get_participant(profile: StaffProfile, conversation_id: UUID) -> Participant | None:
-    """Return the staff member's current participation, if any."""
-    return Participant.objects.filter(
-        conversation_id=conversation_id, user_id=profile.user_id, left_at__isnull=True
-    ).first()
-
-
-def get_staff_place(profile: StaffProfile, conversation: Conversation) -> str | None:
-    """Return how the staff member is in the conversation, or None.
-
-    ``operator`` for the operator in charge, ``colleague`` for an operator
-    of another service brought in, else ``psychologist`` or ``supervisor``.
-    """
-    if conversation.operator_id == profile.user_id:
-        return "operator"
-    participant = get_participant(profile, conversation.id)
-    if participant is None:
-        return None
-    if participant.role == Participant.Role.OPERATOR:
-        return "colleague"
-    return participant.role
 
 
 def count_staff_load(user_id: int) -> int:

@@ -16,7 +16,7 @@ from django.contrib.auth.models import User
 from django.db.models import Count, Q, QuerySet
 from django.utils.translation import gettext as _
 
-from chat.errors import ChatError
+from chat import refusals
 from chat.models import Commune, Service
 from chat.places import normalize_place_name
 from chat.selectors import iso_utc
@@ -224,10 +224,10 @@ def access_resource_for_service(resource_id: Any, service: Service) -> Resource:
     try:
         key = UUID(str(resource_id))
     except ValueError:
-        raise ChatError("not_found", _("Ressource introuvable.")) from None
+        raise refusals.resource_not_found() from None
     resource = resources_for_service(service).filter(id=key).first()
     if resource is None:
-        raise ChatError("not_found", _("Ressource introuvable."))
+        raise refusals.resource_not_found()
     return resource
 
 
@@ -287,7 +287,7 @@ def access_callback_request(user: User, request_id: Any) -> CallbackRequest:
     try:
         key = UUID(str(request_id))
     except ValueError:
-        raise ChatError("not_found", _("Demande introuvable.")) from None
+        raise refusals.request_not_found() from None
     request = (
         CallbackRequest.objects.select_related("partner", "service")
         .filter(id=key)
@@ -295,7 +295,7 @@ def access_callback_request(user: User, request_id: Any) -> CallbackRequest:
         .first()
     )
     if request is None:
-        raise ChatError("not_found", _("Demande introuvable."))
+        raise refusals.request_not_found()
     return request
 
 

@@ -18,10 +18,11 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from chat import refusals
 from chat.errors import ChatError
 from chat.models import Conversation, Message, Service
-from chat.selectors import access_conversation_for_staff
-from chat.services.messages import check_client_id, do_send_message, staff_sender_role
+from chat.services.messages import check_client_id, do_send_message
+from console.access import access_conversation_as_participant
 from console.models import StaffProfile
 from directory.models import CallbackRequest, Orientation, Resource
 from directory.sealing import (
@@ -59,10 +60,9 @@ def check_send_resource(
     if not isinstance(resource_id, str):
         raise ChatError("bad_request", _("Le champ resource est requis."))
     key = check_client_id(client_id) if client_id is not None else None
-    conversation = access_conversation_for_staff(profile, conversation_id)
-    sender = staff_sender_role(profile, conversation)
+    conversation, sender = access_conversation_as_participant(profile, conversation_id)
     if conversation.status == Conversation.Status.CLOSED:
-        raise ChatError("bad_state", _("La conversation est terminée."))
+        raise refusals.conversation_over()
     resource = access_resource_for_service(resource_id, conversation.service)
     return do_share_resource(
         conversation,
@@ -128,7 +128,7 @@ def normalize_phone(value: Any) -> str:
     the number.
     """
     if not isinstance(value, str) or len(value) > 40:
-        raise ChatError("bad_request", _("Numéro de téléphone invalide."))
+        raise refusals.bad_phone()
     phone = _PHONE_SEPARATORS.sub("", value.strip())
     if phone.startswith("00"):
         phone = f"+{phone[2:]}"
@@ -139,7 +139,7 @@ def normalize_phone(value: Any) -> str:
         phone = f"0{phone[3:]}"
     if _FRENCH_PHONE.fullmatch(phone) or _INTERNATIONAL_PHONE.fullmatch(phone):
         return phone
-    raise ChatError("bad_request", _("Numéro de téléphone invalide."))
+    raise refusals.bad_phone()
 
 
 def check_request_callback(
@@ -161,7 +161,7 @@ def check_request_callback(
     number = normalize_phone(phone)
     conversation.refresh_from_db(fields=["status"])
     if conversation.status == Conversation.Status.CLOSED:
-        raise ChatError("bad_state", _("La conversation est terminée."))
+        raise refusals.conversation_over()
     service = Service.objects.get(id=conversation.service_id)
     partners = {str(partner.id): partner for partner in list_callback_partners(service)}
     if not partners:
@@ -240,7 +240,7 @@ def check_set_callback_status(
         )
     request = access_callback_request(user, request_id)
     if request.status != CallbackRequest.Status.PENDING:
-        raise ChatError("bad_state", _("Cette demande est déjà traitée."))
+        raise refusals.request_already_handled()
     return do_set_callback_status(request, status=status, user=user)
 
 
@@ -252,7 +252,7 @@ def do_set_callback_status(
         id=request.id, status=CallbackRequest.Status.PENDING
     ).update(status=status, handled_at=timezone.now(), handled_by=user)
     if not updated:
-        raise ChatError("bad_state", _("Cette demande est déjà traitée."))
+        raise refusals.request_already_handled()
     request.refresh_from_db()
     return request
 

@@ -23,10 +23,11 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from anonymity.crypto import DecryptionError, decrypt_note, encrypt_note
-from chat import events
+from chat import events, refusals
 from chat.errors import ChatError
 from chat.models import ConsentText, Conversation
 from chat.selectors import access_conversation_for_staff
+from console.access import require_in_charge
 from console.models import StaffProfile
 from directory.services import normalize_phone
 from escalation.audit import record_event
@@ -124,14 +125,13 @@ def check_request_consent(
 ) -> ConsentRequest:
     """Ask the visitor of an active conversation for consent (its operator)."""
     conversation = access_conversation_for_staff(profile, conversation_id)
-    if not profile.has_role(StaffProfile.Role.OPERATOR):
-        raise ChatError("forbidden", _("Votre rôle ne permet pas cette action."))
-    if conversation.status != Conversation.Status.ACTIVE:
-        raise ChatError("bad_state", _("La conversation n'est pas en cours."))
-    if conversation.operator_id != profile.user_id:
-        raise ChatError(
-            "bad_state", _("Vous ne prenez pas en charge cette conversation.")
-        )
+    # The status before the charge, as this refusal always did: a waiting
+    # conversation is "not in progress" rather than "not yours".
+    if profile.has_role(StaffProfile.Role.OPERATOR) and (
+        conversation.status != Conversation.Status.ACTIVE
+    ):
+        raise refusals.not_active()
+    require_in_charge(profile, conversation)
     if ConsentRequest.objects.filter(
         conversation=conversation, status=ConsentRequest.Status.ASKED
     ).exists():
@@ -272,22 +272,20 @@ def check_answer_consent(
 ) -> ConsentRequest:
     """Record the visitor's answer to a consent request of their conversation."""
     if not isinstance(accept, bool):
-        raise ChatError("bad_request", _("Le champ accept doit être vrai ou faux."))
+        raise refusals.accept_not_bool()
     try:
         key = UUID(str(request_id))
     except ValueError:
-        raise ChatError(
-            "not_found", _("Demande de consentement introuvable.")
-        ) from None
+        raise refusals.consent_request_not_found() from None
     consent = (
         ConsentRequest.objects.filter(id=key, conversation_id=conversation.id)
         .select_related("consent_text")
         .first()
     )
     if consent is None:
-        raise ChatError("not_found", _("Demande de consentement introuvable."))
+        raise refusals.consent_request_not_found()
     if consent.status != ConsentRequest.Status.ASKED:
-        raise ChatError("bad_state", _("Vous avez déjà répondu à cette demande."))
+        raise refusals.already_answered()
     cleaned = clean_contact(contact) if accept else {}
     return do_answer_consent(consent, accept=accept, contact=cleaned)
 
@@ -298,7 +296,7 @@ def do_answer_consent(
 ) -> ConsentRequest:
     locked = ConsentRequest.objects.select_for_update().get(id=consent.id)
     if locked.status != ConsentRequest.Status.ASKED:
-        raise ChatError("bad_state", _("Vous avez déjà répondu à cette demande."))
+        raise refusals.already_answered()
     consent.answered_at = timezone.now()
     sealed_to = ""
     if accept:

@@ -34,6 +34,7 @@ from django.utils.translation import gettext as _
 from anonymity.crypto import DecryptionError, decrypt_note, encrypt_note
 from anonymity.models import SealedConnection
 from anonymity.unsealing import unseal_ip_address
+from chat import refusals
 from chat.errors import ChatError
 from chat.models import Conversation
 from chat.selectors import access_conversation_for_staff
@@ -152,14 +153,14 @@ def get_request_for_staff(profile: StaffProfile, request_id: Any) -> DisclosureR
     try:
         key = UUID(str(request_id))
     except ValueError:
-        raise ChatError("not_found", _("Demande introuvable.")) from None
+        raise refusals.request_not_found() from None
     request = (
         DisclosureRequest.objects.filter(id=key)
         .select_related("conversation__service", "requested_by__staff")
         .first()
     )
     if request is None:
-        raise ChatError("not_found", _("Demande introuvable."))
+        raise refusals.request_not_found()
     if not profile.has_role(StaffProfile.Role.CUSTODIAN):
         access_conversation_for_staff(profile, request.conversation_id)
     return request
@@ -171,7 +172,7 @@ def check_request_disclosure(
     """The operator asks for the connection data of a flagged conversation."""
     conversation = access_conversation_for_staff(profile, conversation_id)
     if not profile.has_role(StaffProfile.Role.OPERATOR):
-        raise ChatError("forbidden", _("Votre rôle ne permet pas cette action."))
+        raise refusals.role_forbidden()
     if ground not in DisclosureRequest.Ground.values:
         raise ChatError("bad_request", _("Choisissez le motif : urgence ou mineur·e."))
     if (ground == "urgent" and not conversation.urgent) or (
@@ -253,7 +254,7 @@ def _require_supervisor_not_requester(
         )
     if not profile.has_role(StaffProfile.Role.SUPERVISOR):
         _refuse(request, profile.user, step, "not a supervisor")
-        raise ChatError("forbidden", _("Réservé aux superviseur·es."))
+        raise refusals.supervisors_only()
 
 
 def check_endorse(profile: StaffProfile, request_id: Any) -> DisclosureRequest:
@@ -279,7 +280,7 @@ def check_withdraw(profile: StaffProfile, request_id: Any) -> DisclosureRequest:
         profile.user_id == request.requested_by_id
         or profile.has_role(StaffProfile.Role.SUPERVISOR)
     ):
-        raise ChatError("forbidden", _("Votre rôle ne permet pas cette action."))
+        raise refusals.role_forbidden()
     return do_transition(request, "withdraw", user=profile.user)
 
 
@@ -473,7 +474,7 @@ def check_close(profile: StaffProfile, request_id: Any) -> DisclosureRequest:
         profile.has_role(StaffProfile.Role.SUPERVISOR)
         or profile.has_role(StaffProfile.Role.CUSTODIAN)
     ):
-        raise ChatError("forbidden", _("Votre rôle ne permet pas cette action."))
+        raise refusals.role_forbidden()
     return do_transition(
         request, "close", user=profile.user, fields={"closed_at": timezone.now()}
     )

@@ -24,6 +24,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import override
 
 from anonymity.crypto import DecryptionError, decrypt_note, encrypt_note
+from chat import refusals
 from chat.errors import ChatError
 from chat.models import Conversation
 from chat.selectors import access_conversation_for_staff
@@ -68,7 +69,7 @@ def check_create_report(
         profile.has_role(StaffProfile.Role.OPERATOR)
         or profile.has_role(StaffProfile.Role.SUPERVISOR)
     ):
-        raise ChatError("forbidden", _("Votre rôle ne permet pas cette action."))
+        raise refusals.role_forbidden()
     consent = get_reportable_consent(conversation)
     if consent is None:
         raise ChatError(
@@ -328,7 +329,7 @@ def deliver_due(*, limit: int = 50) -> dict[str, int]:
 def check_retry_delivery(profile: StaffProfile, delivery_id: Any) -> Delivery:
     """A supervisor asks for a failed delivery to be tried again now."""
     if not profile.has_role(StaffProfile.Role.SUPERVISOR):
-        raise ChatError("forbidden", _("Votre rôle ne permet pas cette action."))
+        raise refusals.role_forbidden()
     delivery = Delivery.objects.filter(
         id=delivery_id,
         state=Delivery.State.FAILED,

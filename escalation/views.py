@@ -21,6 +21,7 @@ from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods
 
+from chat import refusals
 from chat.errors import ChatError
 from chat.selectors import get_staff_profile
 from console.models import StaffProfile
@@ -79,7 +80,7 @@ def supervisor_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResp
     @wraps(view)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if not request.profile.has_role(StaffProfile.Role.SUPERVISOR):
-            raise ChatError("forbidden", _("Réservé aux superviseur·es."))
+            raise refusals.supervisors_only()
         return view(request, *args, **kwargs)
 
     return staff_page(wrapper)
@@ -164,7 +165,7 @@ def conversation_page(request: HttpRequest, conversation_id: UUID) -> HttpRespon
                 reports.check_retry_delivery(profile, request.POST.get("delivery"))
                 return redirect(request.path)
             elif action not in ("report", "disclosure"):
-                raise ChatError("bad_request", _("Action inconnue."))
+                raise refusals.unknown_action()
         except ChatError as refusal:
             if refusal.code in ("not_found", "forbidden"):
                 raise
@@ -255,7 +256,7 @@ def disclosure_page(request: HttpRequest, request_id: UUID) -> HttpResponse:
                     passphrase=request.POST.get("passphrase", "").encode(),
                 )
             else:
-                raise ChatError("bad_request", _("Action inconnue."))
+                raise refusals.unknown_action()
         except ChatError as refusal:
             if refusal.code == "not_found":
                 raise

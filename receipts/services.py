@@ -22,7 +22,7 @@ from django.utils import timezone
 from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext as _
 
-from chat import events
+from chat import events, refusals
 from chat.errors import ChatError
 from chat.models import Conversation
 from chat.selectors import hash_token
@@ -56,10 +56,10 @@ def format_code(digits: str) -> str:
 def normalize_code(value: Any) -> str:
     """Return the 16 digits of a code typed with spaces or dashes."""
     if not isinstance(value, str) or len(value) > 64:
-        raise ChatError("bad_request", _("Le code de suivi compte 16 chiffres."))
+        raise refusals.bad_receipt_code()
     digits = "".join(ch for ch in value if ch not in " -\u00a0\t")
     if len(digits) != CODE_DIGITS or not digits.isascii() or not digits.isdigit():
-        raise ChatError("bad_request", _("Le code de suivi compte 16 chiffres."))
+        raise refusals.bad_receipt_code()
     return digits
 
 

@@ -11,6 +11,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from chat import refusals
 from chat.errors import ChatError
 from chat.models import Conversation
 from chat.selectors import hash_token
@@ -65,7 +66,7 @@ def check_give_feedback(*, token: Any, answer: Any, comment: Any) -> Feedback:
             % {"limit": FEEDBACK_COMMENT_MAX},
         )
     if not isinstance(token, str) or not token:
-        raise ChatError("not_found", _("Conversation introuvable."))
+        raise refusals.conversation_not_found()
     row = (
         Conversation.objects.filter(token_hash=hash_token(token))
         .values("status", "closed_at", "service_id")
@@ -77,7 +78,7 @@ def check_give_feedback(*, token: Any, answer: Any, comment: Any) -> Feedback:
         or row["closed_at"] is None
         or timezone.now() - row["closed_at"] > FEEDBACK_WINDOW
     ):
-        raise ChatError("not_found", _("Conversation introuvable."))
+        raise refusals.conversation_not_found()
     return do_give_feedback(
         digest=_guard_digest(token),
         service_id=row["service_id"],

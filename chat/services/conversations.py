@@ -13,7 +13,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from anonymity.crypto import do_create_conversation_key
-from chat import coverage, events, places
+from chat import coverage, events, places, refusals
 from chat.admission import refusal
 from chat.competence import competence_fields, render_competence
 from chat.errors import ChatError
@@ -26,6 +26,7 @@ from chat.selectors import (
     hash_token,
 )
 from chat.services.queue import do_notify_queue_changed, do_record_claim
+from console.access import access_conversation_as_operator, require_in_charge
 from console.models import StaffProfile
 from console.selectors import count_staff_load
 from stats.models import ServicePassage
@@ -39,15 +40,7 @@ CLAIM_ATTEMPTS = 20
 
 def _staff_has_role(profile: StaffProfile, role: str) -> None:
     if not profile.has_role(role):
-        raise ChatError("forbidden", _("Votre rôle ne permet pas cette action."))
-
-
-def _require_operator_of(profile: StaffProfile, conversation: Conversation) -> None:
-    _staff_has_role(profile, StaffProfile.Role.OPERATOR)
-    if conversation.operator_id != profile.user_id:
-        raise ChatError(
-            "bad_state", _("Vous ne prenez pas en charge cette conversation.")
-        )
+        raise refusals.role_forbidden()
 
 
 def check_start_conversation(
@@ -151,7 +144,7 @@ def check_start_request(
             _("Rôle inconnu : choisissez victime, témoin, proche ou professionnel."),
         )
     if service_slug is not None and not isinstance(service_slug, str):
-        raise ChatError("bad_request", _("Le champ service doit être un texte."))
+        raise refusals.service_not_text()
     if topic is not None and topic not in Service.Topic.values:
         raise ChatError("bad_request", _("Sujet inconnu."))
     if commune is not None:
@@ -255,7 +248,7 @@ TOKEN_OVERLAP_SECONDS = 30
 
 def check_resume_conversation(token: Any) -> Conversation:
     if not isinstance(token, str):
-        raise ChatError("bad_request", _("Le champ token doit être un texte."))
+        raise refusals.token_not_text()
     return access_conversation_by_token(token)
 
 
@@ -272,8 +265,8 @@ def do_resume_conversation(token: Any) -> tuple[Conversation, str]:
     ``VISITOR_TOKEN_GRACE_SECONDS`` after it closed.
     """
     if not isinstance(token, str):
-        raise ChatError("bad_request", _("Le champ token doit être un texte."))
-    not_found = ChatError("not_found", _("Conversation introuvable."))
+        raise refusals.token_not_text()
+    not_found = refusals.conversation_not_found()
     if not 20 <= len(token) <= 200:
         raise not_found
     hashed = hash_token(token)
@@ -383,7 +376,7 @@ def do_claim_conversation(
             .values_list("id", flat=True)[:CLAIM_ATTEMPTS]
         )
         if not candidates:
-            raise ChatError("queue_empty", _("Aucune conversation en attente."))
+            raise refusals.queue_empty()
     for candidate in candidates:
         won = Conversation.objects.filter(
             id=candidate, status=Conversation.Status.WAITING
@@ -401,7 +394,7 @@ def do_claim_conversation(
             raise ChatError(
                 "already_claimed", _("Cette conversation est déjà prise en charge.")
             )
-        raise ChatError("queue_empty", _("Aucune conversation en attente."))
+        raise refusals.queue_empty()
     conversation = Conversation.objects.select_related("service", "commune").get(
         id=candidate
     )
@@ -444,8 +437,9 @@ def do_lock_capacity(profile: StaffProfile) -> None:
 
 
 def check_release_conversation(profile: StaffProfile, conversation_id: Any) -> None:
-    conversation = access_conversation_for_staff(profile, conversation_id)
-    _require_operator_of(profile, conversation)
+    conversation = access_conversation_as_operator(
+        profile, conversation_id, active=False
+    )
     do_release_conversation(conversation, reason="released", name=profile.pseudonym)
 
 
@@ -494,9 +488,9 @@ def check_flag_conversation(
     conversation = access_conversation_for_staff(profile, conversation_id)
     _staff_has_role(profile, StaffProfile.Role.OPERATOR)
     if conversation.status == Conversation.Status.CLOSED:
-        raise ChatError("bad_state", _("La conversation est terminée."))
+        raise refusals.conversation_over()
     if conversation.status == Conversation.Status.ACTIVE:
-        _require_operator_of(profile, conversation)
+        require_in_charge(profile, conversation, active=False)
     return do_flag_conversation(conversation, urgent=urgent, minor=minor)
 
 
@@ -543,8 +537,9 @@ def check_close_conversation(
         isinstance(item, str) and 0 < len(item) <= 64 for item in categories
     ):
         raise ChatError("bad_request", _("categories doit être une liste de textes."))
-    conversation = access_conversation_for_staff(profile, conversation_id)
-    _require_operator_of(profile, conversation)
+    conversation = access_conversation_as_operator(
+        profile, conversation_id, active=False
+    )
     if is_awaiting_wrap_up(conversation):
         if not do_record_wrap_up(
             conversation, outcome=outcome, categories=categories[:20]
@@ -552,7 +547,7 @@ def check_close_conversation(
             raise ChatError("bad_state", _("L'issue est déjà enregistrée."))
         return True
     if conversation.status != Conversation.Status.ACTIVE:
-        raise ChatError("bad_state", _("La conversation n'est pas en cours."))
+        raise refusals.not_active()
     do_close_conversation(conversation, outcome=outcome, categories=categories[:20])
     return False
 
@@ -606,12 +601,13 @@ def check_transfer_conversation(
 ) -> None:
     """Hand a conversation over to another service's queue, history kept."""
     if not isinstance(service_slug, str):
-        raise ChatError("bad_request", _("Le champ service doit être un texte."))
-    conversation = access_conversation_for_staff(profile, conversation_id)
-    _require_operator_of(profile, conversation)
+        raise refusals.service_not_text()
+    conversation = access_conversation_as_operator(
+        profile, conversation_id, active=False
+    )
     target = Service.objects.filter(slug=service_slug, active=True).first()
     if target is None or target.id == conversation.service_id:
-        raise ChatError("invalid_service", _("Service de destination inconnu."))
+        raise refusals.unknown_target_service()
     do_transfer_conversation(conversation, target=target, name=profile.pseudonym)
 
 
@@ -657,10 +653,11 @@ def check_mark_abusive(profile: StaffProfile, conversation_id: Any) -> Conversat
     stored: the visitor's own socket blocks it (in memory or Redis, with a
     TTL), now if connected, or when it next resumes.
     """
-    conversation = access_conversation_for_staff(profile, conversation_id)
-    _require_operator_of(profile, conversation)
+    conversation = access_conversation_as_operator(
+        profile, conversation_id, active=False
+    )
     if conversation.status != Conversation.Status.ACTIVE:
-        raise ChatError("bad_state", _("La conversation n'est pas en cours."))
+        raise refusals.not_active()
     do_mark_abusive(conversation)
     return conversation
 

@@ -10,11 +10,11 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from anonymity.crypto import encrypt_message_body
-from chat import events
+from chat import events, refusals
 from chat.errors import ChatError
 from chat.models import Conversation, Message
 from chat.selectors import render_message
-from console.models import Participant, StaffProfile
+from console.access import staff_sender_role as staff_sender_role
 
 
 def check_text(text: Any) -> str:
@@ -41,30 +41,6 @@ def check_client_id(value: Any) -> UUID:
 
 def _bad_id() -> UUID:
     raise ChatError("bad_request", _("Le champ id doit être un UUID."))
-
-
-def staff_sender_role(profile: StaffProfile, conversation: Conversation) -> str:
-    """Return the sender role of a staff member writing into ``conversation``.
-
-    The operator in charge writes as ``operator``; a staff member who joined
-    (console.Participant) writes under the role they joined with.
-    """
-    if conversation.operator_id == profile.user_id and profile.has_role(
-        StaffProfile.Role.OPERATOR
-    ):
-        return Message.Sender.OPERATOR
-    participant = (
-        Participant.objects.filter(
-            conversation_id=conversation.id,
-            user_id=profile.user_id,
-            left_at__isnull=True,
-        )
-        .only("role")
-        .first()
-    )
-    if participant is not None and conversation.status == Conversation.Status.ACTIVE:
-        return participant.role
-    raise ChatError("bad_state", _("Vous ne participez pas à cette conversation."))
 
 
 def check_send_message(
@@ -209,7 +185,7 @@ def _store_refused(
         ).first()
     if existing is not None:
         return existing, False
-    raise ChatError("bad_state", _("La conversation est terminée."))
+    raise refusals.conversation_over()
 
 
 def check_send_typing(conversation: Conversation, *, active: Any, origin: str) -> None:
@@ -219,9 +195,9 @@ def check_send_typing(conversation: Conversation, *, active: Any, origin: str) -
     Staff typing goes through ``console.services.check_send_staff_typing``.
     """
     if not isinstance(active, bool):
-        raise ChatError("bad_request", _("Le champ active doit être vrai ou faux."))
+        raise refusals.active_not_bool()
     if conversation.status == Conversation.Status.CLOSED:
-        raise ChatError("bad_state", _("La conversation est terminée."))
+        raise refusals.conversation_over()
     events.notify_typing(
         conversation.id, sender=Message.Sender.VISITOR, active=active, origin=origin
     )

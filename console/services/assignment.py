@@ -16,6 +16,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils.translation import gettext as _
 
+from chat import refusals
 from chat.errors import ChatError
 from chat.models import Conversation
 from chat.services.conversations import do_claim_conversation
@@ -29,7 +30,7 @@ def check_set_auto_assign(profile: StaffProfile, *, enabled: Any) -> bool:
     if not isinstance(enabled, bool):
         raise ChatError("bad_request", _("enabled doit être vrai ou faux."))
     if not profile.has_role(StaffProfile.Role.OPERATOR):
-        raise ChatError("forbidden", _("Votre rôle ne permet pas cette action."))
+        raise refusals.role_forbidden()
     do_set_auto_assign(profile, enabled=enabled)
     return enabled
 

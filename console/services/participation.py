@@ -16,7 +16,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from anonymity.crypto import encrypt_note
-from chat import events
+from chat import events, refusals
 from chat.errors import ChatError
 from chat.hours import format_hours, is_psychologist_available
 from chat.models import Conversation, Message, Note, Service
@@ -26,13 +26,17 @@ from chat.services.messages import (
     check_client_id,
     check_text,
     do_send_message,
-    staff_sender_role,
 )
 from chat.services.queue import do_notify_queue_changed
-from console.models import Invitation, Participant, StaffProfile, Whisper
-from console.selectors import (
+from console.access import (
+    access_conversation_as_member,
+    access_conversation_as_operator,
+    access_conversation_as_participant,
     get_participant,
     get_staff_place,
+)
+from console.models import Invitation, Participant, StaffProfile, Whisper
+from console.selectors import (
     list_staff_on_duty,
     may_take_invitation,
     visitor_invitation_text,
@@ -51,18 +55,7 @@ def _parse_id(value: Any) -> UUID:
 
 
 def _not_found() -> UUID:
-    raise ChatError("not_found", _("Conversation introuvable."))
-
-
-def _require_in_charge(profile: StaffProfile, conversation: Conversation) -> None:
-    if not profile.has_role(StaffProfile.Role.OPERATOR):
-        raise ChatError("forbidden", _("Votre rôle ne permet pas cette action."))
-    if conversation.operator_id != profile.user_id:
-        raise ChatError(
-            "bad_state", _("Vous ne prenez pas en charge cette conversation.")
-        )
-    if conversation.status != Conversation.Status.ACTIVE:
-        raise ChatError("bad_state", _("La conversation n'est pas en cours."))
+    raise refusals.conversation_not_found()
 
 
 # -- invite -------------------------------------------------------------------
@@ -93,9 +86,8 @@ def check_invite(
     if role not in Invitation.Role.values:
         raise ChatError("bad_request", _("role doit être psychologist ou operator."))
     if role == Invitation.Role.OPERATOR and not isinstance(service_slug, str):
-        raise ChatError("bad_request", _("Le champ service doit être un texte."))
-    conversation = access_conversation_for_staff(profile, conversation_id)
-    _require_in_charge(profile, conversation)
+        raise refusals.service_not_text()
+    conversation = access_conversation_as_operator(profile, conversation_id)
     if role == Invitation.Role.PSYCHOLOGIST:
         target = conversation.service
         check_psychologist_hours(target)
@@ -103,7 +95,7 @@ def check_invite(
     else:
         target = Service.objects.filter(slug=service_slug, active=True).first()
         if target is None or target.id == conversation.service_id:
-            raise ChatError("invalid_service", _("Service de destination inconnu."))
+            raise refusals.unknown_target_service()
         available = [
             other
             for other in list_staff_on_duty(target.id, StaffProfile.Role.OPERATOR)
@@ -187,7 +179,7 @@ def check_answer_invitation(
 ) -> Invitation:
     """Record the visitor's answer to an invitation of their conversation."""
     if not isinstance(accept, bool):
-        raise ChatError("bad_request", _("Le champ accept doit être vrai ou faux."))
+        raise refusals.accept_not_bool()
     try:
         key = UUID(str(invitation_id)) if isinstance(invitation_id, str) else None
     except ValueError:
@@ -200,7 +192,7 @@ def check_answer_invitation(
         else None
     )
     if invitation is None:
-        raise ChatError("not_found", _("Demande introuvable."))
+        raise refusals.request_not_found()
     return do_answer_invitation(invitation, accept=accept)
 
 
@@ -234,8 +226,7 @@ def check_cancel_invitation(profile: StaffProfile, invitation_id: Any) -> Invita
     )
     if invitation is None:
         raise ChatError("not_found", _("Invitation introuvable."))
-    conversation = access_conversation_for_staff(profile, invitation.conversation_id)
-    _require_in_charge(profile, conversation)
+    access_conversation_as_operator(profile, invitation.conversation_id)
     if not do_cancel_invitation(invitation):
         raise ChatError("bad_state", _("Cette invitation n'est plus en cours."))
     return invitation
@@ -286,15 +277,15 @@ def check_join_conversation(profile: StaffProfile, conversation_id: Any) -> UUID
         if status != Conversation.Status.ACTIVE:
             # Closed or back in the queue since: withdraw it for everyone.
             do_cancel_invitation(offered[0])
-            raise ChatError("bad_state", _("La conversation n'est pas en cours."))
+            raise refusals.not_active()
         return do_accept_invitation(profile, offered[0])
     conversation = access_conversation_for_staff(profile, key)
     if not profile.has_role(StaffProfile.Role.SUPERVISOR):
-        raise ChatError("forbidden", _("Votre rôle ne permet pas cette action."))
+        raise refusals.role_forbidden()
     if conversation.status != Conversation.Status.ACTIVE:
-        raise ChatError("bad_state", _("La conversation n'est pas en cours."))
+        raise refusals.not_active()
     if get_staff_place(profile, conversation) is not None:
-        raise ChatError("bad_state", _("Vous êtes déjà dans cette conversation."))
+        raise refusals.already_in_conversation()
     return do_watch_conversation(profile, conversation)
 
 
@@ -314,7 +305,7 @@ def do_accept_invitation(profile: StaffProfile, invitation: Invitation) -> UUID:
         raise ChatError("already_claimed", _("Une ou un collègue a déjà rejoint."))
     conversation = Conversation.objects.get(id=invitation.conversation_id)
     if conversation.status != Conversation.Status.ACTIVE:
-        raise ChatError("bad_state", _("La conversation n'est pas en cours."))
+        raise refusals.not_active()
     Participant.objects.create(
         conversation=conversation,
         user=profile.user,
@@ -344,9 +335,7 @@ def do_watch_conversation(profile: StaffProfile, conversation: Conversation) -> 
                 silent=True,
             )
     except IntegrityError:
-        raise ChatError(
-            "bad_state", _("Vous êtes déjà dans cette conversation.")
-        ) from None
+        raise refusals.already_in_conversation() from None
     events.notify_staff_participant_changed(
         conversation.id,
         change="joined",
@@ -383,11 +372,11 @@ def check_leave_conversation(profile: StaffProfile, conversation_id: Any) -> str
                 _("Personne pour reprendre : remettez en file ou clôturez."),
             )
         if not do_hand_over(conversation, operator=profile, colleague=colleague):
-            raise ChatError("bad_state", _("La conversation n'est pas en cours."))
+            raise refusals.not_active()
         return "handed_over"
     participant = get_participant(profile, conversation.id)
     if participant is None:
-        raise ChatError("bad_state", _("Vous ne participez pas à cette conversation."))
+        raise refusals.not_participating()
     do_leave_as_participant(participant, name=profile.pseudonym)
     return "left"
 
@@ -487,10 +476,9 @@ def check_send_staff_message(
     """
     body = check_text(text)
     key = check_client_id(client_id)
-    conversation = access_conversation_for_staff(
+    conversation, sender = access_conversation_as_participant(
         profile, conversation_id, only=("id", "status", "operator_id")
     )
-    sender = staff_sender_role(profile, conversation)
     with transaction.atomic():
         if sender == Message.Sender.SUPERVISOR:
             participant = get_participant(profile, conversation.id)
@@ -526,11 +514,10 @@ def check_send_staff_typing(
 ) -> None:
     """Signal typing; a silent supervisor's typing reaches nobody."""
     if not isinstance(active, bool):
-        raise ChatError("bad_request", _("Le champ active doit être vrai ou faux."))
-    conversation = access_conversation_for_staff(profile, conversation_id)
-    sender = staff_sender_role(profile, conversation)
+        raise refusals.active_not_bool()
+    conversation, sender = access_conversation_as_participant(profile, conversation_id)
     if conversation.status == Conversation.Status.CLOSED:
-        raise ChatError("bad_state", _("La conversation est terminée."))
+        raise refusals.conversation_over()
     participant = get_participant(profile, conversation.id)
     if participant is not None and participant.silent:
         return
@@ -540,9 +527,7 @@ def check_send_staff_typing(
 def check_add_note(profile: StaffProfile, conversation_id: Any, *, text: Any) -> Note:
     """Store a private note; staff in the conversation see it, never the visitor."""
     body = check_text(text)
-    conversation = access_conversation_for_staff(profile, conversation_id)
-    if get_staff_place(profile, conversation) is None:
-        raise ChatError("bad_state", _("Vous ne participez pas à cette conversation."))
+    conversation, _place = access_conversation_as_member(profile, conversation_id)
     return do_add_note(conversation, author=profile, body=body)
 
 
@@ -562,12 +547,9 @@ def check_send_whisper(
 ) -> Whisper:
     """Say something to the conversation's staff only (supervisor whisper)."""
     body = check_text(text)
-    conversation = access_conversation_for_staff(profile, conversation_id)
-    place = get_staff_place(profile, conversation)
-    if place is None:
-        raise ChatError("bad_state", _("Vous ne participez pas à cette conversation."))
+    conversation, place = access_conversation_as_member(profile, conversation_id)
     if conversation.status == Conversation.Status.CLOSED:
-        raise ChatError("bad_state", _("La conversation est terminée."))
+        raise refusals.conversation_over()
     return do_send_whisper(conversation, author=profile, role=place, body=body)
 
 

@@ -5,7 +5,7 @@ from typing import Any
 from django.db import transaction
 from django.utils.translation import gettext as _
 
-from chat import events
+from chat import events, refusals
 from chat.errors import ChatError
 from chat.models import Service
 from console.models import CannedAnswer, StaffProfile
@@ -17,7 +17,7 @@ CANNED_TEXT_MAX_CHARS = 2000
 
 def _require_supervisor(profile: StaffProfile) -> None:
     if not profile.has_role(StaffProfile.Role.SUPERVISOR):
-        raise ChatError("forbidden", _("Réservé aux superviseur·es."))
+        raise refusals.supervisors_only()
 
 
 def check_board(profile: StaffProfile) -> dict[str, Any]:
@@ -50,12 +50,12 @@ def check_save_canned(
         raise ChatError("bad_request", _("Texte requis (2000 caractères au plus)."))
     if answer_id is not None:
         if not isinstance(answer_id, int) or isinstance(answer_id, bool):
-            raise ChatError("bad_request", _("id doit être un entier."))
+            raise refusals.id_not_integer()
         answer = CannedAnswer.objects.filter(
             id=answer_id, service__in=profile.services.all()
         ).first()
         if answer is None:
-            raise ChatError("not_found", _("Réponse introuvable."))
+            raise refusals.canned_not_found()
         return do_save_canned(
             answer, service=answer.service, title=title, text=text, by=profile
         )
@@ -91,12 +91,12 @@ def do_save_canned(
 def check_delete_canned(profile: StaffProfile, *, answer_id: Any) -> None:
     _require_supervisor(profile)
     if not isinstance(answer_id, int) or isinstance(answer_id, bool):
-        raise ChatError("bad_request", _("id doit être un entier."))
+        raise refusals.id_not_integer()
     answer = CannedAnswer.objects.filter(
         id=answer_id, service__in=profile.services.all()
     ).first()
     if answer is None:
-        raise ChatError("not_found", _("Réponse introuvable."))
+        raise refusals.canned_not_found()
     do_delete_canned(answer)
 
 

@@ -11,6 +11,7 @@ from chat.errors import ChatError
 from chat.events import collecting_events
 from chat.models import Connection, Conversation, Message
 from chat.services import do_claim_conversation, do_close_conversation
+from console import access
 from console.auth import get_console_access
 from console.models import Invitation, Participant, StaffProfile
 from console.selectors import get_invitation_frame, is_on_duty
@@ -22,7 +23,6 @@ from console.services import (
     check_switch_auto_assign,
     do_auto_assign_for,
     do_create_login_session,
-    participation,
 )
 from tests.factories import make_commune, make_conversation, make_service, make_staff
 
@@ -135,7 +135,7 @@ def test_a_refused_message_leaves_a_silent_supervisor_silent(
         role=Participant.Role.SUPERVISOR,
         silent=True,
     )
-    checked_role = participation.staff_sender_role
+    checked_role = access.staff_sender_role
 
     def closed_just_after_the_check(profile, checked):
         # The operator closes the conversation between the supervisor's
@@ -144,7 +144,7 @@ def test_a_refused_message_leaves_a_silent_supervisor_silent(
         do_close_conversation(conversation, outcome="information", categories=[])
         return role
 
-    monkeypatch.setattr(participation, "staff_sender_role", closed_just_after_the_check)
+    monkeypatch.setattr(access, "staff_sender_role", closed_just_after_the_check)
     with (
         django_capture_on_commit_callbacks(execute=True),
         collecting_events() as collected,

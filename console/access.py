@@ -1,0 +1,126 @@
+"""What a staff member is in a conversation, answered in one place.
+
+Every service acting on a conversation for a staff member comes in through
+one of the ``access_conversation_as_*`` functions (issue 13), which read
+the conversation among those the staff member may see (missing and
+forbidden are the same ``not_found``) and refuse with the same codes and
+texts wherever they are called:
+
+- ``access_conversation_as_operator``: the operator in charge;
+- ``access_conversation_as_participant``: anyone who may write to the
+  visitor, with the role they write as;
+- ``access_conversation_as_member``: anyone in it (notes, whispers), with
+  their place.
+"""
+
+from typing import Any
+from uuid import UUID
+
+from chat import refusals
+from chat.models import Conversation, Message
+from chat.selectors import access_conversation_for_staff
+from console.models import Participant, StaffProfile
+
+
+def get_participant(profile: StaffProfile, conversation_id: UUID) -> Participant | None:
+    """Return the staff member's current participation, if any."""
+    return Participant.objects.filter(
+        conversation_id=conversation_id, user_id=profile.user_id, left_at__isnull=True
+    ).first()
+
+
+def get_staff_place(profile: StaffProfile, conversation: Conversation) -> str | None:
+    """Return how the staff member is in the conversation, or None.
+
+    ``operator`` for the operator in charge, ``colleague`` for an operator
+    of another service brought in, else ``psychologist`` or ``supervisor``.
+    """
+    if conversation.operator_id == profile.user_id:
+        return "operator"
+    participant = get_participant(profile, conversation.id)
+    if participant is None:
+        return None
+    if participant.role == Participant.Role.OPERATOR:
+        return "colleague"
+    return participant.role
+
+
+def staff_sender_role(profile: StaffProfile, conversation: Conversation) -> str:
+    """Return the sender role of a staff member writing into ``conversation``.
+
+    The operator in charge writes as ``operator``; a staff member who joined
+    (console.Participant) writes under the role they joined with, while
+    the conversation is active.
+    """
+    if conversation.operator_id == profile.user_id and profile.has_role(
+        StaffProfile.Role.OPERATOR
+    ):
+        return Message.Sender.OPERATOR
+    participant = (
+        Participant.objects.filter(
+            conversation_id=conversation.id,
+            user_id=profile.user_id,
+            left_at__isnull=True,
+        )
+        .only("role")
+        .first()
+    )
+    if participant is not None and conversation.status == Conversation.Status.ACTIVE:
+        return participant.role
+    raise refusals.not_participating()
+
+
+def require_in_charge(
+    profile: StaffProfile, conversation: Conversation, *, active: bool = True
+) -> None:
+    """Refuse anyone but the operator in charge (of an active conversation).
+
+    The checks run in this order everywhere: the role (``forbidden``),
+    then the charge, then, unless ``active`` is False, the status (both
+    ``bad_state``).
+    """
+    if not profile.has_role(StaffProfile.Role.OPERATOR):
+        raise refusals.role_forbidden()
+    if conversation.operator_id != profile.user_id:
+        raise refusals.not_in_charge()
+    if active and conversation.status != Conversation.Status.ACTIVE:
+        raise refusals.not_active()
+
+
+def access_conversation_as_operator(
+    profile: StaffProfile, conversation_id: Any, *, active: bool = True
+) -> Conversation:
+    """Return a conversation the staff member is the operator in charge of.
+
+    ``active=False`` lets the caller decide about a waiting or closed one
+    (a wrap-up, a release that may have lost a race).
+    """
+    conversation = access_conversation_for_staff(profile, conversation_id)
+    require_in_charge(profile, conversation, active=active)
+    return conversation
+
+
+def access_conversation_as_participant(
+    profile: StaffProfile, conversation_id: Any, *, only: tuple[str, ...] = ()
+) -> tuple[Conversation, str]:
+    """Return a conversation the staff member may write in, and their role.
+
+    ``only`` loads just those fields (the hot path of a staff message).
+    """
+    conversation = access_conversation_for_staff(profile, conversation_id, only=only)
+    return conversation, staff_sender_role(profile, conversation)
+
+
+def access_conversation_as_member(
+    profile: StaffProfile, conversation_id: Any
+) -> tuple[Conversation, str]:
+    """Return a conversation the staff member is in, and their place.
+
+    For staff-only lines (notes, whispers): being in it is enough, active
+    or not.
+    """
+    conversation = access_conversation_for_staff(profile, conversation_id)
+    place = get_staff_place(profile, conversation)
+    if place is None:
+        raise refusals.not_participating()
+    return conversation, place
