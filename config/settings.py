@@ -128,7 +128,7 @@ if REDIS_URL:
     }
 else:
     CHANNEL_LAYERS = {
-        "default": {"BACKEND": "chat.layers.RationedInMemoryChannelLayer"}
+        "default": {"BACKEND": "realtime.layers.RationedInMemoryChannelLayer"}
     }
 
 AUTH_PASSWORD_VALIDATORS = [

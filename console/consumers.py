@@ -16,7 +16,7 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 from attachments.services import check_issue_staff_upload_token, token_frame
-from chat import events, runtime
+from chat import events
 from chat.competence import check_confirm_force
 from chat.errors import ChatError
 from chat.services import (
@@ -64,6 +64,7 @@ from console.services import (
 )
 from directory.services import check_send_resource
 from escalation.consent import check_request_consent, get_consent_frame
+from realtime import runtime
 
 # The account's roles or services changed: reconnect for a fresh hello.
 CLOSE_ACCOUNT_CHANGED = 4409

@@ -7,7 +7,7 @@ from django.utils.translation import gettext as _
 
 from anonymity.services import do_seal_pending_connection
 from attachments.services import check_issue_visitor_upload_token, token_frame
-from chat import admission, events, runtime
+from chat import admission, events
 from chat.errors import ChatError
 from chat.models import Conversation
 from chat.places import render_conversation_commune
@@ -32,6 +32,7 @@ from escalation.consent import (
     get_consent_frame,
     get_pending_consent_frame,
 )
+from realtime import runtime
 from receipts.services import check_recover_conversation, do_issue_receipt
 
 CLOSE_NOT_FOUND = 4404
