@@ -21,7 +21,6 @@ from django.conf import settings
 from django.db import DatabaseError, connection
 from django.utils.translation import gettext as _
 
-from chat import events
 from chat.errors import ChatError
 from chat.models import Message
 from chat.selectors import (
@@ -30,7 +29,7 @@ from chat.selectors import (
     list_message_frames_after,
 )
 from chat.services.presence import do_drop_connection
-from realtime import runtime, transport
+from realtime import events, runtime, transport
 
 logger = logging.getLogger(__name__)
 

@@ -64,6 +64,7 @@ from console.services import (
 )
 from directory.services import check_send_resource
 from escalation.consent import check_request_consent, get_consent_frame
+from realtime import events as rt_events
 from realtime import runtime
 
 # The account's roles or services changed: reconnect for a fresh hello.
@@ -307,7 +308,7 @@ class StaffConsoleConsumer(ProtocolConsumer):
             "seq": message.seq,
             "conversation": str(conversation_id),
         }
-        if events.layer_recently_failed():
+        if rt_events.layer_recently_failed():
             ack["live"] = False
         await self.send_json(ack)
 

@@ -32,6 +32,7 @@ from directory.services import normalize_phone
 from escalation.audit import record_event
 from escalation.models import ConsentRequest
 from escalation.units import propose_unit, seal_contact_to_unit, unit_public_key
+from realtime import events as rt_events
 
 CONTACT_FIELDS = ("name", "phone", "email", "address", "availability")
 CONTACT_LIMITS = {
@@ -109,11 +110,11 @@ def consent_status_frame(consent: ConsentRequest) -> dict[str, Any]:
 
 def _notify(consent: ConsentRequest, *, visitor: bool) -> None:
     if visitor:
-        events.send_event_on_commit(
+        rt_events.send_event_on_commit(
             events.conversation_group_name(consent.conversation_id),
             {"type": "chat.consent", "request": str(consent.id)},
         )
-    events.send_event_on_commit(
+    rt_events.send_event_on_commit(
         events.conversation_staff_group_name(consent.conversation_id),
         {"type": "console.consent", "request": str(consent.id)},
     )

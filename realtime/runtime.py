@@ -22,11 +22,11 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 from django.db import connection
 
-from chat import events
 from chat.models import Conversation
 from chat.services import do_refresh_heartbeats, do_sweep_presence
 from console.services import do_auto_assign
 from escalation import runtime as escalation_runtime
+from realtime import events
 
 logger = logging.getLogger(__name__)
 

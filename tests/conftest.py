@@ -7,7 +7,7 @@ def fresh_layer(settings):
     settings.CHANNEL_LAYERS = {
         "default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}
     }
-    from chat import events
+    from realtime import events
 
     events._retry_outbox.clear()
     from chat import admission

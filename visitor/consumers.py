@@ -32,6 +32,7 @@ from escalation.consent import (
     get_consent_frame,
     get_pending_consent_frame,
 )
+from realtime import events as rt_events
 from realtime import runtime
 from receipts.services import check_recover_conversation, do_issue_receipt
 
@@ -260,7 +261,7 @@ class VisitorChatConsumer(ProtocolConsumer):
         )
         self.note_own_message(message)
         ack = {"type": "ack", "id": str(message.client_id), "seq": message.seq}
-        if events.layer_recently_failed():
+        if rt_events.layer_recently_failed():
             ack["live"] = False
         await self.send_json(ack)
 

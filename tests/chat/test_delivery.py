@@ -17,11 +17,11 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from chat import socket
-from chat.events import collecting_events
 from chat.services.messages import do_send_message
 from console import queue_feed
 from console.consumers import StaffConsoleConsumer
 from realtime import runtime
+from realtime.events import collecting_events
 from tests.factories import make_commune, make_conversation, make_operator, make_service
 from tests.helpers import connect_staff, drain, receive_until, start_visitor
 
