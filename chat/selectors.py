@@ -93,6 +93,17 @@ def access_conversation_for_staff(
     return conversation
 
 
+def read_last_seqs(ids: list[UUID]) -> dict[UUID, int]:
+    """Return each conversation's last seq, for the runtime's reconcile."""
+    result: dict[UUID, int] = {}
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        result.update(
+            Conversation.objects.filter(id__in=chunk).values_list("id", "last_seq")
+        )
+    return result
+
+
 def list_messages_after(
     conversation_id: UUID, after: int, *, limit: int = HISTORY_LIMIT
 ) -> list[Message]:

@@ -1,4 +1,10 @@
 from django.apps import AppConfig
+from django.conf import settings
+
+
+def _tick_seconds() -> float | None:
+    """Every 5 s, unless the background work is off (tests, one-off commands)."""
+    return 5 if settings.ESCALATION_BACKGROUND else None
 
 
 class EscalationConfig(AppConfig):
@@ -6,6 +12,9 @@ class EscalationConfig(AppConfig):
     name = "escalation"
 
     def ready(self) -> None:
-        from escalation import checks, signals  # noqa: F401 - registers the checks
+        from escalation import checks, runtime, signals  # noqa: F401 - registers the checks
+        from realtime import runtime as process_runtime
 
         signals.connect()
+        # Report deliveries, lapsed approvals, audit checkpoints.
+        process_runtime.on_tick("escalation", _tick_seconds, runtime.tick)
