@@ -11,7 +11,6 @@ from typing import Any
 from uuid import UUID
 
 from django.contrib.auth.models import User
-from django.db.models import Count
 from django.utils.translation import gettext as _
 
 from anonymity.crypto import decrypt_message_body, read_or_unreadable
@@ -32,10 +31,6 @@ def get_staff_profile(user: User) -> StaffProfile | None:
     if not user.is_authenticated or not user.is_active:
         return None
     return StaffProfile.objects.filter(user=user).prefetch_related("services").first()
-
-
-def list_service_ids_for_staff(profile: StaffProfile) -> list[int]:
-    return list(profile.services.filter(active=True).values_list("id", flat=True))
 
 
 def access_conversation_by_token(token: str) -> Conversation:
@@ -297,19 +292,3 @@ def iso_utc(value: datetime) -> str:
     return (
         value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     )
-
-
-def get_outcome_counts() -> dict[str, dict[str, int]]:
-    """Return closed-conversation counts by service and outcome.
-
-    Built only from what retention keeps, so purges never change it.
-    """
-    rows = (
-        Conversation.objects.filter(status=Conversation.Status.CLOSED)
-        .values_list("service__slug", "outcome")
-        .annotate(total=Count("id"))
-    )
-    counts: dict[str, dict[str, int]] = {}
-    for slug, outcome, total in rows:
-        counts.setdefault(slug, {})[outcome] = total
-    return counts

@@ -22,7 +22,7 @@ from realtime import transport  # noqa: E402
 from visitor.routing import websocket_urlpatterns as chat_ws  # noqa: E402
 
 
-def build_websocket_app():  # noqa: ANN201 - an ASGI application
+def build_websocket_app():  # an ASGI application
     """Return the WebSocket stack, address sealing first (tests use it)."""
     return SealClientAddressMiddleware(
         AllowedHostsOriginValidator(

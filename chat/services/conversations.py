@@ -10,7 +10,6 @@ from django.db import transaction
 from django.db.models import Min
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 
 from anonymity.crypto import do_create_conversation_key
 from chat import coverage, events, places
@@ -31,9 +30,6 @@ from console.selectors import count_staff_load
 from stats.models import ServicePassage
 from stats.services import do_record_passage
 
-EMERGENCY_NOTICE = gettext_lazy(
-    "En cas de danger immédiat, appelez le 17 ou le 112, ou envoyez un SMS au 114."
-)
 CLAIM_ATTEMPTS = 20
 
 

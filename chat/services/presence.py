@@ -51,7 +51,7 @@ def do_refresh_heartbeats(server_id: str) -> int:
     )
 
 
-def _fresh_connections():  # noqa: ANN202 - a QuerySet
+def _fresh_connections():  # a QuerySet
     stale_before = timezone.now() - timedelta(seconds=settings.PRESENCE_STALE_SECONDS)
     return Connection.objects.filter(heartbeat_at__gte=stale_before)
 

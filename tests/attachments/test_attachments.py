@@ -16,8 +16,9 @@ from attachments import storage
 from attachments.models import Attachment, AttachmentAccess
 from attachments.services import do_issue_upload_token
 from chat.models import Conversation
-from chat.selectors import get_outcome_counts, list_message_frames_after
+from chat.selectors import list_message_frames_after
 from tests.factories import (
+    get_outcome_counts,
     make_conversation,
     make_operator,
     make_service,

@@ -74,7 +74,7 @@ async def test_resume_and_console_survive_a_corrupted_row(caplog):
         assert "deux" not in record.getMessage()
 
 
-def test_unseal_of_a_tampered_record_says_so_in_one_line(custodian_dir, tmp_path):  # noqa: F811
+def test_unseal_of_a_tampered_record_says_so_in_one_line(custodian_dir, tmp_path):
     row = do_seal_connection(
         str(uuid.uuid4()), ip="203.0.113.9", port=4000, seen_at=timezone.now()
     )
