@@ -17,9 +17,10 @@ from attachments.models import Attachment, AttachmentAccess, UploadToken
 from attachments.processing import clean_upload
 from chat.errors import ChatError
 from chat.models import Conversation, Message
-from chat.selectors import access_conversation_for_staff, hash_token
-from chat.services.messages import do_send_message, staff_sender_role
+from chat.selectors import hash_token
+from chat.services.messages import do_send_message
 from console.models import StaffProfile
+from console.selectors import access_conversation_for_staff, staff_sender_role
 
 UPLOAD_PATH = "/attachments/upload/"
 NAME_MAX = 100

@@ -10,27 +10,18 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from django.contrib.auth.models import User
 from django.utils.translation import gettext as _
 
 from anonymity.crypto import decrypt_message_body, read_or_unreadable
 from chat.competence import route_to_force
 from chat.errors import ChatError
 from chat.models import Commune, Conversation, Message, Service
-from console.models import Participant, StaffProfile
 
 HISTORY_LIMIT = 500
 
 
 def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
-
-
-def get_staff_profile(user: User) -> StaffProfile | None:
-    """Return the active staff profile of ``user``, or None."""
-    if not user.is_authenticated or not user.is_active:
-        return None
-    return StaffProfile.objects.filter(user=user).prefetch_related("services").first()
 
 
 def access_conversation_by_token(token: str) -> Conversation:
@@ -45,44 +36,6 @@ def access_conversation_by_token(token: str) -> Conversation:
         .filter(token_hash=hash_token(token))
         .first()
     )
-    if conversation is None:
-        raise ChatError("not_found", _("Conversation introuvable."))
-    return conversation
-
-
-def access_conversation_for_staff(
-    profile: StaffProfile, conversation_id: Any, *, only: tuple[str, ...] = ()
-) -> Conversation:
-    """Return a conversation of one of the staff member's services.
-
-    Staff see conversations of the services they belong to, whatever
-    their role, and the ones they have joined as a participant (a
-    colleague of another service brought in by a warm handover); acting on
-    one is checked by the service function. Missing and forbidden raise the
-    same ``not_found``.
-    """
-    try:
-        key = UUID(str(conversation_id))
-    except ValueError:
-        raise ChatError("not_found", _("Conversation introuvable.")) from None
-    # ``only``: the hot paths (a staff message) load just the fields they
-    # read; building the full query with its two joins cost more than the
-    # rest of storing a message.
-    loaded = (
-        Conversation.objects.only(*only)
-        if only
-        else Conversation.objects.select_related("service", "commune")
-    )
-    conversation = (
-        loaded.filter(id=key).filter(service__in=profile.services.all()).first()
-    )
-    if (
-        conversation is None
-        and Participant.objects.filter(
-            conversation_id=key, user_id=profile.user_id, left_at__isnull=True
-        ).exists()
-    ):
-        conversation = loaded.filter(id=key).first()
     if conversation is None:
         raise ChatError("not_found", _("Conversation introuvable."))
     return conversation

@@ -17,18 +17,8 @@ from django.utils.translation import gettext as _
 
 from attachments.services import check_issue_staff_upload_token, token_frame
 from chat import events
-from chat.competence import check_confirm_force
 from chat.errors import ChatError
-from chat.services import (
-    check_claim_conversation,
-    check_close_conversation,
-    check_flag_conversation,
-    check_mark_abusive,
-    check_release_conversation,
-    check_transfer_conversation,
-    do_drop_connection,
-    do_register_connection,
-)
+from chat.services import do_drop_connection, do_register_connection
 from chat.socket import ProtocolConsumer, db_read
 from console import queue_feed
 from console.auth import (
@@ -51,17 +41,24 @@ from console.services import (
     check_add_note,
     check_board,
     check_cancel_invitation,
+    check_claim_conversation,
+    check_close_conversation,
     check_delete_canned,
+    check_flag_conversation,
     check_invite,
     check_join_conversation,
     check_leave_conversation,
+    check_mark_abusive,
+    check_release_conversation,
     check_save_canned,
     check_send_staff_message,
     check_send_staff_typing,
     check_send_whisper,
     check_set_auto_assign,
+    check_transfer_conversation,
     do_auto_assign,
 )
+from console.services.conversations import check_confirm_force
 from directory.services import check_send_resource
 from escalation.consent import check_request_consent, get_consent_frame
 from realtime import events as rt_events

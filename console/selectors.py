@@ -11,6 +11,7 @@ from uuid import UUID
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.db.models import Count, Q
 from django.utils import timezone, translation
 from django.utils.translation import gettext
@@ -20,10 +21,8 @@ from anonymity.crypto import decrypt_note, read_or_unreadable
 from chat.competence import queue_competence_fields, render_competence
 from chat.errors import ChatError
 from chat.hours import format_hours, is_psychologist_available
-from chat.models import Connection, Conversation, Note, Service
+from chat.models import Connection, Conversation, Message, Note, Service
 from chat.selectors import (
-    access_conversation_for_staff,
-    get_staff_profile,
     iso_utc,
     list_messages_after,
     render_message,
@@ -49,6 +48,75 @@ CLOSE_CATEGORIES = [
 
 
 # -- who is who -------------------------------------------------------------
+
+
+def get_staff_profile(user: User) -> StaffProfile | None:
+    """Return the active staff profile of ``user``, or None."""
+    if not user.is_authenticated or not user.is_active:
+        return None
+    return StaffProfile.objects.filter(user=user).prefetch_related("services").first()
+
+
+def access_conversation_for_staff(
+    profile: StaffProfile, conversation_id: Any, *, only: tuple[str, ...] = ()
+) -> Conversation:
+    """Return a conversation of one of the staff member's services.
+
+    Staff see conversations of the services they belong to, whatever
+    their role, and the ones they have joined as a participant (a
+    colleague of another service brought in by a warm handover); acting on
+    one is checked by the service function. Missing and forbidden raise the
+    same ``not_found``.
+    """
+    try:
+        key = UUID(str(conversation_id))
+    except ValueError:
+        raise ChatError("not_found", _("Conversation introuvable.")) from None
+    # ``only``: the hot paths (a staff message) load just the fields they
+    # read; building the full query with its two joins cost more than the
+    # rest of storing a message.
+    loaded = (
+        Conversation.objects.only(*only)
+        if only
+        else Conversation.objects.select_related("service", "commune")
+    )
+    conversation = (
+        loaded.filter(id=key).filter(service__in=profile.services.all()).first()
+    )
+    if (
+        conversation is None
+        and Participant.objects.filter(
+            conversation_id=key, user_id=profile.user_id, left_at__isnull=True
+        ).exists()
+    ):
+        conversation = loaded.filter(id=key).first()
+    if conversation is None:
+        raise ChatError("not_found", _("Conversation introuvable."))
+    return conversation
+
+
+def staff_sender_role(profile: StaffProfile, conversation: Conversation) -> str:
+    """Return the sender role of a staff member writing into ``conversation``.
+
+    The operator in charge writes as ``operator``; a staff member who joined
+    (console.Participant) writes under the role they joined with.
+    """
+    if conversation.operator_id == profile.user_id and profile.has_role(
+        StaffProfile.Role.OPERATOR
+    ):
+        return Message.Sender.OPERATOR
+    participant = (
+        Participant.objects.filter(
+            conversation_id=conversation.id,
+            user_id=profile.user_id,
+            left_at__isnull=True,
+        )
+        .only("role")
+        .first()
+    )
+    if participant is not None and conversation.status == Conversation.Status.ACTIVE:
+        return participant.role
+    raise ChatError("bad_state", _("Vous ne participez pas à cette conversation."))
 
 
 def get_console_profile(user: Any) -> StaffProfile | None:

@@ -20,9 +20,9 @@ from django.utils.translation import gettext as _
 
 from chat.errors import ChatError
 from chat.models import Conversation, Message, Service
-from chat.selectors import access_conversation_for_staff
-from chat.services.messages import check_client_id, do_send_message, staff_sender_role
+from chat.services.messages import check_client_id, do_send_message
 from console.models import StaffProfile
+from console.selectors import access_conversation_for_staff, staff_sender_role
 from directory.models import CallbackRequest, Orientation, Resource
 from directory.sealing import (
     CallbackSealingUnavailable,

@@ -26,8 +26,8 @@ from anonymity.crypto import DecryptionError, decrypt_note, encrypt_note
 from chat import events
 from chat.errors import ChatError
 from chat.models import ConsentText, Conversation
-from chat.selectors import access_conversation_for_staff
 from console.models import StaffProfile
+from console.selectors import access_conversation_for_staff
 from directory.services import normalize_phone
 from escalation.audit import record_event
 from escalation.models import ConsentRequest

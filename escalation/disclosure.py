@@ -36,8 +36,8 @@ from anonymity.models import SealedConnection
 from anonymity.unsealing import unseal_ip_address
 from chat.errors import ChatError
 from chat.models import Conversation
-from chat.selectors import access_conversation_for_staff
 from console.models import StaffProfile
+from console.selectors import access_conversation_for_staff
 from escalation.audit import record_event
 from escalation.models import DisclosureRequest
 from escalation.reports import new_reference

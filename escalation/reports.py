@@ -26,8 +26,8 @@ from django.utils.translation import override
 from anonymity.crypto import DecryptionError, decrypt_note, encrypt_note
 from chat.errors import ChatError
 from chat.models import Conversation
-from chat.selectors import access_conversation_for_staff
 from console.models import StaffProfile
+from console.selectors import access_conversation_for_staff
 from escalation.audit import record_event
 from escalation.consent import read_contact_for_delivery
 from escalation.models import ConsentRequest, Delivery, Report, Unit

@@ -22,8 +22,8 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods
 
 from chat.errors import ChatError
-from chat.selectors import get_staff_profile
 from console.models import StaffProfile
+from console.selectors import get_staff_profile
 from console.views import STAFF_REFERRER_POLICY, staff_verified_required
 from escalation import disclosure, reports
 from escalation.audit import verify_chain

@@ -14,7 +14,6 @@ from chat import events
 from chat.errors import ChatError
 from chat.models import Conversation, Message
 from chat.selectors import render_message
-from console.models import Participant, StaffProfile
 
 
 def check_text(text: Any) -> str:
@@ -41,30 +40,6 @@ def check_client_id(value: Any) -> UUID:
 
 def _bad_id() -> UUID:
     raise ChatError("bad_request", _("Le champ id doit être un UUID."))
-
-
-def staff_sender_role(profile: StaffProfile, conversation: Conversation) -> str:
-    """Return the sender role of a staff member writing into ``conversation``.
-
-    The operator in charge writes as ``operator``; a staff member who joined
-    (console.Participant) writes under the role they joined with.
-    """
-    if conversation.operator_id == profile.user_id and profile.has_role(
-        StaffProfile.Role.OPERATOR
-    ):
-        return Message.Sender.OPERATOR
-    participant = (
-        Participant.objects.filter(
-            conversation_id=conversation.id,
-            user_id=profile.user_id,
-            left_at__isnull=True,
-        )
-        .only("role")
-        .first()
-    )
-    if participant is not None and conversation.status == Conversation.Status.ACTIVE:
-        return participant.role
-    raise ChatError("bad_state", _("Vous ne participez pas à cette conversation."))
 
 
 def check_send_message(

@@ -20,23 +20,19 @@ from chat import events
 from chat.errors import ChatError
 from chat.hours import format_hours, is_psychologist_available
 from chat.models import Conversation, Message, Note, Service
-from chat.selectors import access_conversation_for_staff
-from chat.services.conversations import do_lock_capacity
-from chat.services.messages import (
-    check_client_id,
-    check_text,
-    do_send_message,
-    staff_sender_role,
-)
+from chat.services.messages import check_client_id, check_text, do_send_message
 from chat.services.queue import do_notify_queue_changed
 from console.models import Invitation, Participant, StaffProfile, Whisper
 from console.selectors import (
+    access_conversation_for_staff,
     get_participant,
     get_staff_place,
     list_staff_on_duty,
     may_take_invitation,
+    staff_sender_role,
     visitor_invitation_text,
 )
+from console.services.conversations import do_lock_capacity
 from stats.models import ServicePassage
 from stats.services import do_record_passage
 

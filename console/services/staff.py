@@ -28,9 +28,9 @@ from django.utils.translation import gettext as _
 from chat import events
 from chat.errors import ChatError
 from chat.models import Service
-from chat.selectors import get_staff_profile
 from console.auth import bump_access
 from console.models import StaffProfile
+from console.selectors import get_staff_profile
 
 TOTP_DEVICE_NAME = "authenticator"
 SHIFT_STARTED_SESSION_KEY = "console_shift_started"

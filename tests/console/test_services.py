@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from chat.errors import ChatError
 from chat.models import Connection, Conversation
-from chat.services import do_claim_conversation, do_close_conversation
+from chat.services import do_close_conversation
 from console.auth import get_console_access
 from console.models import Invitation, StaffProfile
 from console.selectors import get_invitation_frame, is_on_duty
@@ -16,6 +16,7 @@ from console.services import (
     check_answer_invitation,
     check_invite,
     check_join_conversation,
+    do_claim_conversation,
     do_create_login_session,
 )
 from tests.factories import make_commune, make_conversation, make_service, make_staff

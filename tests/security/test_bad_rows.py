@@ -12,10 +12,9 @@ from django.utils import timezone
 from anonymity.models import SealedConnection
 from anonymity.sealing import do_seal_connection
 from chat.models import Message
-from chat.services import check_claim_conversation
 from chat.services.messages import do_send_message
 from console.models import StaffProfile
-from console.services import check_add_note
+from console.services import check_add_note, check_claim_conversation
 from tests.anonymity.conftest import PASSPHRASE
 from tests.anonymity.conftest import custodian_dir as custodian_dir
 from tests.factories import make_conversation, make_operator, make_service
