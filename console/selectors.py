@@ -27,6 +27,7 @@ from chat.selectors import (
     list_messages_after,
     render_message,
 )
+from console import extensions
 from console.models import CannedAnswer, Invitation, Participant, StaffProfile, Whisper
 from receipts.selectors import follow_up_fields, list_follow_up_marks
 
@@ -484,10 +485,10 @@ def render_conversation(
             render_whisper(whisper)
             for whisper in Whisper.objects.filter(conversation=conversation)
         ]
-        # The latest consent's state (never the details), escalation issue.
-        from escalation.consent import get_latest_consent_frame
-
-        data["consent"] = get_latest_consent_frame(conversation)
+        # Added by the apps above (escalation: the latest consent's state,
+        # never the details).
+        for key, read in extensions.conversation_fields.items():
+            data[key] = read(conversation)
         invitation = (
             Invitation.objects.filter(
                 conversation=conversation, status__in=Invitation.OPEN_STATUSES

@@ -41,6 +41,12 @@ def do_record_passage(
     )
 
 
+def record_arrival(sender: Any, **arrival: Any) -> None:
+    """Receive chat's ``conversation_arrived``: one passage row, same write."""
+    arrival.pop("signal", None)
+    do_record_passage(arrival.pop("conversation_id"), **arrival)
+
+
 def _guard_digest(token: str) -> str:
     key = settings.SECRET_KEY.encode()
     return hmac.new(key, b"feedback:" + token.encode(), hashlib.sha256).hexdigest()

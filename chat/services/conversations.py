@@ -27,8 +27,7 @@ from chat.selectors import (
     hash_token,
 )
 from chat.services.queue import do_notify_queue_changed
-from stats.models import ServicePassage
-from stats.services import do_record_passage
+from chat.signals import announce_arrival
 
 
 def check_start_conversation(
@@ -219,10 +218,10 @@ def do_start_conversation(
     )
     conversation.full_clean()
     conversation.save()
-    do_record_passage(
+    announce_arrival(
         conversation.id,
         service_id=service.id,
-        kind=ServicePassage.Kind.START,
+        kind="start",
         at=now,
         started_at=conversation.created_at,
     )
@@ -440,11 +439,11 @@ def do_transfer_conversation(
     )
     if not updated:
         return False
-    do_record_passage(
+    announce_arrival(
         conversation.id,
         service_id=target.id,
         from_service_id=source_id,
-        kind=ServicePassage.Kind.TRANSFER,
+        kind="transfer",
         started_at=conversation.created_at,
     )
     events.notify_participant_changed(

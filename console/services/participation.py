@@ -22,6 +22,7 @@ from chat.hours import format_hours, is_psychologist_available
 from chat.models import Conversation, Message, Note, Service
 from chat.services.messages import check_client_id, check_text, do_send_message
 from chat.services.queue import do_notify_queue_changed
+from chat.signals import announce_arrival
 from console.models import Invitation, Participant, StaffProfile, Whisper
 from console.selectors import (
     access_conversation_for_staff,
@@ -33,8 +34,6 @@ from console.selectors import (
     visitor_invitation_text,
 )
 from console.services.conversations import do_lock_capacity
-from stats.models import ServicePassage
-from stats.services import do_record_passage
 
 SUMMARY_MAX_CHARS = 600
 
@@ -437,11 +436,11 @@ def do_hand_over(
     )
     if not updated:
         return False
-    do_record_passage(
+    announce_arrival(
         conversation.id,
         service_id=target_service_id,
         from_service_id=conversation.service_id,
-        kind=ServicePassage.Kind.HANDOVER,
+        kind="handover",
         started_at=conversation.created_at,
     )
     target = Service.objects.get(id=target_service_id)
