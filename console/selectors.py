@@ -72,7 +72,7 @@ def access_conversation_for_staff(
     try:
         key = UUID(str(conversation_id))
     except ValueError:
-        raise ChatError("not_found", _("Conversation introuvable.")) from None
+        raise ChatError("not_found", gettext("Conversation introuvable.")) from None
     # ``only``: the hot paths (a staff message) load just the fields they
     # read; building the full query with its two joins cost more than the
     # rest of storing a message.
@@ -92,7 +92,7 @@ def access_conversation_for_staff(
     ):
         conversation = loaded.filter(id=key).first()
     if conversation is None:
-        raise ChatError("not_found", _("Conversation introuvable."))
+        raise ChatError("not_found", gettext("Conversation introuvable."))
     return conversation
 
 
@@ -117,7 +117,9 @@ def staff_sender_role(profile: StaffProfile, conversation: Conversation) -> str:
     )
     if participant is not None and conversation.status == Conversation.Status.ACTIVE:
         return participant.role
-    raise ChatError("bad_state", _("Vous ne participez pas à cette conversation."))
+    raise ChatError(
+        "bad_state", gettext("Vous ne participez pas à cette conversation.")
+    )
 
 
 def get_console_profile(user: Any) -> StaffProfile | None:

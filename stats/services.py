@@ -106,3 +106,10 @@ def do_give_feedback(
         raise ChatError(
             "already_answered", _("Vous avez déjà répondu, merci.")
         ) from None
+
+
+def do_purge_feedback_guards(now: datetime) -> int:
+    """Retention: a guard only stops a second answer while the first can be
+    given (``FEEDBACK_WINDOW``); after a day it is noise."""
+    cutoff = now - timedelta(days=1)
+    return FeedbackGuard.objects.filter(created_at__lt=cutoff).delete()[0]
