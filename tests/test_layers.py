@@ -25,7 +25,7 @@ DOMAIN_ORDER = [
     "escalation",
 ]
 # Packages that are adapters through and through, and the deployment glue.
-ADAPTER_PACKAGES = {"visitor", "config", "bench"}
+ADAPTER_PACKAGES = {"visitor", "retention", "config", "bench"}
 # Module names that are adapters in any app: the network and the shell.
 ADAPTER_MODULES = {
     "admin",
