@@ -19,7 +19,7 @@ from attachments.services import check_issue_staff_upload_token, token_frame
 from chat import events
 from chat.errors import ChatError
 from chat.services import do_drop_connection, do_register_connection
-from chat.socket import ProtocolConsumer, db_read
+from chat.socket import ProtocolConsumer
 from console import queue_feed
 from console.auth import (
     CLOSE_NOT_LOGGED_IN,
@@ -63,6 +63,7 @@ from directory.services import check_send_resource
 from escalation.consent import check_request_consent, get_consent_frame
 from realtime import events as rt_events
 from realtime import runtime
+from realtime.frames import db_read
 
 # The account's roles or services changed: reconnect for a fresh hello.
 CLOSE_ACCOUNT_CHANGED = 4409

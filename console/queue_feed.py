@@ -75,7 +75,7 @@ async def flush() -> int:
     if not watchers:
         return 0
     wanted = sorted({sid for watcher in watchers for sid in watcher.service_ids})
-    # Read-only: the thread pool, beside the writers (chat.socket.db_read).
+    # Read-only: the thread pool, beside the writers (realtime.frames.db_read).
     snapshots = await database_sync_to_async(
         list_queue_snapshots, thread_sensitive=False
     )(wanted)

@@ -115,7 +115,7 @@ async def reconcile_now() -> int:
 
 
 def _db(fn: Any) -> Any:
-    """Like ``chat.socket.db``: one writer thread on SQLite, a pool elsewhere.
+    """Like ``realtime.frames.db``: one writer thread on SQLite, a pool elsewhere.
 
     The default (thread-sensitive) would put the heartbeat and the sweep
     in the single thread that, on PostgreSQL, nothing else uses.
