@@ -67,7 +67,7 @@ def _local_key(period: int) -> bytes:
         return key
 
 
-def get_redis():  # noqa: ANN201 - a redis.asyncio.Redis
+def get_redis():  # a redis.asyncio.Redis
     """Return this event loop's Redis client for admission (None if none)."""
     if not settings.REDIS_URL:
         return None

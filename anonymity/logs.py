@@ -59,7 +59,7 @@ class AddressHidingReporterFilter(SafeExceptionReporterFilter):
         flags=re.IGNORECASE,
     )
 
-    def get_safe_request_meta(self, request):  # noqa: ANN001, ANN201
+    def get_safe_request_meta(self, request):
         return {
             key: self.cleansed_substitute if self.hidden_settings.search(key) else value
             for key, value in request.META.items()

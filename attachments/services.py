@@ -18,8 +18,9 @@ from attachments.processing import clean_upload
 from chat import refusals
 from chat.errors import ChatError
 from chat.models import Conversation, Message
-from chat.selectors import access_conversation_for_staff, hash_token
-from chat.services.messages import do_send_message, staff_sender_role
+from chat.selectors import hash_token
+from chat.services.messages import do_send_message
+from console.access import access_conversation_for_staff, staff_sender_role
 from console.models import StaffProfile
 
 UPLOAD_PATH = "/attachments/upload/"

@@ -22,7 +22,7 @@ from attachments.services import (
     check_upload,
 )
 from chat.errors import ChatError
-from chat.selectors import get_staff_profile
+from console.access import get_staff_profile
 
 STATUS = {
     "forbidden": 403,

@@ -24,9 +24,7 @@ from typing import Any
 from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
-from django.utils.translation import gettext as _
 
-from chat.errors import ChatError
 from chat.models import (
     Commune,
     CommuneCompetence,
@@ -251,56 +249,6 @@ def do_override_competence(
         ]
     )
     return current
-
-
-def check_confirm_force(profile: Any, conversation_id: Any, *, force: Any) -> dict:
-    """Confirm the force of a conversation, or hand it to the other force.
-
-    The operator in charge says which force is competent after asking the
-    visitor (split commune, estimated value). The same force: the
-    confirmation is recorded. The other force: the conversation is
-    transferred to that force's queue, history kept, already confirmed.
-    """
-    # Imported here: chat.selectors imports this module's routing helpers.
-    from console.access import access_conversation_as_operator
-
-    if force not in FORCES:
-        raise ChatError("bad_request", _("force doit valoir PN ou GN."))
-    conversation = access_conversation_as_operator(profile, conversation_id)
-    service = conversation.service
-    if not service.routing_group or service.force not in FORCES:
-        raise ChatError(
-            "bad_state", _("Ce service n'est pas réparti entre police et gendarmerie.")
-        )
-    if force == service.force:
-        do_confirm_force(conversation)
-        return {"force": force, "service": service.slug, "transferred": False}
-    target = get_other_force_service(service)
-    if target is None:
-        raise ChatError("invalid_service", _("Aucune file pour l'autre force."))
-    do_hand_to_other_force(conversation, target=target, name=profile.pseudonym)
-    return {"force": force, "service": target.slug, "transferred": True}
-
-
-@transaction.atomic
-def do_confirm_force(conversation: Conversation) -> None:
-    conversation.force_confirmed_at = timezone.now()
-    conversation.save(update_fields=["force_confirmed_at"])
-
-
-@transaction.atomic
-def do_hand_to_other_force(
-    conversation: Conversation, *, target: Service, name: str
-) -> bool:
-    """Transfer to the other force's queue and mark the force confirmed."""
-    from chat.services.conversations import do_transfer_conversation
-
-    moved = do_transfer_conversation(conversation, target=target, name=name)
-    if moved:
-        Conversation.objects.filter(id=conversation.id).update(
-            force_confirmed_at=timezone.now()
-        )
-    return moved
 
 
 def queue_competence_fields(conversation: Conversation) -> dict[str, Any]:

@@ -38,11 +38,6 @@ class Commune(models.Model):
     def __str__(self) -> str:
         return f"{self.name} ({self.code_insee})"
 
-    @property
-    def is_former(self) -> bool:
-        """True for a delegated or associated commune (an old name)."""
-        return self.kind in (self.Kind.DELEGATED, self.Kind.ASSOCIATED)
-
 
 class PostalCode(models.Model):
     """One (postal code, commune) pair: a code often covers several."""

@@ -10,31 +10,16 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from django.contrib.auth.models import User
-from django.db.models import Count
-
 from anonymity.crypto import decrypt_message_body, read_or_unreadable
 from chat import refusals
 from chat.competence import route_to_force
 from chat.models import Commune, Conversation, Message, Service
-from console.models import Participant, StaffProfile
 
 HISTORY_LIMIT = 500
 
 
 def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
-
-
-def get_staff_profile(user: User) -> StaffProfile | None:
-    """Return the active staff profile of ``user``, or None."""
-    if not user.is_authenticated or not user.is_active:
-        return None
-    return StaffProfile.objects.filter(user=user).prefetch_related("services").first()
-
-
-def list_service_ids_for_staff(profile: StaffProfile) -> list[int]:
-    return list(profile.services.filter(active=True).values_list("id", flat=True))
 
 
 def access_conversation_by_token(token: str) -> Conversation:
@@ -54,42 +39,15 @@ def access_conversation_by_token(token: str) -> Conversation:
     return conversation
 
 
-def access_conversation_for_staff(
-    profile: StaffProfile, conversation_id: Any, *, only: tuple[str, ...] = ()
-) -> Conversation:
-    """Return a conversation of one of the staff member's services.
-
-    Staff see conversations of the services they belong to, whatever
-    their role, and the ones they have joined as a participant (a
-    colleague of another service brought in by a warm handover); acting on
-    one is checked by the service function. Missing and forbidden raise the
-    same ``not_found``.
-    """
-    try:
-        key = UUID(str(conversation_id))
-    except ValueError:
-        raise refusals.conversation_not_found() from None
-    # ``only``: the hot paths (a staff message) load just the fields they
-    # read; building the full query with its two joins cost more than the
-    # rest of storing a message.
-    loaded = (
-        Conversation.objects.only(*only)
-        if only
-        else Conversation.objects.select_related("service", "commune")
-    )
-    conversation = (
-        loaded.filter(id=key).filter(service__in=profile.services.all()).first()
-    )
-    if (
-        conversation is None
-        and Participant.objects.filter(
-            conversation_id=key, user_id=profile.user_id, left_at__isnull=True
-        ).exists()
-    ):
-        conversation = loaded.filter(id=key).first()
-    if conversation is None:
-        raise refusals.conversation_not_found()
-    return conversation
+def read_last_seqs(ids: list[UUID]) -> dict[UUID, int]:
+    """Return each conversation's last seq, for the runtime's reconcile."""
+    result: dict[UUID, int] = {}
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        result.update(
+            Conversation.objects.filter(id__in=chunk).values_list("id", "last_seq")
+        )
+    return result
 
 
 def list_messages_after(
@@ -285,19 +243,3 @@ def iso_utc(value: datetime) -> str:
     return (
         value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     )
-
-
-def get_outcome_counts() -> dict[str, dict[str, int]]:
-    """Return closed-conversation counts by service and outcome.
-
-    Built only from what retention keeps, so purges never change it.
-    """
-    rows = (
-        Conversation.objects.filter(status=Conversation.Status.CLOSED)
-        .values_list("service__slug", "outcome")
-        .annotate(total=Count("id"))
-    )
-    counts: dict[str, dict[str, int]] = {}
-    for slug, outcome, total in rows:
-        counts.setdefault(slug, {})[outcome] = total
-    return counts

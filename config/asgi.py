@@ -17,12 +17,12 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 
 from anonymity.middleware import SealClientAddressMiddleware  # noqa: E402
 from attachments.asgi import UploadLimitMiddleware  # noqa: E402
-from chat import transport  # noqa: E402
-from chat.routing import websocket_urlpatterns as chat_ws  # noqa: E402
 from console.routing import websocket_urlpatterns as console_ws  # noqa: E402
+from realtime import transport  # noqa: E402
+from visitor.routing import websocket_urlpatterns as chat_ws  # noqa: E402
 
 
-def build_websocket_app():  # noqa: ANN201 - an ASGI application
+def build_websocket_app():  # an ASGI application
     """Return the WebSocket stack, address sealing first (tests use it)."""
     return SealClientAddressMiddleware(
         AllowedHostsOriginValidator(

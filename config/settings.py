@@ -128,7 +128,7 @@ if REDIS_URL:
     }
 else:
     CHANNEL_LAYERS = {
-        "default": {"BACKEND": "chat.layers.RationedInMemoryChannelLayer"}
+        "default": {"BACKEND": "realtime.layers.RationedInMemoryChannelLayer"}
     }
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -271,7 +271,7 @@ DATA_DIR = BASE_DIR / env.str("DATA_DIR", default="data")
 
 # Protocol limits (docs/protocol.md, "Transport").
 CHAT_MAX_FRAME_BYTES = env.int("CHAT_MAX_FRAME_BYTES", default=16 * 1024)
-# Beyond this the transport closes the socket with 1009 (chat/transport.py).
+# Beyond this the transport closes the socket with 1009 (realtime/transport.py).
 CHAT_TRANSPORT_MAX_BYTES = env.int("CHAT_TRANSPORT_MAX_BYTES", default=64 * 1024)
 CHAT_MAX_TEXT_CHARS = env.int("CHAT_MAX_TEXT_CHARS", default=4000)
 CHAT_RATE_PER_SECOND = env.float("CHAT_RATE_PER_SECOND", default=10.0)

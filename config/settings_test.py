@@ -20,8 +20,8 @@ os.environ.setdefault(
     "AUDIT_SIGNING_KEY", "dGVzdC1hdWRpdC1zaWduaW5nLWtleS0wMTIzNDU2Nzg="
 )
 
-from config.settings import *  # noqa: E402,F403
-from config.settings import BASE_DIR, DATABASES  # noqa: E402
+from config.settings import *  # noqa: F403
+from config.settings import BASE_DIR, DATABASES
 
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A real file, so worker threads and child processes share it.

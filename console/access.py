@@ -11,15 +11,67 @@ texts wherever they are called:
   visitor, with the role they write as;
 - ``access_conversation_as_member``: anyone in it (notes, whispers), with
   their place.
+
+The staff member comes from ``get_staff_profile``, and the read all three
+share is ``access_conversation_for_staff``. Nothing below console (chat,
+anonymity, realtime) may import this module (docs/architecture.md
+"Layers").
 """
 
 from typing import Any
 from uuid import UUID
 
+from django.contrib.auth.models import User
+
 from chat import refusals
 from chat.models import Conversation, Message
-from chat.selectors import access_conversation_for_staff
 from console.models import Participant, StaffProfile
+
+
+def get_staff_profile(user: User) -> StaffProfile | None:
+    """Return the active staff profile of ``user``, or None."""
+    if not user.is_authenticated or not user.is_active:
+        return None
+    return StaffProfile.objects.filter(user=user).prefetch_related("services").first()
+
+
+def access_conversation_for_staff(
+    profile: StaffProfile, conversation_id: Any, *, only: tuple[str, ...] = ()
+) -> Conversation:
+    """Return a conversation of one of the staff member's services.
+
+    Staff see conversations of the services they belong to, whatever
+    their role, and the ones they have joined as a participant (a
+    colleague of another service brought in by a warm handover); acting on
+    one is checked by the ``access_conversation_as_*`` functions below or
+    by the service function. Missing and forbidden raise the same
+    ``not_found``.
+    """
+    try:
+        key = UUID(str(conversation_id))
+    except ValueError:
+        raise refusals.conversation_not_found() from None
+    # ``only``: the hot paths (a staff message) load just the fields they
+    # read; building the full query with its two joins cost more than the
+    # rest of storing a message.
+    loaded = (
+        Conversation.objects.only(*only)
+        if only
+        else Conversation.objects.select_related("service", "commune")
+    )
+    conversation = (
+        loaded.filter(id=key).filter(service__in=profile.services.all()).first()
+    )
+    if (
+        conversation is None
+        and Participant.objects.filter(
+            conversation_id=key, user_id=profile.user_id, left_at__isnull=True
+        ).exists()
+    ):
+        conversation = loaded.filter(id=key).first()
+    if conversation is None:
+        raise refusals.conversation_not_found()
+    return conversation
 
 
 def get_participant(profile: StaffProfile, conversation_id: UUID) -> Participant | None:

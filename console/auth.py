@@ -32,9 +32,9 @@ from django.utils.crypto import constant_time_compare
 from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
 
-from chat.close_codes import CLOSE_NOT_ALLOWED, CLOSE_NOT_LOGGED_IN
 from console.models import AccessStamp, StaffProfile
 from console.selectors import get_console_profile
+from realtime.close_codes import CLOSE_NOT_ALLOWED, CLOSE_NOT_LOGGED_IN
 
 # Table name written out (checked by a test) rather than built into SQL.
 ACCESS_VERSION_SQL = 'SELECT version FROM "console_accessstamp" WHERE user_id = %s'

@@ -14,21 +14,10 @@ from django.conf import settings
 from django.db import transaction
 
 from attachments.services import check_issue_staff_upload_token, token_frame
-from chat import events, refusals, runtime
-from chat.close_codes import CLOSE_ACCOUNT_CHANGED, CLOSE_NOT_LOGGED_IN
-from chat.competence import check_confirm_force
+from chat import events, refusals
 from chat.errors import ChatError
-from chat.services import (
-    check_claim_conversation,
-    check_close_conversation,
-    check_flag_conversation,
-    check_mark_abusive,
-    check_release_conversation,
-    check_transfer_conversation,
-    do_drop_connection,
-    do_register_connection,
-)
-from chat.socket import ProtocolConsumer, db_read
+from chat.services import do_drop_connection, do_register_connection
+from chat.socket import ProtocolConsumer
 from console import queue_feed
 from console.auth import (
     account_signature,
@@ -49,19 +38,30 @@ from console.services import (
     check_add_note,
     check_board,
     check_cancel_invitation,
+    check_claim_conversation,
+    check_close_conversation,
     check_delete_canned,
+    check_flag_conversation,
     check_invite,
     check_join_conversation,
     check_leave_conversation,
+    check_mark_abusive,
+    check_release_conversation,
     check_save_canned,
     check_send_staff_message,
     check_send_staff_typing,
     check_send_whisper,
     check_switch_auto_assign,
+    check_transfer_conversation,
     do_auto_assign_for,
 )
+from console.services.conversations import check_confirm_force
 from directory.services import check_send_resource
 from escalation.consent import check_request_consent, get_consent_frame
+from realtime import events as rt_events
+from realtime import runtime
+from realtime.close_codes import CLOSE_ACCOUNT_CHANGED, CLOSE_NOT_LOGGED_IN
+from realtime.frames import db_read
 
 QUEUE_DEBOUNCE_SECONDS = 0.5
 BOARD_REFRESH_SECONDS = 5.0
@@ -298,7 +298,7 @@ class StaffConsoleConsumer(ProtocolConsumer):
             "seq": message.seq,
             "conversation": str(conversation_id),
         }
-        if events.layer_recently_failed():
+        if rt_events.layer_recently_failed():
             ack["live"] = False
         await self.send_json(ack)
 

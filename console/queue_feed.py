@@ -17,8 +17,8 @@ import logging
 import weakref
 from typing import Any, Protocol
 
-from chat.socket import db_read
 from console.selectors import list_queue_snapshots, merge_queue_snapshots
+from realtime.frames import db_read
 
 logger = logging.getLogger(__name__)
 

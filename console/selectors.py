@@ -22,14 +22,16 @@ from chat.errors import ChatError
 from chat.hours import format_hours, is_psychologist_available
 from chat.models import Connection, Conversation, Note, Service
 from chat.selectors import (
-    access_conversation_for_staff,
-    get_staff_profile,
     iso_utc,
     list_messages_after,
     render_message,
 )
-from console.access import get_participant as get_participant
-from console.access import get_staff_place
+from console import extensions
+from console.access import (
+    access_conversation_for_staff,
+    get_staff_place,
+    get_staff_profile,
+)
 from console.models import CannedAnswer, Invitation, Participant, StaffProfile, Whisper
 from receipts.selectors import follow_up_fields, list_follow_up_marks
 
@@ -395,10 +397,10 @@ def render_conversation(
             render_whisper(whisper)
             for whisper in Whisper.objects.filter(conversation=conversation)
         ]
-        # The latest consent's state (never the details), escalation issue.
-        from escalation.consent import get_latest_consent_frame
-
-        data["consent"] = get_latest_consent_frame(conversation)
+        # Added by the apps above (escalation: the latest consent's state,
+        # never the details).
+        for key, read in extensions.conversation_fields.items():
+            data[key] = read(conversation)
         invitation = (
             Invitation.objects.filter(
                 conversation=conversation, status__in=Invitation.OPEN_STATUSES

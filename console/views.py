@@ -14,7 +14,7 @@ from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.http import require_http_methods, require_POST
 
 from chat.errors import ChatError
-from chat.selectors import get_staff_profile
+from console.access import get_staff_profile
 from console.forms import StaffLoginForm
 from console.services import (
     check_staff_login,

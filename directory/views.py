@@ -23,7 +23,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from chat.errors import ChatError
 from chat.models import Commune, Service
-from chat.selectors import access_conversation_for_staff
+from console.access import access_conversation_for_staff
 from console.auth import get_console_access, is_otp_verified
 from console.models import StaffProfile
 from directory.models import CallbackRequest

@@ -26,13 +26,13 @@ from anonymity.crypto import DecryptionError, decrypt_note, encrypt_note
 from chat import events, refusals
 from chat.errors import ChatError
 from chat.models import ConsentText, Conversation
-from chat.selectors import access_conversation_for_staff
-from console.access import require_in_charge
+from console.access import access_conversation_for_staff, require_in_charge
 from console.models import StaffProfile
 from directory.services import normalize_phone
 from escalation.audit import record_event
 from escalation.models import ConsentRequest
 from escalation.units import propose_unit, seal_contact_to_unit, unit_public_key
+from realtime import events as rt_events
 
 CONTACT_FIELDS = ("name", "phone", "email", "address", "availability")
 CONTACT_LIMITS = {
@@ -110,11 +110,11 @@ def consent_status_frame(consent: ConsentRequest) -> dict[str, Any]:
 
 def _notify(consent: ConsentRequest, *, visitor: bool) -> None:
     if visitor:
-        events.send_event_on_commit(
+        rt_events.send_event_on_commit(
             events.visitor_group_name(consent.conversation_id),
             {"type": "chat.consent", "request": str(consent.id)},
         )
-    events.send_event_on_commit(
+    rt_events.send_event_on_commit(
         events.conversation_staff_group_name(consent.conversation_id),
         {"type": "console.consent", "request": str(consent.id)},
     )

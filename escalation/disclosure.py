@@ -37,7 +37,7 @@ from anonymity.unsealing import unseal_ip_address
 from chat import refusals
 from chat.errors import ChatError
 from chat.models import Conversation
-from chat.selectors import access_conversation_for_staff
+from console.access import access_conversation_for_staff
 from console.models import StaffProfile
 from escalation.audit import record_event
 from escalation.models import DisclosureRequest

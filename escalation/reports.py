@@ -27,7 +27,7 @@ from anonymity.crypto import DecryptionError, decrypt_note, encrypt_note
 from chat import refusals
 from chat.errors import ChatError
 from chat.models import Conversation
-from chat.selectors import access_conversation_for_staff
+from console.access import access_conversation_for_staff
 from console.models import StaffProfile
 from escalation.audit import record_event
 from escalation.consent import read_contact_for_delivery

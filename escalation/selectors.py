@@ -237,7 +237,7 @@ def build_escalation_file(conversation: Conversation, user: Any) -> dict[str, An
 
 
 def get_conversation_for_escalation(profile: StaffProfile, conversation_id: UUID):
-    from chat.selectors import access_conversation_for_staff
+    from console.access import access_conversation_for_staff
 
     return access_conversation_for_staff(profile, conversation_id)
 

@@ -23,7 +23,7 @@ from django.views.decorators.http import require_http_methods
 
 from chat import refusals
 from chat.errors import ChatError
-from chat.selectors import get_staff_profile
+from console.access import get_staff_profile
 from console.models import StaffProfile
 from console.views import STAFF_REFERRER_POLICY, staff_verified_required
 from escalation import disclosure, reports

@@ -11,6 +11,7 @@ import time
 from collections import deque
 from datetime import timedelta
 from typing import Any
+from uuid import UUID
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -242,3 +243,8 @@ def do_recover_conversation(receipt: Receipt) -> tuple[Conversation, str]:
         id=conversation.id
     )
     return conversation, token
+
+
+def do_delete_receipts(conversation_ids: list[UUID]) -> int:
+    """Retention (issue 16): the receipt code stops working with the transcript."""
+    return Receipt.objects.filter(conversation_id__in=conversation_ids).delete()[0]

@@ -42,6 +42,12 @@ def do_record_passage(
     )
 
 
+def record_arrival(sender: Any, **arrival: Any) -> None:
+    """Receive chat's ``conversation_arrived``: one passage row, same write."""
+    arrival.pop("signal", None)
+    do_record_passage(arrival.pop("conversation_id"), **arrival)
+
+
 def _guard_digest(token: str) -> str:
     key = settings.SECRET_KEY.encode()
     return hmac.new(key, b"feedback:" + token.encode(), hashlib.sha256).hexdigest()
@@ -101,3 +107,10 @@ def do_give_feedback(
         raise ChatError(
             "already_answered", _("Vous avez déjà répondu, merci.")
         ) from None
+
+
+def do_purge_feedback_guards(now: datetime) -> int:
+    """Retention: a guard only stops a second answer while the first can be
+    given (``FEEDBACK_WINDOW``); after a day it is noise."""
+    cutoff = now - timedelta(days=1)
+    return FeedbackGuard.objects.filter(created_at__lt=cutoff).delete()[0]

@@ -20,7 +20,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from chat.errors import ChatError
-from chat.selectors import get_staff_profile
+from console.access import get_staff_profile
 from console.views import STAFF_REFERRER_POLICY, staff_verified_required
 from stats import charts
 from stats.periods import KINDS, PARIS, Period, PeriodError, period_from_query

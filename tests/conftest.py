@@ -7,7 +7,7 @@ def fresh_layer(settings):
     settings.CHANNEL_LAYERS = {
         "default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}
     }
-    from chat import events
+    from realtime import events
 
     events._retry_outbox.clear()
     from chat import admission
@@ -20,7 +20,7 @@ def fresh_layer(settings):
 async def runtime_stopped():
     """Stop the per-process background task when a socket test ends."""
     yield
-    from chat import runtime
+    from realtime import runtime
 
     await runtime.stop()
 

@@ -3,6 +3,7 @@
 from itertools import count
 
 from django.contrib.auth.models import User
+from django.db.models import Count
 
 from chat.models import Commune, Conversation, PostalCode, Service
 from chat.services import do_start_conversation
@@ -78,3 +79,19 @@ def make_conversation(
         commune=make_commune(),
         place_label="33000 Bordeaux",
     )
+
+
+def get_outcome_counts() -> dict[str, dict[str, int]]:
+    """Return closed-conversation counts by service and outcome (purge tests).
+
+    Built only from what retention keeps, so purges never change it.
+    """
+    rows = (
+        Conversation.objects.filter(status=Conversation.Status.CLOSED)
+        .values_list("service__slug", "outcome")
+        .annotate(total=Count("id"))
+    )
+    counts: dict[str, dict[str, int]] = {}
+    for slug, outcome, total in rows:
+        counts.setdefault(slug, {})[outcome] = total
+    return counts

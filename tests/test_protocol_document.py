@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from chat import close_codes, socket
-from chat.consumers import VisitorChatConsumer
+from chat import socket
 from console.consumers import StaffConsoleConsumer
+from realtime import close_codes
+from visitor.consumers import VisitorChatConsumer
 
 PROTOCOL = Path(__file__).resolve().parent.parent / "docs" / "protocol.md"
 # ``"type":"joined\|left"``: a table cell may name alternatives.

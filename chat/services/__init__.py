@@ -1,16 +1,9 @@
 """Write paths of the chat app; consumers, views and commands call these."""
 
 from chat.services.conversations import (
-    check_claim_conversation,
-    check_close_conversation,
-    check_flag_conversation,
-    check_mark_abusive,
-    check_release_conversation,
     check_resume_conversation,
     check_start_conversation,
     check_start_for_visitor,
-    check_transfer_conversation,
-    do_claim_conversation,
     do_close_conversation,
     do_leave_conversation,
     do_release_conversation,
@@ -31,19 +24,12 @@ from chat.services.presence import (
 from chat.services.queue import do_notify_queue_changed
 
 __all__ = [
-    "check_claim_conversation",
-    "check_close_conversation",
-    "check_flag_conversation",
-    "check_release_conversation",
     "check_resume_conversation",
     "do_resume_conversation",
-    "check_mark_abusive",
     "check_send_message",
     "check_send_typing",
     "check_start_conversation",
     "check_start_for_visitor",
-    "check_transfer_conversation",
-    "do_claim_conversation",
     "do_close_conversation",
     "do_drop_connection",
     "do_leave_conversation",

@@ -1,46 +1,33 @@
-"""Starting, resuming, claiming, releasing and closing conversations."""
+"""Starting, resuming, releasing, transferring and closing conversations.
+
+Who may do it on the staff side (role, capacity, being the operator in
+charge) is checked in ``console.services.conversations``.
+"""
 
 import secrets
 from dataclasses import dataclass
 from typing import Any
-from uuid import UUID
 
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Min
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 
 from anonymity.crypto import do_create_conversation_key
 from chat import coverage, events, places, refusals
 from chat.admission import refusal
 from chat.competence import competence_fields, render_competence
 from chat.errors import ChatError
-from chat.models import Commune, Conversation, Service
+from chat.models import Commune, Conversation, Message, Service
 from chat.selectors import (
     access_conversation_by_token,
-    access_conversation_for_staff,
     get_service_by_slug_or_group,
     get_service_for_commune,
     hash_token,
 )
-from chat.services.queue import do_notify_queue_changed, do_record_claim
-from console.access import access_conversation_as_operator, require_in_charge
-from console.models import StaffProfile
-from console.selectors import count_staff_load
-from stats.models import ServicePassage
-from stats.services import do_record_passage
-
-EMERGENCY_NOTICE = gettext_lazy(
-    "En cas de danger immédiat, appelez le 17 ou le 112, ou envoyez un SMS au 114."
-)
-CLAIM_ATTEMPTS = 20
-
-
-def _staff_has_role(profile: StaffProfile, role: str) -> None:
-    if not profile.has_role(role):
-        raise refusals.role_forbidden()
+from chat.services.queue import do_notify_queue_changed
+from chat.signals import announce_arrival
 
 
 def check_start_conversation(
@@ -231,10 +218,10 @@ def do_start_conversation(
     )
     conversation.full_clean()
     conversation.save()
-    do_record_passage(
+    announce_arrival(
         conversation.id,
         service_id=service.id,
-        kind=ServicePassage.Kind.START,
+        kind="start",
         at=now,
         started_at=conversation.created_at,
     )
@@ -339,110 +326,6 @@ def do_leave_conversation(
         do_notify_queue_changed(conversation.service_id)
 
 
-def check_claim_conversation(
-    profile: StaffProfile, conversation_id: Any = None
-) -> Conversation:
-    """Claim a given conversation, or the next waiting one."""
-    _staff_has_role(profile, StaffProfile.Role.OPERATOR)
-    if conversation_id is not None:
-        conversation = access_conversation_for_staff(profile, conversation_id)
-        return do_claim_conversation(profile, conversation.id)
-    return do_claim_conversation(profile, None)
-
-
-@transaction.atomic
-def do_claim_conversation(
-    profile: StaffProfile, conversation_id: UUID | None
-) -> Conversation:
-    """Give a waiting conversation to ``profile``'s user; exactly one wins.
-
-    The claim is a conditional UPDATE on ``status = waiting``: the
-    database, not any process, decides who gets it, on SQLite and on
-    PostgreSQL alike. The operator's capacity is checked in the same
-    transaction, under the lock of their profile row.
-    """
-    do_lock_capacity(profile)
-    now = timezone.now()
-    if conversation_id is not None:
-        candidates = [conversation_id]
-    else:
-        service_ids = list(profile.services.filter(active=True).values_list("id"))
-        candidates = list(
-            Conversation.objects.filter(
-                service_id__in=[row[0] for row in service_ids],
-                status=Conversation.Status.WAITING,
-            )
-            .order_by("-urgent", "queue_key", "id")
-            .values_list("id", flat=True)[:CLAIM_ATTEMPTS]
-        )
-        if not candidates:
-            raise refusals.queue_empty()
-    for candidate in candidates:
-        won = Conversation.objects.filter(
-            id=candidate, status=Conversation.Status.WAITING
-        ).update(
-            status=Conversation.Status.ACTIVE,
-            operator=profile.user,
-            claimed_at=now,
-            visitor_grace_until=None,
-            operator_grace_until=None,
-        )
-        if won:
-            break
-    else:
-        if conversation_id is not None:
-            raise ChatError(
-                "already_claimed", _("Cette conversation est déjà prise en charge.")
-            )
-        raise refusals.queue_empty()
-    conversation = Conversation.objects.select_related("service", "commune").get(
-        id=candidate
-    )
-    if conversation.first_claimed_at is None:
-        conversation.first_claimed_at = now
-        conversation.save(update_fields=["first_claimed_at"])
-        do_record_claim(conversation)
-    events.notify_participant_changed(
-        conversation.id,
-        change="joined",
-        role=StaffProfile.Role.OPERATOR,
-        name=profile.pseudonym,
-    )
-    events.notify_status_changed(conversation.id, conversation.status)
-    events.notify_assigned(profile.user_id, conversation.id)
-    do_notify_queue_changed(conversation.service_id)
-    return conversation
-
-
-def do_lock_capacity(profile: StaffProfile) -> None:
-    """Raise ``at_capacity`` if the staff member is at their maximum load.
-
-    Must run inside the transaction that then gives them a conversation:
-    the lock on their profile row serializes every assignment to them
-    (claims from two tabs, automatic assignment from several processes),
-    so the count cannot go stale between the check and the write. On
-    SQLite the IMMEDIATE transaction holds the database write lock instead.
-    """
-    limit = (
-        StaffProfile.objects.select_for_update()
-        .filter(pk=profile.pk)
-        .values_list("max_conversations", flat=True)
-        .first()
-    )
-    if limit is None or count_staff_load(profile.user_id) >= limit:
-        raise ChatError(
-            "at_capacity",
-            _("Vous avez déjà le nombre maximal de conversations simultanées."),
-        )
-
-
-def check_release_conversation(profile: StaffProfile, conversation_id: Any) -> None:
-    conversation = access_conversation_as_operator(
-        profile, conversation_id, active=False
-    )
-    do_release_conversation(conversation, reason="released", name=profile.pseudonym)
-
-
 @transaction.atomic
 def do_release_conversation(
     conversation: Conversation, *, reason: str, name: str = ""
@@ -469,29 +352,13 @@ def do_release_conversation(
     if not updated:
         return False
     events.notify_participant_changed(
-        conversation.id, change="left", role=StaffProfile.Role.OPERATOR, name=name
+        conversation.id, change="left", role=Message.Sender.OPERATOR, name=name
     )
     events.notify_status_changed(conversation.id, Conversation.Status.WAITING)
     if operator_id is not None:
         events.notify_unassigned(operator_id, conversation.id, reason)
     do_notify_queue_changed(conversation.service_id)
     return True
-
-
-def check_flag_conversation(
-    profile: StaffProfile, conversation_id: Any, *, urgent: Any, minor: Any
-) -> Conversation:
-    if urgent is not None and not isinstance(urgent, bool):
-        raise ChatError("bad_request", _("urgent doit être vrai ou faux."))
-    if minor is not None and not isinstance(minor, bool):
-        raise ChatError("bad_request", _("minor doit être vrai ou faux."))
-    conversation = access_conversation_for_staff(profile, conversation_id)
-    _staff_has_role(profile, StaffProfile.Role.OPERATOR)
-    if conversation.status == Conversation.Status.CLOSED:
-        raise refusals.conversation_over()
-    if conversation.status == Conversation.Status.ACTIVE:
-        require_in_charge(profile, conversation, active=False)
-    return do_flag_conversation(conversation, urgent=urgent, minor=minor)
 
 
 @transaction.atomic
@@ -509,47 +376,6 @@ def do_flag_conversation(
         conversation.save(update_fields=fields)
         do_notify_queue_changed(conversation.service_id)
     return conversation
-
-
-def check_close_conversation(
-    profile: StaffProfile, conversation_id: Any, *, outcome: Any, categories: Any
-) -> bool:
-    """Close with an outcome; return True if it was a wrap-up.
-
-    A conversation the visitor ended (``leave``, quick exit) is already
-    closed but waits for the operator's outcome: recording it is the
-    wrap-up, allowed once, to the operator who was in charge.
-    """
-    allowed = {
-        Conversation.Outcome.REPORT,
-        Conversation.Outcome.ORIENTATION,
-        Conversation.Outcome.INFORMATION,
-        Conversation.Outcome.OTHER,
-    }
-    if outcome not in allowed:
-        raise ChatError(
-            "bad_request",
-            _("Issue requise : report, orientation, information ou other."),
-        )
-    if categories is None:
-        categories = []
-    if not isinstance(categories, list) or not all(
-        isinstance(item, str) and 0 < len(item) <= 64 for item in categories
-    ):
-        raise ChatError("bad_request", _("categories doit être une liste de textes."))
-    conversation = access_conversation_as_operator(
-        profile, conversation_id, active=False
-    )
-    if is_awaiting_wrap_up(conversation):
-        if not do_record_wrap_up(
-            conversation, outcome=outcome, categories=categories[:20]
-        ):
-            raise ChatError("bad_state", _("L'issue est déjà enregistrée."))
-        return True
-    if conversation.status != Conversation.Status.ACTIVE:
-        raise refusals.not_active()
-    do_close_conversation(conversation, outcome=outcome, categories=categories[:20])
-    return False
 
 
 def is_awaiting_wrap_up(conversation: Conversation) -> bool:
@@ -596,21 +422,6 @@ def do_close_conversation(
     return bool(updated)
 
 
-def check_transfer_conversation(
-    profile: StaffProfile, conversation_id: Any, *, service_slug: Any
-) -> None:
-    """Hand a conversation over to another service's queue, history kept."""
-    if not isinstance(service_slug, str):
-        raise refusals.service_not_text()
-    conversation = access_conversation_as_operator(
-        profile, conversation_id, active=False
-    )
-    target = Service.objects.filter(slug=service_slug, active=True).first()
-    if target is None or target.id == conversation.service_id:
-        raise refusals.unknown_target_service()
-    do_transfer_conversation(conversation, target=target, name=profile.pseudonym)
-
-
 @transaction.atomic
 def do_transfer_conversation(
     conversation: Conversation, *, target: Service, name: str
@@ -628,15 +439,15 @@ def do_transfer_conversation(
     )
     if not updated:
         return False
-    do_record_passage(
+    announce_arrival(
         conversation.id,
         service_id=target.id,
         from_service_id=source_id,
-        kind=ServicePassage.Kind.TRANSFER,
+        kind="transfer",
         started_at=conversation.created_at,
     )
     events.notify_participant_changed(
-        conversation.id, change="left", role=StaffProfile.Role.OPERATOR, name=name
+        conversation.id, change="left", role=Message.Sender.OPERATOR, name=name
     )
     events.notify_status_changed(conversation.id, Conversation.Status.WAITING)
     if operator_id is not None:
@@ -644,22 +455,6 @@ def do_transfer_conversation(
     do_notify_queue_changed(source_id)
     do_notify_queue_changed(target.id)
     return True
-
-
-def check_mark_abusive(profile: StaffProfile, conversation_id: Any) -> Conversation:
-    """Close a conversation as abusive; its visitor's network is refused a while.
-
-    Only the operator in charge may do it. The client key is never
-    stored: the visitor's own socket blocks it (in memory or Redis, with a
-    TTL), now if connected, or when it next resumes.
-    """
-    conversation = access_conversation_as_operator(
-        profile, conversation_id, active=False
-    )
-    if conversation.status != Conversation.Status.ACTIVE:
-        raise refusals.not_active()
-    do_mark_abusive(conversation)
-    return conversation
 
 
 @transaction.atomic
@@ -670,3 +465,22 @@ def do_mark_abusive(conversation: Conversation) -> None:
         conversation, outcome=Conversation.Outcome.OTHER, categories=["abusive"]
     )
     events.notify_marked_abusive(conversation.id)
+
+
+@transaction.atomic
+def do_confirm_force(conversation: Conversation) -> None:
+    conversation.force_confirmed_at = timezone.now()
+    conversation.save(update_fields=["force_confirmed_at"])
+
+
+@transaction.atomic
+def do_hand_to_other_force(
+    conversation: Conversation, *, target: Service, name: str
+) -> bool:
+    """Transfer to the other force's queue and mark the force confirmed."""
+    moved = do_transfer_conversation(conversation, target=target, name=name)
+    if moved:
+        Conversation.objects.filter(id=conversation.id).update(
+            force_confirmed_at=timezone.now()
+        )
+    return moved

@@ -14,7 +14,6 @@ from chat import events, refusals
 from chat.errors import ChatError
 from chat.models import Conversation, Message
 from chat.selectors import render_message
-from console.access import staff_sender_role as staff_sender_role
 
 
 def check_text(text: Any) -> str:

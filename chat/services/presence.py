@@ -16,10 +16,9 @@ from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from chat import events
-from chat.models import Connection, Conversation
+from chat.models import Connection, Conversation, Message
 from chat.services.conversations import do_release_conversation
 from chat.services.queue import do_notify_queue_changed
-from console.models import StaffProfile
 
 
 def do_register_connection(
@@ -51,7 +50,7 @@ def do_refresh_heartbeats(server_id: str) -> int:
     )
 
 
-def _fresh_connections():  # noqa: ANN202 - a QuerySet
+def _fresh_connections():  # a QuerySet
     stale_before = timezone.now() - timedelta(seconds=settings.PRESENCE_STALE_SECONDS)
     return Connection.objects.filter(heartbeat_at__gte=stale_before)
 
@@ -102,7 +101,7 @@ def do_sweep_presence() -> dict[str, int]:
                 events.notify_participant_changed(
                     conversation.id,
                     change="reconnecting",
-                    role=StaffProfile.Role.OPERATOR,
+                    role=Message.Sender.OPERATOR,
                     name=_pseudonym(conversation),
                     grace_s=round(settings.OPERATOR_GRACE_SECONDS),
                 )
@@ -123,7 +122,7 @@ def do_sweep_presence() -> dict[str, int]:
                 events.notify_participant_changed(
                     conversation.id,
                     change="joined",
-                    role=StaffProfile.Role.OPERATOR,
+                    role=Message.Sender.OPERATOR,
                     name=_pseudonym(conversation),
                 )
 

@@ -13,7 +13,7 @@ RECENT_WAITS_WINDOW = timedelta(hours=24)
 RECENT_WAITS_COUNT = 50
 
 
-def waiting_conversations(service_id: int):  # noqa: ANN201 - a QuerySet
+def waiting_conversations(service_id: int):  # a QuerySet
     """Return the service's waiting conversations in claim order."""
     return Conversation.objects.filter(
         service_id=service_id, status=Conversation.Status.WAITING

@@ -7,6 +7,17 @@ from console.services.assignment import (
     do_auto_assign_for,
     do_set_auto_assign,
 )
+from console.services.conversations import (
+    check_claim_conversation,
+    check_close_conversation,
+    check_confirm_force,
+    check_flag_conversation,
+    check_mark_abusive,
+    check_release_conversation,
+    check_transfer_conversation,
+    do_claim_conversation,
+    do_lock_capacity,
+)
 from console.services.participation import (
     check_add_note,
     check_answer_invitation,
@@ -44,6 +55,15 @@ from console.services.supervision import (
 )
 
 __all__ = [
+    "check_claim_conversation",
+    "check_close_conversation",
+    "check_confirm_force",
+    "check_flag_conversation",
+    "check_mark_abusive",
+    "check_release_conversation",
+    "check_transfer_conversation",
+    "do_claim_conversation",
+    "do_lock_capacity",
     "check_add_note",
     "check_answer_invitation",
     "check_board",

@@ -19,9 +19,9 @@ from django.utils.translation import gettext as _
 from chat import refusals
 from chat.errors import ChatError
 from chat.models import Conversation
-from chat.services.conversations import do_claim_conversation
 from console.models import StaffProfile
 from console.selectors import count_staff_load, list_online_user_ids
+from console.services.conversations import do_claim_conversation
 
 MAX_ASSIGNMENTS_PER_RUN = 50
 

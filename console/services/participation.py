@@ -20,18 +20,14 @@ from chat import events, refusals
 from chat.errors import ChatError
 from chat.hours import format_hours, is_psychologist_available
 from chat.models import Conversation, Message, Note, Service
-from chat.selectors import access_conversation_for_staff
-from chat.services.conversations import do_lock_capacity
-from chat.services.messages import (
-    check_client_id,
-    check_text,
-    do_send_message,
-)
+from chat.services.messages import check_client_id, check_text, do_send_message
 from chat.services.queue import do_notify_queue_changed
+from chat.signals import announce_arrival
 from console.access import (
     access_conversation_as_member,
     access_conversation_as_operator,
     access_conversation_as_participant,
+    access_conversation_for_staff,
     get_participant,
     get_staff_place,
 )
@@ -41,8 +37,7 @@ from console.selectors import (
     may_take_invitation,
     visitor_invitation_text,
 )
-from stats.models import ServicePassage
-from stats.services import do_record_passage
+from console.services.conversations import do_lock_capacity
 
 SUMMARY_MAX_CHARS = 600
 
@@ -430,11 +425,11 @@ def do_hand_over(
     )
     if not updated:
         return False
-    do_record_passage(
+    announce_arrival(
         conversation.id,
         service_id=target_service_id,
         from_service_id=conversation.service_id,
-        kind=ServicePassage.Kind.HANDOVER,
+        kind="handover",
         started_at=conversation.created_at,
     )
     target = Service.objects.get(id=target_service_id)

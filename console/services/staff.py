@@ -28,7 +28,7 @@ from django.utils.translation import gettext as _
 from chat import events
 from chat.errors import ChatError
 from chat.models import Service
-from chat.selectors import get_staff_profile
+from console.access import get_staff_profile
 from console.auth import bump_access
 from console.models import StaffProfile
 

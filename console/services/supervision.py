@@ -8,6 +8,7 @@ from django.utils.translation import gettext as _
 from chat import events, refusals
 from chat.errors import ChatError
 from chat.models import Service
+from console import extensions
 from console.models import CannedAnswer, StaffProfile
 from console.selectors import get_board
 
@@ -23,11 +24,11 @@ def _require_supervisor(profile: StaffProfile) -> None:
 def check_board(profile: StaffProfile) -> dict[str, Any]:
     """Return the board of the supervisor's services; supervisors only."""
     _require_supervisor(profile)
-    from escalation.reports import list_delivery_alerts
-
     board = get_board(profile)
-    # Reports that keep failing to reach their unit (escalation/reports.py).
-    board["report_alerts"] = list_delivery_alerts(profile)
+    # Added by the apps above (escalation: reports that keep failing to
+    # reach their unit).
+    for key, read in extensions.board_fields.items():
+        board[key] = read(profile)
     return board
 
 

@@ -57,7 +57,7 @@ async def test_visitor_address_is_sealed_and_never_seen_downstream(
 ):
     settings.TRUSTED_PROXIES = ["127.0.0.1"]
     caplog.set_level(logging.DEBUG)
-    from chat.consumers import VisitorChatConsumer
+    from visitor.consumers import VisitorChatConsumer
 
     monkeypatch.setattr(
         VisitorChatConsumer, "websocket_connect", spy_scope(VisitorChatConsumer)

@@ -110,9 +110,8 @@ def test_without_the_ring_key_nothing_reads(settings):
 
 
 def test_notes_are_encrypted_too():
-    from chat.services import check_claim_conversation
     from console.models import StaffProfile
-    from console.services import check_add_note
+    from console.services import check_add_note, check_claim_conversation
     from tests.factories import make_operator, make_service
 
     service = make_service()

@@ -11,12 +11,11 @@ from django.utils import timezone
 
 from anonymity.crypto import DecryptionError, forget_data_keys, get_data_key
 from anonymity.models import ConversationKey, PurgeRecord, SealedConnection, SealingKey
-from anonymity.retention import do_purge_expired
 from anonymity.sealing import do_seal_connection
 from chat.models import Conversation, Message
-from chat.selectors import get_outcome_counts
 from chat.services import do_close_conversation, do_send_message
-from tests.factories import make_conversation
+from retention.purge import do_purge_expired
+from tests.factories import get_outcome_counts, make_conversation
 
 pytestmark = pytest.mark.django_db
 

@@ -15,7 +15,7 @@ from tests.browser.conftest import (
 )
 
 pytest.importorskip("playwright")
-from playwright.sync_api import expect  # noqa: E402
+from playwright.sync_api import expect
 
 PLACE = "Votre ville ou votre code postal"
 

@@ -518,8 +518,8 @@ async def test_a_consumer_that_crashes_leaves_no_presence_row(
     bordeaux, national, monkeypatch
 ):
     """disconnect() does not run on a crash; the row must go all the same."""
-    from chat.consumers import VisitorChatConsumer
     from chat.models import Connection
+    from visitor.consumers import VisitorChatConsumer
 
     async def explode(self, text_data=None, bytes_data=None):
         raise RuntimeError("boom")

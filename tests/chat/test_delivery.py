@@ -16,11 +16,12 @@ from channels.layers import InMemoryChannelLayer
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
-from chat import runtime, socket
-from chat.events import collecting_events
+from chat import socket
 from chat.services.messages import do_send_message
 from console import queue_feed
 from console.consumers import StaffConsoleConsumer
+from realtime import runtime
+from realtime.events import collecting_events
 from tests.factories import make_commune, make_conversation, make_operator, make_service
 from tests.helpers import connect_staff, drain, receive_until, start_visitor
 
@@ -239,7 +240,7 @@ async def test_the_frame_crosses_redis_encrypted(national):
 
 
 async def test_the_demo_layer_sweeps_expiry_at_most_once_a_second(monkeypatch):
-    from chat.layers import RationedInMemoryChannelLayer
+    from realtime.layers import RationedInMemoryChannelLayer
 
     layer = RationedInMemoryChannelLayer(expiry=60)
     sweeps = []

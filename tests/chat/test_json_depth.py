@@ -12,7 +12,7 @@ import pytest
 from channels.db import database_sync_to_async
 
 from chat.models import Message
-from chat.socket import MAX_JSON_DEPTH, load_json_frame
+from realtime.frames import MAX_JSON_DEPTH, load_json_frame
 from tests.factories import make_commune, make_operator, make_service
 from tests.helpers import connect_staff, receive_until, send_raw, start_visitor
 

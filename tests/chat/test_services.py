@@ -13,13 +13,9 @@ from django.utils import timezone
 from chat.errors import ChatError
 from chat.hours import is_service_open
 from chat.models import Connection, Conversation, Message
-from chat.services import (
-    check_claim_conversation,
-    do_register_connection,
-    do_send_message,
-    do_sweep_presence,
-)
+from chat.services import do_register_connection, do_send_message, do_sweep_presence
 from console.models import StaffProfile
+from console.services import check_claim_conversation
 from tests.factories import make_conversation, make_operator, make_service
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -1,7 +1,7 @@
 """A visitor's resume: the same frames, in the same order, in few round trips.
 
 The consumer attaches the socket and reads its resume view in one service
-call (``chat.services.visitor``), where it used to make one call per
+call (``visitor.services``), where it used to make one call per
 service (issue 13).
 """
 

@@ -8,9 +8,8 @@ import pytest
 from django.utils import timezone
 
 from chat.errors import ChatError
-from chat.events import collecting_events
 from chat.models import Connection, Conversation, Message
-from chat.services import do_claim_conversation, do_close_conversation
+from chat.services import do_close_conversation
 from console import access
 from console.auth import get_console_access
 from console.models import Invitation, Participant, StaffProfile
@@ -22,8 +21,10 @@ from console.services import (
     check_send_staff_message,
     check_switch_auto_assign,
     do_auto_assign_for,
+    do_claim_conversation,
     do_create_login_session,
 )
+from realtime.events import collecting_events
 from tests.factories import make_commune, make_conversation, make_service, make_staff
 
 pytestmark = pytest.mark.django_db

@@ -10,12 +10,12 @@ import pytest
 
 from channels.db import database_sync_to_async
 
-from chat.consumers import VisitorChatConsumer
 from console.consumers import StaffConsoleConsumer
 from console.models import StaffProfile
 from tests.escalation.conftest import make_escalation_world
 from tests.factories import make_staff
 from tests.helpers import connect_staff, open_conversation, receive_until
+from visitor.consumers import VisitorChatConsumer
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),

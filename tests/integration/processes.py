@@ -424,8 +424,8 @@ class DaphneServer:
         return f"ws://{LOOPBACK}:{self.port}{path}"
 
     def spawn(self) -> None:
-        self._stdout = open(self.stdout_path, "ab")  # noqa: SIM115 - closed in stop()
-        self._stderr = open(self.stderr_path, "ab")  # noqa: SIM115
+        self._stdout = open(self.stdout_path, "ab")  # closed in stop()
+        self._stderr = open(self.stderr_path, "ab")
         self.proc = subprocess.Popen(
             [
                 DAPHNE,
@@ -520,7 +520,7 @@ class SeedWorker:
 
     def __init__(self, environment: dict[str, str], log_dir: Path) -> None:
         self.log = log_dir / "seed-worker.stderr.log"
-        self._stderr = open(self.log, "ab")  # noqa: SIM115 - closed in stop()
+        self._stderr = open(self.log, "ab")  # closed in stop()
         self.proc = subprocess.Popen(
             [PYTHON, "-m", "tests.integration.seed_worker"],
             cwd=BASE_DIR,

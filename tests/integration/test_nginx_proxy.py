@@ -288,7 +288,7 @@ def proxy(daphnes: list[Any], tmp_path: Path) -> Iterator[Proxy]:
         timeout=30,
     )
     assert check.returncode == 0, check.stderr
-    log = open(root / "nginx.stderr.log", "wb")  # noqa: SIM115 - closed below
+    log = open(root / "nginx.stderr.log", "wb")  # closed below
     process = subprocess.Popen(
         [NGINX, "-p", str(root), "-e", str(root / "main-error.log"), "-c", str(conf)],
         stdout=log,

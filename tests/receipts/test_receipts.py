@@ -10,10 +10,10 @@ from channels.db import database_sync_to_async
 from django.test import override_settings
 from django.utils import timezone
 
-from anonymity.retention import do_purge_expired
 from chat.models import Conversation
 from receipts import services as receipt_services
 from receipts.models import Receipt
+from retention.purge import do_purge_expired
 from tests.factories import make_commune, make_operator, make_service
 from tests.helpers import (
     connect_staff,

@@ -12,10 +12,9 @@ from django.utils import timezone
 from anonymity.models import SealedConnection
 from anonymity.sealing import do_seal_connection
 from chat.models import Message
-from chat.services import check_claim_conversation
 from chat.services.messages import do_send_message
 from console.models import StaffProfile
-from console.services import check_add_note
+from console.services import check_add_note, check_claim_conversation
 from tests.anonymity.conftest import PASSPHRASE
 from tests.anonymity.conftest import custodian_dir as custodian_dir
 from tests.factories import make_conversation, make_operator, make_service
@@ -74,7 +73,7 @@ async def test_resume_and_console_survive_a_corrupted_row(caplog):
         assert "deux" not in record.getMessage()
 
 
-def test_unseal_of_a_tampered_record_says_so_in_one_line(custodian_dir, tmp_path):  # noqa: F811
+def test_unseal_of_a_tampered_record_says_so_in_one_line(custodian_dir, tmp_path):
     row = do_seal_connection(
         str(uuid.uuid4()), ip="203.0.113.9", port=4000, seen_at=timezone.now()
     )

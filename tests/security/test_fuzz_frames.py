@@ -14,10 +14,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from chat.consumers import VisitorChatConsumer
 from console.consumers import StaffConsoleConsumer
 from tests.factories import make_operator, make_session_cookie
 from tests.helpers import staff_communicator, visitor_communicator
+from visitor.consumers import VisitorChatConsumer
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 

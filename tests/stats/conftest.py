@@ -12,13 +12,13 @@ from django.utils import timezone
 from chat.models import Conversation, Service
 from chat.services import do_start_conversation
 from chat.services.conversations import (
-    do_claim_conversation,
     do_close_conversation,
     do_leave_conversation,
     do_transfer_conversation,
 )
 from chat.services.messages import do_send_message
 from console.models import StaffProfile
+from console.services.conversations import do_claim_conversation
 from console.services.participation import (
     do_accept_invitation,
     do_answer_invitation,

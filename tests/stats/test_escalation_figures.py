@@ -9,18 +9,15 @@ import pytest
 from django.utils import timezone
 from django.utils.translation import override
 
-from anonymity.retention import do_purge_expired
 from chat.models import ConsentText, Conversation
-from chat.services.conversations import (
-    check_flag_conversation,
-    do_close_conversation,
-    do_transfer_conversation,
-)
+from chat.services.conversations import do_close_conversation, do_transfer_conversation
 from console.models import StaffProfile
+from console.services.conversations import check_flag_conversation
 from escalation import disclosure
 from escalation.consent import check_answer_consent, check_request_consent
 from escalation.models import Delivery, DisclosureRequest, Unit
 from escalation.reports import check_create_report, deliver_due
+from retention.purge import do_purge_expired
 from stats.periods import make_period
 from stats.selectors import compute_figures
 from tests.factories import make_staff

@@ -4,7 +4,6 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from anonymity.retention import do_purge_expired
 from chat.models import Conversation, Message
 from chat.services import do_start_conversation
 from console.services.participation import (
@@ -13,6 +12,7 @@ from console.services.participation import (
     do_answer_invitation,
     do_invite,
 )
+from retention.purge import do_purge_expired
 from stats.aggregate import do_materialize, offset_intervals
 from stats.periods import make_period
 from stats.selectors import compute_figures, percentile

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from anonymity.retention import do_purge_expired
+from retention.purge import do_purge_expired
 
 
 class Command(BaseCommand):

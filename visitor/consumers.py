@@ -6,13 +6,7 @@ from django.conf import settings
 from django.utils.translation import gettext as _
 
 from attachments.services import check_issue_visitor_upload_token, token_frame
-from chat import admission, events, refusals, runtime
-from chat.close_codes import (
-    CLOSE_FLOOD,
-    CLOSE_NOT_FOUND,
-    CLOSE_REPLACED,
-    CLOSE_TRY_AGAIN_LATER,
-)
+from chat import admission, events, refusals
 from chat.errors import ChatError
 from chat.models import Conversation
 from chat.services import (
@@ -22,13 +16,22 @@ from chat.services import (
     do_leave_conversation,
     do_resume_conversation,
 )
-from chat.services.visitor import AttachedView, do_attach_visitor, do_detach_visitor
-from chat.socket import ProtocolConsumer, db_read
+from chat.socket import ProtocolConsumer
 from console.services import check_answer_invitation
 from directory.selectors import get_callback_options
 from directory.services import check_request_callback
 from escalation.consent import check_answer_consent, get_consent_frame
+from realtime import events as rt_events
+from realtime import runtime
+from realtime.close_codes import (
+    CLOSE_FLOOD,
+    CLOSE_NOT_FOUND,
+    CLOSE_REPLACED,
+    CLOSE_TRY_AGAIN_LATER,
+)
+from realtime.frames import db_read
 from receipts.services import check_recover_conversation, do_issue_receipt
+from visitor.services import AttachedView, do_attach_visitor, do_detach_visitor
 
 
 class VisitorChatConsumer(ProtocolConsumer):
@@ -248,7 +251,7 @@ class VisitorChatConsumer(ProtocolConsumer):
         )
         self.note_own_message(message)
         ack = {"type": "ack", "id": str(message.client_id), "seq": message.seq}
-        if events.layer_recently_failed():
+        if rt_events.layer_recently_failed():
             ack["live"] = False
         await self.send_json(ack)
 

@@ -32,7 +32,7 @@ from typing import Any
 
 from django.conf import settings
 
-from chat.close_codes import (
+from realtime.close_codes import (
     CLOSE_GOING_AWAY,
     CLOSE_INTERNAL_ERROR,
     CLOSE_MESSAGE_TOO_BIG,

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from chat.consumers import VisitorChatConsumer
+from visitor.consumers import VisitorChatConsumer
 
 websocket_urlpatterns = [
     path("ws/chat/", VisitorChatConsumer.as_asgi()),

@@ -7,6 +7,10 @@ conversation with a socket here and wakes any socket that is behind. That
 last step is the safety net behind the at-most-once channel layer: a
 notification lost to a full channel, an expired group or a Redis restart
 is made up within ``RECONCILE_SECONDS``.
+
+The loop knows no app: each plugs its work in from ``AppConfig.ready()``
+(chat its heartbeat, sweep and last seqs, console its auto-assignment,
+escalation its tick), so this package imports none of them.
 """
 
 import asyncio
@@ -15,6 +19,7 @@ import os
 import secrets
 import time
 import weakref
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 from uuid import UUID
 
@@ -22,11 +27,7 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 from django.db import connection
 
-from chat import events
-from chat.models import Conversation
-from chat.services import do_refresh_heartbeats, do_sweep_presence
-from console.services import do_auto_assign
-from escalation import runtime as escalation_runtime
+from realtime import events
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +43,39 @@ class Reconcilable(Protocol):
 _sockets: "weakref.WeakSet[Reconcilable]" = weakref.WeakSet()
 _task: asyncio.Task | None = None
 _task_loop: asyncio.AbstractEventLoop | None = None
+
+# What the apps plug in (see the module docstring), keyed by name so a
+# second ``ready()`` replaces rather than doubles.
+_heartbeats: dict[str, Callable[[str], Any]] = {}
+_sweep_steps: dict[str, Callable[[], dict[str, int]]] = {}
+_ticks: dict[str, tuple[Callable[[], float | None], Callable[[], Awaitable]]] = {}
+_last_seq_reader: list[Callable[[list[UUID]], dict[UUID, int]]] = []
+
+
+def on_heartbeat(name: str, refresh: Callable[[str], Any]) -> None:
+    """Call ``refresh(SERVER_ID)`` every ``PRESENCE_HEARTBEAT_SECONDS``."""
+    _heartbeats[name] = refresh
+
+
+def on_sweep(name: str, step: Callable[[], dict[str, int]]) -> None:
+    """Run ``step`` at each sweep, in registration order, in one thread.
+
+    The steps share one collection of events, sent after the last one;
+    their counts are merged into what ``sweep_presence`` returns.
+    """
+    _sweep_steps[name] = step
+
+
+def on_tick(
+    name: str, every: Callable[[], float | None], work: Callable[[], Awaitable]
+) -> None:
+    """Await ``work()`` every ``every()`` seconds; ``None`` skips it."""
+    _ticks[name] = (every, work)
+
+
+def set_last_seq_reader(read: Callable[[list[UUID]], dict[UUID, int]]) -> None:
+    """Name the read reconciling uses: conversation id -> its last seq."""
+    _last_seq_reader[:] = [read]
 
 
 def register_socket(socket: Reconcilable) -> None:
@@ -66,7 +100,9 @@ async def reconcile_now() -> int:
             wanted.setdefault(conversation_id, []).append((socket, delivered))
     if not wanted:
         return 0
-    latest = await database_sync_to_async(_read_last_seqs, thread_sensitive=False)(
+    if not _last_seq_reader:
+        return 0
+    latest = await database_sync_to_async(_last_seq_reader[0], thread_sensitive=False)(
         list(wanted)
     )
     woken = 0
@@ -78,18 +114,8 @@ async def reconcile_now() -> int:
     return woken
 
 
-def _read_last_seqs(ids: list[UUID]) -> dict[UUID, int]:
-    result: dict[UUID, int] = {}
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
-        result.update(
-            Conversation.objects.filter(id__in=chunk).values_list("id", "last_seq")
-        )
-    return result
-
-
 def _db(fn: Any) -> Any:
-    """Like ``chat.socket.db``: one writer thread on SQLite, a pool elsewhere.
+    """Like ``realtime.frames.db``: one writer thread on SQLite, a pool elsewhere.
 
     The default (thread-sensitive) would put the heartbeat and the sweep
     in the single thread that, on PostgreSQL, nothing else uses.
@@ -98,7 +124,7 @@ def _db(fn: Any) -> Any:
 
 
 async def _run_forever() -> None:
-    last = dict.fromkeys(("heartbeat", "sweep", "reconcile", "escalation"), 0.0)
+    last = dict.fromkeys(("heartbeat", "sweep", "reconcile", *_ticks), 0.0)
     while True:
         try:
             await asyncio.sleep(0.5)
@@ -108,17 +134,19 @@ async def _run_forever() -> None:
                     await reconcile_now()
             if now - last["heartbeat"] >= settings.PRESENCE_HEARTBEAT_SECONDS:
                 last["heartbeat"] = now
-                await _db(do_refresh_heartbeats)(SERVER_ID)
+                for refresh in list(_heartbeats.values()):
+                    await _db(refresh)(SERVER_ID)
             if now - last["sweep"] >= settings.SWEEP_INTERVAL_SECONDS:
                 last["sweep"] = now
                 await sweep_presence()
             if now - last["reconcile"] >= settings.RECONCILE_SECONDS:
                 last["reconcile"] = now
                 await reconcile_now()
-            if settings.ESCALATION_BACKGROUND and now - last["escalation"] >= 5:
-                # Report deliveries, lapsed approvals, audit checkpoints.
-                last["escalation"] = now
-                await escalation_runtime.tick()
+            for name, (every, work) in list(_ticks.items()):
+                seconds = every()
+                if seconds is not None and now - last.get(name, 0.0) >= seconds:
+                    last[name] = now
+                    await work()
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -134,11 +162,10 @@ async def sweep_presence() -> dict[str, int]:
 
 
 def _sweep_collecting() -> tuple[dict[str, int], list[events.Event]]:
+    counts: dict[str, int] = {}
     with events.collecting_events() as collected:
-        counts = do_sweep_presence()
-        # Waiting conversations go to operators who opted in (console issue
-        # 4); safe in several processes at once, the database decides.
-        counts["auto_assigned"] = do_auto_assign()
+        for step in list(_sweep_steps.values()):
+            counts.update(step())
     return counts, collected
 
 

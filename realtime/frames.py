@@ -1,0 +1,124 @@
+"""Frame parsing and the socket's plumbing, shared by every endpoint.
+
+What a WebSocket frame must be before any handler sees it (JSON no deeper
+than ``MAX_JSON_DEPTH``, no NUL or lone surrogate, within the rate), and
+how a consumer runs a service in a database thread and collects the
+events it emitted. Nothing here knows a conversation: the delivery rules
+live in ``chat.socket``.
+"""
+
+import json
+import time
+from typing import Any
+
+from channels.db import database_sync_to_async
+from django.db import connection
+
+from realtime import events
+
+# No frame of the protocol nests deeper than 3; 32 leaves room and stops a
+# 16 KiB "[[[[..." before the parser builds it (3.13 parses 5,000 deep).
+MAX_JSON_DEPTH = 32
+# Control characters refused in any string of a frame: NUL (stored as is,
+# it truncates text in C tools and some terminals), plus the lone UTF-16
+# surrogates JSON escapes can carry, which no UTF-8 encoder accepts.
+REFUSED_CHARACTERS = "\x00"
+
+
+def find_unsafe_text(value: Any) -> str | None:
+    """Return what is wrong with a string anywhere in ``value``, or None.
+
+    Checks keys and values, walking without recursion: a lone surrogate
+    (``"\\ud800"``) cannot be encrypted, logged or sent back, and NUL is
+    refused (issue 11).
+    """
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if any(character in item for character in REFUSED_CHARACTERS):
+                return "a NUL character"
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return "invalid Unicode"
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return None
+
+
+class TokenBucket:
+    """Allow ``rate`` frames a second on average, ``burst`` at once."""
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate = rate
+        self.burst = burst
+        self.tokens = float(burst)
+        self.updated = time.monotonic()
+
+    def allow(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return True
+        return False
+
+
+def load_json_frame(text: str, max_depth: int = MAX_JSON_DEPTH) -> Any:
+    """Parse ``text`` as JSON, refusing nesting deeper than ``max_depth``.
+
+    The depth is counted before parsing (brackets outside strings), so
+    the limit is explicit and does not depend on the interpreter's
+    recursion limit. Raises ValueError, like ``json.loads``.
+    """
+    depth = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            if depth > max_depth:
+                raise ValueError(f"JSON nested deeper than {max_depth}")
+        elif char in "]}":
+            depth -= 1
+    return json.loads(text)
+
+
+def db(fn: Any) -> Any:
+    """Wrap ``fn`` to run in a database thread.
+
+    SQLite allows one writer: its calls share one thread. On PostgreSQL
+    they use a pool of threads, each with its own connection, so one slow
+    query does not hold up every socket of the process.
+    """
+    sqlite = connection.vendor == "sqlite"
+    return database_sync_to_async(fn, thread_sensitive=sqlite)
+
+
+def db_read(fn: Any) -> Any:
+    """Wrap a read-only ``fn`` to run in the pool of database threads.
+
+    Reads never take SQLite's write lock and WAL lets them run beside the
+    writer, so on SQLite too they need not queue behind every write.
+    """
+    return database_sync_to_async(fn, thread_sensitive=False)
+
+
+def run_collecting(fn: Any, *args: Any, **kwargs: Any) -> tuple[Any, list]:
+    """Run a service in the database thread and collect its events."""
+    with events.collecting_events() as collected:
+        result = fn(*args, **kwargs)
+    return result, collected

@@ -1,0 +1,1 @@
+"""Retention across the apps: the daily purge composes what each app deletes."""
