@@ -1,4 +1,6 @@
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
@@ -28,6 +30,28 @@ async def runtime_stopped():
     from chat import runtime
 
     await runtime.stop()
+
+
+@pytest.fixture
+def capture_events(django_capture_on_commit_callbacks):
+    """Collect the events a service call emits once its transaction commits.
+
+    ``with capture_events() as sent:`` around service calls in a plain
+    ``django_db`` test: the commit callbacks run when the block ends, as
+    the consumer's commit would, and hand their events to ``sent`` instead
+    of the channel layer (``chat.events.collecting_events``).
+    """
+    from chat.events import collecting_events
+
+    @contextmanager
+    def capture() -> Iterator[list]:
+        with (
+            collecting_events() as collected,
+            django_capture_on_commit_callbacks(execute=True),
+        ):
+            yield collected
+
+    return capture
 
 
 class Clock:
