@@ -32,10 +32,14 @@ VISITOR_MESSAGE = 2
 # SELECT, whatever the number of messages.
 DELIVERY_READ = 1
 # The console's re-check of the account inside every staff write
-# (console.auth.lock_console_access, then account_signature): the session
-# (read twice: once to lock the user row, once by get_console_access), the
-# user lock, the user, the profile, its services, the second factor.
-STAFF_ACCESS_CHECK = 7
+# (console.auth.lock_console_access, issue 14). While the access stamp has
+# not moved: one indexed read of the stamp.
+STAFF_ACCESS_HELD = 1
+# The first write of a socket, or after the stamp moved: the session and
+# the stamp, then the session again, the user, the profile, its services
+# and the second factor (get_console_access), and the session's expiry;
+# account_signature reads the prefetched services.
+STAFF_ACCESS_FULL = 8
 # A staff message once access is checked: the conversation (access rule,
 # sender's role), the author's user row (``profile.user``, not loaded with
 # the profile), then the visitor message's UPDATE and INSERT.
@@ -111,11 +115,17 @@ def test_a_visitor_message_and_its_delivery_read(national):
 
 def test_a_staff_message_as_the_console_writes_it(claimed):
     conversation, profile, session_key = claimed
-    # console.consumers.StaffConsoleConsumer.write, step by step.
+    # console.consumers.StaffConsoleConsumer.write, step by step: a first
+    # write checks everything, the next ones hold the grant.
     with transaction.atomic():
-        with Statements() as access:
-            checked = lock_console_access(session_key)
+        with Statements() as full:
+            checked, grant = lock_console_access(session_key)
             account_signature(checked)
+    assert checked.pk == profile.pk
+    assert len(full) == STAFF_ACCESS_FULL, full
+    with transaction.atomic():
+        with Statements() as held:
+            again = lock_console_access(session_key, (checked, grant))
         with Statements() as write:
             message, created = check_send_staff_message(
                 checked,
@@ -123,9 +133,9 @@ def test_a_staff_message_as_the_console_writes_it(claimed):
                 text="Bonjour",
                 client_id=str(uuid.uuid4()),
             )
-    assert checked.pk == profile.pk
+    assert again == (checked, grant)
     assert created and message.seq == 1
-    assert len(access) == STAFF_ACCESS_CHECK, access
+    assert len(held) == STAFF_ACCESS_HELD, held
     assert len(write) == STAFF_MESSAGE, write
 
 
