@@ -110,11 +110,13 @@ def test_the_reference_data_is_whole() -> None:
     assert len({code[:2] for code in data["current"]}) > 95
 
 
-def stored_communes() -> dict[str, list[Commune]]:
-    """Every stored commune row, by INSEE code, read in one query."""
+@pytest.fixture(scope="module")
+def stored(_committed_communes: None, django_db_blocker) -> dict[str, list[Commune]]:
+    """Every committed commune row, by INSEE code, read once per module."""
     by_code: dict[str, list[Commune]] = defaultdict(list)
-    for commune in Commune.objects.all():
-        by_code[commune.code_insee].append(commune)
+    with django_db_blocker.unblock():
+        for commune in Commune.objects.all():
+            by_code[commune.code_insee].append(commune)
     return by_code
 
 
@@ -147,7 +149,7 @@ def check_commune_code(code: str, name: str, force: str) -> list[tuple]:
 
 @pytest.mark.django_db
 def test_every_commune_chosen_by_code_starts_there_with_its_force(
-    platform: None,
+    platform: None, stored: dict[str, list[Commune]]
 ) -> None:
     """Every current commune, in one bulk pass, then a sample end to end.
 
@@ -160,7 +162,7 @@ def test_every_commune_chosen_by_code_starts_there_with_its_force(
     commune (35,000) took a minute.
     """
     data = reference()
-    by_code = stored_communes()
+    by_code = stored
     in_effect = {
         row.code_insee: competence_of(row).force
         for row in CommuneCompetence.objects.all()
@@ -195,11 +197,13 @@ def test_every_commune_chosen_by_code_starts_there_with_its_force(
 
 
 @pytest.mark.django_db
-def test_every_former_commune_code_starts_in_todays_commune(platform: None) -> None:
+def test_every_former_commune_code_starts_in_todays_commune(
+    platform: None, stored: dict[str, list[Commune]]
+) -> None:
     """Every former code in bulk (what the service reads), a sample end to end."""
     data = reference()
     assert len(data["parent"]) > 1_000
-    by_code = stored_communes()
+    by_code = stored
     wrong = []
     for code, parent in data["parent"].items():
         rows = by_code.get(code, [])
@@ -264,14 +268,14 @@ def check_postal_code(postal_code: str, expected: set[str]) -> list[tuple]:
 
 @pytest.mark.django_db
 def test_every_postal_code_resolves_or_lists_exactly_its_communes(
-    platform: None,
+    platform: None, stored: dict[str, list[Commune]]
 ) -> None:
     """Every postal code in bulk (the real ``_drop_divided_parents`` over the
     stored pairs), then a sample of each department end to end: single,
     shared and divided-city codes."""
     data = reference()
     assert len(data["postal_codes"]) > 6_000
-    by_id = {c.pk: c for rows in stored_communes().values() for c in rows}
+    by_id = {c.pk: c for rows in stored.values() for c in rows}
     stored: dict[str, list[Commune]] = defaultdict(list)
     for postal_code, commune_id in PostalCode.objects.values_list("code", "commune"):
         if by_id[commune_id].kind in CURRENT_KINDS:
