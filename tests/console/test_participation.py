@@ -76,9 +76,12 @@ def state(conversation_id):
 
 
 def to_visitor(sent, conversation):
-    """The events sent to the group the visitor's socket listens on."""
-    group = events.conversation_group_name(conversation.id)
-    return [event for name, event in sent if name == group]
+    """The events sent to the groups the visitor's socket listens on."""
+    groups = {
+        events.conversation_group_name(conversation.id),
+        events.visitor_group_name(conversation.id),
+    }
+    return [event for name, event in sent if name in groups]
 
 
 def refused(call, *args, **kwargs) -> str:
