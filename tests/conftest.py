@@ -1,4 +1,11 @@
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+
 import pytest
+
+from django.utils import timezone
 
 
 @pytest.fixture(autouse=True)
@@ -23,6 +30,79 @@ async def runtime_stopped():
     from realtime import runtime
 
     await runtime.stop()
+
+
+@pytest.fixture
+def capture_events(django_capture_on_commit_callbacks):
+    """Collect the events a service call emits once its transaction commits.
+
+    ``with capture_events() as sent:`` around service calls in a plain
+    ``django_db`` test: the commit callbacks run when the block ends, as
+    the consumer's commit would, and hand their events to ``sent`` instead
+    of the channel layer (``realtime.events.collecting_events``).
+    """
+    from realtime.events import collecting_events
+
+    @contextmanager
+    def capture() -> Iterator[list]:
+        with (
+            collecting_events() as collected,
+            django_capture_on_commit_callbacks(execute=True),
+        ):
+            yield collected
+
+    return capture
+
+
+class Clock:
+    """Real time plus an offset that a test moves instead of sleeping.
+
+    Time still flows as usual; ``advance`` jumps it forward at once for
+    the clocks the ``clock`` fixture patches.
+    """
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def advance(self, seconds: float) -> None:
+        self.offset += seconds
+
+
+class _TimeModule:
+    """The ``time`` module as one module of the code under test sees it."""
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+
+    def monotonic(self) -> float:
+        return time.monotonic() + self._clock.offset
+
+    def time(self) -> float:
+        return time.time() + self._clock.offset
+
+    def __getattr__(self, name: str):
+        return getattr(time, name)
+
+
+@pytest.fixture
+def clock(monkeypatch) -> Clock:
+    """Move ``timezone.now`` and the sockets' ``time`` forward on demand.
+
+    Only ``chat.socket`` and ``realtime.frames`` (the rate limit's token
+    bucket) see the moved ``time`` module: patching the real
+    ``time.monotonic`` would move the event loop's clock too.
+    """
+    from chat import socket
+    from realtime import frames
+
+    patched = Clock()
+    real_now = timezone.now
+    monkeypatch.setattr(
+        timezone, "now", lambda: real_now() + timedelta(seconds=patched.offset)
+    )
+    monkeypatch.setattr(socket, "time", _TimeModule(patched))
+    monkeypatch.setattr(frames, "time", _TimeModule(patched))
+    return patched
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):

@@ -1,7 +1,10 @@
 """Real reference data for routing and directory tests.
 
-``competence`` imports the whole commune → force table once per module
-(like ``tests/chat/conftest.py`` does for communes). Socket tests run in
+The management commands import the reference tables once per test
+session; ``restore_reference`` then copies their rows back from memory in
+well under a second, so ``competence`` (like ``tests/chat/conftest.py``
+for communes) can commit the tables per module and empty them after it,
+and tests elsewhere still start from empty tables. Socket tests run in
 ``transaction=True`` mode, which empties every table after each test, so
 they use ``load_real_places`` instead: the real rows of a few communes
 (communes.csv, postal_codes.csv, police_gendarmerie_competence.csv), in
@@ -19,31 +22,92 @@ import pytest
 
 from django.conf import settings
 from django.core.management import call_command
+from django.core.management.color import no_style
+from django.db import connection, models, transaction
 
 from chat.management.commands.import_competence import read_competences
 from chat.models import Commune, CommuneCompetence, PostalCode
+
+COMMUNE_TABLES = (Commune, PostalCode)
+COMPETENCE_TABLES = (CommuneCompetence,)
+
+# The imported rows of each table, by model: (columns, rows).
+_snapshots: dict[type[models.Model], tuple[list[str], list[tuple]]] = {}
+
+
+def _dump(model: type[models.Model]) -> tuple[list[str], list[tuple]]:
+    columns = [field.column for field in model._meta.concrete_fields]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT {} FROM {}".format(  # noqa: S608 - names from the model
+                ", ".join(connection.ops.quote_name(c) for c in columns),
+                connection.ops.quote_name(model._meta.db_table),
+            )
+        )
+        return columns, cursor.fetchall()
+
+
+def restore_reference(command: str, tables: tuple[type[models.Model], ...]) -> bool:
+    """Fill ``tables`` with the reference rows ``command`` imports.
+
+    The first call of a session runs the real import and keeps its rows;
+    later calls insert those rows again with their ids, about twenty times
+    faster than importing. Does nothing (and returns False) when the first
+    table already has rows.
+    """
+    if tables[0].objects.exists():
+        return False
+    if tables[0] not in _snapshots:
+        call_command(command, verbosity=0)
+        for model in tables:
+            _snapshots[model] = _dump(model)
+        return True
+    with transaction.atomic(), connection.cursor() as cursor:
+        for model in tables:
+            columns, rows = _snapshots[model]
+            cursor.executemany(
+                "INSERT INTO {} ({}) VALUES ({})".format(  # noqa: S608
+                    connection.ops.quote_name(model._meta.db_table),
+                    ", ".join(connection.ops.quote_name(c) for c in columns),
+                    ", ".join(["%s"] * len(columns)),
+                ),
+                rows,
+            )
+        for sql in connection.ops.sequence_reset_sql(no_style(), list(tables)):
+            cursor.execute(sql)
+    return True
+
+
+def empty_reference(tables: tuple[type[models.Model], ...]) -> None:
+    """Delete every row of ``tables``, referencing tables first.
+
+    Plain ``DELETE``s: the committed reference rows are referenced by no
+    committed row, so Django's cascade collection (seconds for 80,000
+    rows) has nothing to find.
+    """
+    with transaction.atomic(), connection.cursor() as cursor:
+        for model in reversed(tables):
+            table = connection.ops.quote_name(model._meta.db_table)
+            cursor.execute(f"DELETE FROM {table}")  # noqa: S608
 
 
 @pytest.fixture(scope="module")
 def _committed_competence(
     _committed_communes: None, django_db_blocker
 ) -> Iterator[None]:
-    """Import the competence table once per module, committed."""
+    """Commit the competence table for this module, empty it after."""
     with django_db_blocker.unblock():
-        imported = not CommuneCompetence.objects.exists()
-        if imported:
-            call_command("import_competence", verbosity=0)
+        filled = restore_reference("import_competence", COMPETENCE_TABLES)
     yield
-    if imported:
+    if filled:
         with django_db_blocker.unblock():
-            CommuneCompetence.objects.all().delete()
+            empty_reference(COMPETENCE_TABLES)
 
 
 @pytest.fixture
 def competence(communes: None, _committed_competence: None, db: None) -> None:
     """Make the communes and the real competence table available."""
-    if not CommuneCompetence.objects.exists():
-        call_command("import_competence", verbosity=0)
+    restore_reference("import_competence", COMPETENCE_TABLES)
 
 
 def _data(name: str) -> Path:

@@ -4,28 +4,25 @@ from collections.abc import Iterator
 
 import pytest
 
-from django.core.management import call_command
-
-from chat.models import Commune, PostalCode
+from tests.reference_data import COMMUNE_TABLES, empty_reference, restore_reference
 
 
 @pytest.fixture(scope="module")
 def _committed_communes(django_db_setup: None, django_db_blocker) -> Iterator[None]:
-    """Import the reference communes once per test module, committed.
+    """Commit the reference communes for this test module.
 
-    Importing takes a few seconds, too slow to repeat in every test's
-    rolled-back transaction. The rows are removed when the module ends, so
-    tests elsewhere that build their own communes start from an empty table.
+    The first module of the session imports them (seconds); later ones
+    copy the imported rows back (a fraction of a second), too slow still
+    to repeat in every test's rolled-back transaction. The rows are
+    removed when the module ends, so tests elsewhere that build their own
+    communes start from an empty table.
     """
     with django_db_blocker.unblock():
-        imported = not Commune.objects.exists()
-        if imported:
-            call_command("import_communes", verbosity=0)
+        filled = restore_reference("import_communes", COMMUNE_TABLES)
     yield
-    if imported:
+    if filled:
         with django_db_blocker.unblock():
-            PostalCode.objects.all().delete()
-            Commune.objects.all().delete()
+            empty_reference(COMMUNE_TABLES)
 
 
 @pytest.fixture
@@ -34,8 +31,7 @@ def communes(_committed_communes: None, db: None) -> None:
 
     A ``transaction=True`` test flushes every table when it ends.
     pytest-django runs those tests last, but if one has emptied the table
-    anyway (another ordering plugin, say), the data is imported again inside
+    anyway (another ordering plugin, say), the rows are restored inside
     this test's transaction, and rolled back with it.
     """
-    if not Commune.objects.exists():
-        call_command("import_communes", verbosity=0)
+    restore_reference("import_communes", COMMUNE_TABLES)

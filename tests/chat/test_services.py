@@ -193,6 +193,9 @@ def test_connections_of_a_dead_process_stop_counting(settings):
     assert not Connection.objects.filter(channel_name="chan-dead").exists()
 
 
+# No thread and no second connection below: a rolled-back transaction is
+# enough, and far cheaper than emptying every table after each test.
+@pytest.mark.django_db
 @pytest.mark.parametrize(
     ("utc", "expected"),
     [
@@ -216,12 +219,14 @@ def test_opening_hours_follow_paris_time_across_dst(utc, expected):
     assert is_service_open(service, at=utc) is expected
 
 
+@pytest.mark.django_db
 def test_empty_schedule_is_always_open():
     assert is_service_open(
         make_service("always"), at=datetime(2026, 1, 1, 3, tzinfo=UTC)
     )
 
 
+@pytest.mark.django_db
 def test_a_resend_after_the_close_gets_the_original_seq():
     from chat.services import do_close_conversation
 

@@ -43,7 +43,7 @@ def post_login(client: Client, username: str, password: str, code: str):
     )
 
 
-def test_login_needs_password_and_current_totp_code(client):
+def test_login_needs_password_and_current_totp_code(client, clock):
     user, password = staff_with_password()
     device = TOTPDevice.objects.get(user=user)
     wrong_code = current_code(device, offset_steps=5)
@@ -52,7 +52,7 @@ def test_login_needs_password_and_current_totp_code(client):
     assert "_auth_user_id" not in client.session
     assert client.get("/console/").status_code == 302
     # The device throttles after a wrong code (1 s, then doubling).
-    time.sleep(1.1)
+    clock.advance(1.1)
     accepted = post_login(client, user.username, password, current_code(device))
     assert accepted.status_code == 302
     assert accepted["Location"] == "/console/"
@@ -113,12 +113,12 @@ def test_logout_ends_the_session(client):
     assert client.get("/console/").status_code == 302
 
 
-def test_keepalive_pushes_the_inactivity_expiry(client, settings):
+def test_keepalive_pushes_the_inactivity_expiry(client, settings, clock):
     user, password = staff_with_password()
     device = TOTPDevice.objects.get(user=user)
     post_login(client, user.username, password, current_code(device))
     first = client.session.get_expiry_date()
-    time.sleep(1.1)
+    clock.advance(1.1)
     response = client.post("/console/keepalive/")
     assert response.status_code == 200
     assert 0 < response.json()["shift_remaining_s"] <= settings.CONSOLE_SHIFT_SECONDS

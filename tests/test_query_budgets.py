@@ -1,0 +1,161 @@
+"""How many SQL statements the hot paths run (issue 13).
+
+Each budget is exact, so that a change either way is seen and the number
+is moved on purpose, with its reason beside it. Transaction control
+(BEGIN, SAVEPOINT, RELEASE, COMMIT) is not counted: it depends on the
+caller's transaction, not on the path. Counted on the test database
+(SQLite); a statement more here is one more round trip on PostgreSQL.
+"""
+
+import uuid
+
+import pytest
+
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
+
+from chat.selectors import list_message_frames_after
+from chat.services.messages import do_send_message
+from console.auth import account_signature, lock_console_access
+from console.models import StaffProfile
+from console.selectors import list_queue_snapshots
+from console.services import (
+    check_claim_conversation,
+    check_send_staff_message,
+    do_create_login_session,
+)
+from tests.factories import make_commune, make_conversation, make_service, make_staff
+
+pytestmark = pytest.mark.django_db
+
+# A visitor's message: one UPDATE takes the next seq on the conversation
+# row, one INSERT stores the message.
+VISITOR_MESSAGE = 2
+# A receiver that saw a gap reads the messages after its last seq: one
+# SELECT, whatever the number of messages.
+DELIVERY_READ = 1
+# The console's re-check of the account inside every staff write
+# (console.auth.lock_console_access, issue 14). While the access stamp has
+# not moved: one indexed read of the stamp.
+STAFF_ACCESS_HELD = 1
+# The first write of a socket, or after the stamp moved: the session and
+# the stamp, then the session again, the user, the profile, its services
+# and the second factor (get_console_access), and the session's expiry;
+# account_signature reads the prefetched services.
+STAFF_ACCESS_FULL = 8
+# A staff message once access is checked: the conversation (access rule,
+# sender's role), the author's user row (``profile.user``, not loaded with
+# the profile), then the visitor message's UPDATE and INSERT.
+STAFF_MESSAGE = 4
+# A claim of a given conversation: the conversation (access rule), the
+# capacity lock and the two load counts, the user, the conditional UPDATE,
+# the read back, the first-claim stamp and its record, then the wait per
+# place and the waiting list (each visitor still waiting hears their place).
+CLAIM = 11
+# The queue of every service of a process, for all its operator sockets:
+# the waiting conversations, and their receipts (prefetched).
+QUEUE_SNAPSHOT = 2
+
+CONTROL = ("BEGIN", "SAVEPOINT", "RELEASE", "COMMIT", "ROLLBACK")
+
+
+class Statements:
+    """The SQL statements run inside the block, transaction control aside."""
+
+    def __enter__(self) -> "Statements":
+        self._capture = CaptureQueriesContext(connection)
+        self._capture.__enter__()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._capture.__exit__(*exc_info)
+        self.sql = [
+            query["sql"]
+            for query in self._capture.captured_queries
+            if not query["sql"].upper().startswith(CONTROL)
+        ]
+
+    def __len__(self) -> int:
+        return len(self.sql)
+
+    def __repr__(self) -> str:
+        return "\n".join(self.sql)
+
+
+@pytest.fixture
+def national(db):
+    make_commune()
+    return make_service("national")
+
+
+@pytest.fixture
+def claimed(national):
+    """A conversation, its operator's profile and console session key."""
+    conversation, _token = make_conversation(national)
+    user = make_staff(services=(national,))
+    profile = StaffProfile.objects.get(user=user)
+    check_claim_conversation(profile, str(conversation.id))
+    return conversation, profile, do_create_login_session(user)
+
+
+def test_a_visitor_message_and_its_delivery_read(national):
+    conversation, _token = make_conversation(national)
+    with Statements() as stored:
+        message, created = do_send_message(
+            conversation.id, sender="visitor", body="bonjour", client_id=uuid.uuid4()
+        )
+    assert created and message.seq == 1
+    assert len(stored) == VISITOR_MESSAGE, stored
+    for index in range(5):
+        do_send_message(
+            conversation.id, sender="visitor", body=f"m{index}", client_id=uuid.uuid4()
+        )
+    with Statements() as read:
+        frames = list_message_frames_after(conversation.id, 1, for_staff=True)
+    assert [frame["seq"] for frame in frames] == [2, 3, 4, 5, 6]
+    assert len(read) == DELIVERY_READ, read
+
+
+def test_a_staff_message_as_the_console_writes_it(claimed):
+    conversation, profile, session_key = claimed
+    # console.consumers.StaffConsoleConsumer.write, step by step: a first
+    # write checks everything, the next ones hold the grant.
+    with transaction.atomic():
+        with Statements() as full:
+            checked, grant = lock_console_access(session_key)
+            account_signature(checked)
+    assert checked.pk == profile.pk
+    assert len(full) == STAFF_ACCESS_FULL, full
+    with transaction.atomic():
+        with Statements() as held:
+            again = lock_console_access(session_key, (checked, grant))
+        with Statements() as write:
+            message, created = check_send_staff_message(
+                checked,
+                str(conversation.id),
+                text="Bonjour",
+                client_id=str(uuid.uuid4()),
+            )
+    assert again == (checked, grant)
+    assert created and message.seq == 1
+    assert len(held) == STAFF_ACCESS_HELD, held
+    assert len(write) == STAFF_MESSAGE, write
+
+
+def test_a_claim(national):
+    conversation, _token = make_conversation(national)
+    profile = StaffProfile.objects.get(user=make_staff(services=(national,)))
+    with Statements() as claim:
+        claimed = check_claim_conversation(profile, str(conversation.id))
+    assert claimed.operator_id == profile.user_id
+    assert len(claim) == CLAIM, claim
+
+
+def test_a_queue_snapshot_is_one_read_for_every_service(national):
+    other = make_service("enfance", is_default=False)
+    for service in (national, national, other):
+        make_conversation(service)
+    with Statements() as read:
+        snapshots = list_queue_snapshots([national.id, other.id])
+    assert [len(snapshots[national.id]), len(snapshots[other.id])] == [2, 1]
+    assert len(read) == QUEUE_SNAPSHOT, read
