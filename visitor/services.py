@@ -5,6 +5,10 @@ work, no database), then makes one call here to attach the socket and
 read what it must show, instead of a round trip per service. The reads
 run after the groups are joined, so an invitation or consent question
 asked meanwhile arrives as an event if it is not in what was read.
+
+It lives beside the consumer, in the ``visitor`` adapter package, because
+the view it reads spans apps above chat (the console's invitation, the
+escalation's consent question): chat itself may not import them.
 """
 
 from dataclasses import dataclass
