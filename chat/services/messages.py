@@ -68,37 +68,18 @@ def do_send_message(
     author_name: str = "",
     card: dict[str, Any] | None = None,
 ) -> tuple[Message, bool]:
-    """Store a message under the next seq; idempotent on ``client_id``.
-
-    On its own, the message is its own transaction, and a resend or a
-    concurrent twin fails the unique constraint, rolls back and returns the
-    stored message. Inside the caller's transaction (a staff write re-checks
-    access in it, issue 14), a savepoint pair would cost two round trips per
-    message: a resend is looked for first instead, and a concurrent twin
-    (two sockets sending one client id at once) fails the caller's whole
-    transaction, unacknowledged, so its client resends and finds it.
-    """
-    nested = connection.in_atomic_block
-    if nested and client_id is not None:
-        existing = Message.objects.filter(
-            conversation_id=conversation_id, client_id=client_id
-        ).first()
-        if existing is not None:
-            return existing, False
+    """Store a message under the next seq; idempotent on ``client_id``."""
     try:
-        with transaction.atomic(savepoint=False):
-            stored = _store_message(
-                conversation_id,
-                sender=sender,
-                body=body,
-                client_id=client_id,
-                author=author,
-                author_name=author_name,
-                card=card,
-            )
+        return _store_message(
+            conversation_id,
+            sender=sender,
+            body=body,
+            client_id=client_id,
+            author=author,
+            author_name=author_name,
+            card=card,
+        )
     except IntegrityError:
-        if nested:
-            raise
         # This client id is stored already (a resend, or a concurrent
         # twin that won): the whole transaction rolled back, seq included.
         existing = Message.objects.filter(
@@ -107,13 +88,9 @@ def do_send_message(
         if client_id is None or existing is None:
             raise
         return existing, False
-    if stored is None:
-        # Refused outside the atomic block: a caller's transaction that
-        # catches the refusal may go on.
-        return _store_refused(conversation_id, client_id)
-    return stored, True
 
 
+@transaction.atomic
 def _store_message(
     conversation_id: UUID,
     *,
@@ -123,8 +100,7 @@ def _store_message(
     author: User | None,
     author_name: str,
     card: dict[str, Any] | None,
-) -> Message | None:
-    """Store the message in the caller's atomic block; None if refused."""
+) -> tuple[Message, bool]:
     # One UPDATE takes the row lock and the next seq at once: the lock
     # serializes writers of one conversation until the commit, so seq has
     # no gap and no duplicate (SQLite: the IMMEDIATE transaction holds the
@@ -133,7 +109,7 @@ def _store_message(
     # in one statement because the ciphertext is bound to its seq.
     seq = _take_next_seq(conversation_id, sender)
     if seq is None:
-        return None
+        return _store_refused(conversation_id, client_id)
     # A resend of a stored client id fails the unique constraint on insert;
     # do_send_message then returns the stored message (the whole
     # transaction rolls back, the seq increment with it).
@@ -155,7 +131,7 @@ def _store_message(
         frame=render_message(message, for_staff=False, text=body),
         client_id=client_id,
     )
-    return message
+    return message, True
 
 
 STAFF_SENDERS = frozenset(

@@ -8,7 +8,6 @@ Staff-only lines (notes, whispers) and silent joins go to the
 conversation's staff group, never to the group the visitor listens to.
 """
 
-import functools
 from typing import Any
 from uuid import UUID
 
@@ -475,25 +474,19 @@ def check_send_staff_message(
     conversation, sender = access_conversation_as_participant(
         profile, conversation_id, only=("id", "status", "operator_id")
     )
-    send = functools.partial(
-        do_send_message,
-        conversation.id,
-        sender=sender,
-        author=profile.user,
-        author_name=profile.pseudonym,
-        body=body,
-        client_id=key,
-    )
-    if sender == Message.Sender.SUPERVISOR:
-        participant = get_participant(profile, conversation.id)
-        if participant is not None and participant.silent:
-            # One atomic block (a savepoint inside the console's write):
-            # a refused message undoes the reveal.
-            with transaction.atomic():
+    with transaction.atomic():
+        if sender == Message.Sender.SUPERVISOR:
+            participant = get_participant(profile, conversation.id)
+            if participant is not None and participant.silent:
                 do_unsilence(participant, name=profile.pseudonym)
-                return send()
-    # The hot path: no savepoint of its own (issue 14).
-    return send()
+        return do_send_message(
+            conversation.id,
+            sender=sender,
+            author=profile.user,
+            author_name=profile.pseudonym,
+            body=body,
+            client_id=key,
+        )
 
 
 @transaction.atomic
