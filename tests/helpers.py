@@ -98,3 +98,32 @@ async def connect_staff(user: Any) -> tuple[WebsocketCommunicator, dict[str, Any
     hello = await staff.receive_json_from()
     assert hello["type"] == "hello", hello
     return staff, hello
+
+
+async def open_claimed_with_psychologist() -> tuple[
+    WebsocketCommunicator, dict[str, Any], WebsocketCommunicator, WebsocketCommunicator
+]:
+    """A conversation of the escalation world claimed by an operator, with a
+    psychologist's console open: (visitor, ``started``, operator, psy).
+    """
+    from console.models import StaffProfile
+    from tests.escalation.conftest import make_escalation_world
+    from tests.factories import make_staff
+
+    def world() -> tuple[Any, Any]:
+        service, _unit = make_escalation_world()
+        return tuple(
+            make_staff(roles=(role,), services=(service,), pseudonym=pseudonym)
+            for role, pseudonym in (
+                (StaffProfile.Role.OPERATOR, "Opératrice 12"),
+                (StaffProfile.Role.PSYCHOLOGIST, "Psychologue 3"),
+            )
+        )
+
+    operator, psychologist = await database_sync_to_async(world)()
+    visitor, started = await open_conversation()
+    staff, _hello = await connect_staff(operator)
+    psy, _psy_hello = await connect_staff(psychologist)
+    await staff.send_json_to({"type": "claim", "conversation": started["conversation"]})
+    await receive_until(staff, "assigned")
+    return visitor, started, staff, psy

@@ -9,16 +9,10 @@ import uuid
 
 import pytest
 
-from channels.db import database_sync_to_async
-
 from chat import socket
-from console.models import StaffProfile
-from tests.escalation.conftest import make_escalation_world
-from tests.factories import make_staff
 from tests.helpers import (
-    connect_staff,
     drain,
-    open_conversation,
+    open_claimed_with_psychologist,
     receive_until,
     visitor_communicator,
 )
@@ -44,24 +38,9 @@ def database_calls(monkeypatch):
     return calls
 
 
-def staff_of(service, role, pseudonym):
-    return make_staff(roles=(role,), services=(service,), pseudonym=pseudonym)
-
-
 async def test_resume_shows_history_then_the_pending_questions(database_calls):
-    service, _unit = await database_sync_to_async(make_escalation_world)()
-    operator = await database_sync_to_async(staff_of)(
-        service, StaffProfile.Role.OPERATOR, "Opératrice 12"
-    )
-    psychologist = await database_sync_to_async(staff_of)(
-        service, StaffProfile.Role.PSYCHOLOGIST, "Psychologue 3"
-    )
-    visitor, started = await open_conversation()
+    visitor, started, staff, psy = await open_claimed_with_psychologist()
     conversation_id = started["conversation"]
-    staff, _hello = await connect_staff(operator)
-    psy, _psy_hello = await connect_staff(psychologist)
-    await staff.send_json_to({"type": "claim", "conversation": conversation_id})
-    await receive_until(staff, "assigned")
     await visitor.send_json_to(
         {"type": "message", "id": str(uuid.uuid4()), "text": "bonjour"}
     )

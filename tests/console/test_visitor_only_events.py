@@ -8,13 +8,11 @@ reaching it would be a bug, not a frame quietly dropped.
 
 import pytest
 
-from channels.db import database_sync_to_async
-
 from console.consumers import StaffConsoleConsumer
-from console.models import StaffProfile
-from tests.escalation.conftest import make_escalation_world
-from tests.factories import make_staff
-from tests.helpers import connect_staff, open_conversation, receive_until
+from tests.helpers import (
+    open_claimed_with_psychologist,
+    receive_until,
+)
 from visitor.consumers import VisitorChatConsumer
 
 pytestmark = [
@@ -43,24 +41,9 @@ def dispatched(monkeypatch):
     return seen
 
 
-def staff_of(service, role, pseudonym):
-    return make_staff(roles=(role,), services=(service,), pseudonym=pseudonym)
-
-
 async def test_staff_never_receive_visitor_only_events(dispatched):
-    service, _unit = await database_sync_to_async(make_escalation_world)()
-    operator = await database_sync_to_async(staff_of)(
-        service, StaffProfile.Role.OPERATOR, "Opératrice 12"
-    )
-    psychologist = await database_sync_to_async(staff_of)(
-        service, StaffProfile.Role.PSYCHOLOGIST, "Psychologue 3"
-    )
-    visitor, started = await open_conversation()
+    visitor, started, staff, psy = await open_claimed_with_psychologist()
     conversation_id = started["conversation"]
-    staff, _hello = await connect_staff(operator)
-    psy, _psy_hello = await connect_staff(psychologist)
-    await staff.send_json_to({"type": "claim", "conversation": conversation_id})
-    await receive_until(staff, "assigned")
     await receive_until(visitor, "joined")
     await staff.send_json_to(
         {"type": "invite", "conversation": conversation_id, "role": "psychologist"}
