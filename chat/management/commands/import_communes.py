@@ -12,6 +12,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
+from chat.management.bulk import insert_rows
 from chat.models import Commune, PostalCode
 
 BATCH_SIZE = 2000
@@ -80,16 +81,15 @@ class Command(BaseCommand):
         communes = _read_communes(communes_path)
         pairs = _read_postal_codes(postal_codes_path)
         with transaction.atomic():
-            for start in range(0, len(communes), BATCH_SIZE):
-                Commune.objects.bulk_create(
-                    communes[start : start + BATCH_SIZE],
-                    update_conflicts=True,
-                    unique_fields=["code_insee", "kind"],
-                    update_fields=UPDATE_FIELDS,
-                )
+            insert_rows(
+                Commune,
+                communes,
+                unique_fields=["code_insee", "kind"],
+                update_fields=UPDATE_FIELDS,
+            )
             postal_codes, missing = _postal_codes(pairs)
             PostalCode.objects.all().delete()
-            PostalCode.objects.bulk_create(postal_codes, batch_size=BATCH_SIZE)
+            insert_rows(PostalCode, postal_codes)
         elapsed = time.monotonic() - started
 
         if verbosity:

@@ -17,6 +17,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 from django.utils import timezone
 
+from chat.management.bulk import insert_rows
 from chat.models import CommuneCompetence
 
 COMPETENCE_FILE = "police_gendarmerie_competence.csv"
@@ -111,7 +112,7 @@ def do_import_competences(rows: list[CommuneCompetence]) -> tuple[int, int]:
             new.append(row)
         elif current != tuple(getattr(row, field) for field in compared):
             changed.append(row)
-    CommuneCompetence.objects.bulk_create(new, batch_size=BATCH_SIZE)
+    insert_rows(CommuneCompetence, new)
     for start in range(0, len(changed), BATCH_SIZE):
         CommuneCompetence.objects.bulk_create(
             changed[start : start + BATCH_SIZE],
