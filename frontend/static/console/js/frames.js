@@ -250,6 +250,8 @@ export const handlers = {
     showNotice(notice, `${T.directory_shared} — ${card.name || ""}`);
   },
   released(frame) {
+    // Back in the queue by this person's hand: not a newcomer to announce.
+    state.queueSeen.add(frame.conversation);
     closeConversation(frame.conversation, T.released);
   },
   board(frame) {
