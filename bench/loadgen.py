@@ -324,6 +324,8 @@ class LoadGen:
         elif kind == "assigned":
             conv = frame.get("conversation")
             cid = conv.get("id") if isinstance(conv, dict) else None
+            if isinstance(conv, dict) and isinstance(conv.get("history"), list):
+                self.on_history(sock, cid, conv["history"], now)
             if sock.pending_claim is not None and not sock.pending_claim.done():
                 sock.pending_claim.set_result(cid)
             else:
@@ -395,6 +397,21 @@ class LoadGen:
         self.lat_at.append((t_send, now - t_send))
         self.last_delivery_ns = max(self.last_delivery_ns, now)
         self.progress_at = time.monotonic()
+
+    def on_history(self, sock: Sock, cid: Any, history: list, now: int) -> None:
+        """Count messages that reach an operator in a claim's history.
+
+        A visitor's message sent while the conversation waited (a requeue)
+        arrives in the ``assigned`` frame, not as a ``message`` frame; only
+        those not delivered before count, so history adds no duplicate.
+        """
+        for item in history:
+            if not isinstance(item, dict):
+                continue
+            parsed = self.parse_text(item.get("text"))
+            if parsed is not None and self.delivered.get(parsed[1], 0) == 0:
+                frame = {**item, "type": "message", "conversation": cid}
+                self.on_message(sock, frame, now)
 
     # ---- setup ----------------------------------------------------------
 
