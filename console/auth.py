@@ -32,6 +32,8 @@ from django.utils.crypto import constant_time_compare
 from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
 
+from chat import events
+from chat.errors import ChatError
 from console.models import AccessStamp, StaffProfile
 from console.selectors import get_console_profile
 from realtime.close_codes import CLOSE_NOT_ALLOWED, CLOSE_NOT_LOGGED_IN
@@ -117,6 +119,16 @@ def bump_access(user_id: int) -> None:
         AccessStamp.objects.get_or_create(user_id=user_id, defaults={"version": 1})
 
 
+def revoke_access(user_id: int) -> None:
+    """Bump the stamp now, and make the user's open consoles re-check on commit.
+
+    The stamp makes the next staff write re-check in its transaction even
+    if the event were lost; the event closes an idle console at once.
+    """
+    bump_access(user_id)
+    events.notify_session_check(user_id)
+
+
 def read_access_version(user_id: int) -> int:
     """Return the user's stamp, share-locked until the caller's commit.
 
@@ -168,8 +180,6 @@ def lock_console_access(
     point is seen, and one committed after waits for the write.
     Returns the profile and the grant to hold next; raises ``revoked``.
     """
-    from chat.errors import ChatError
-
     if held is not None:
         profile, grant = held
         if time.time() < grant.expires_at and (
@@ -182,6 +192,9 @@ def lock_console_access(
         user_id = store.load().get(SESSION_KEY)
         if user_id is not None:
             version = read_access_version(int(user_id))
+            # The session again, now under the stamp's lock: a logout that
+            # committed between the first read and the lock bumped the
+            # stamp, and the session read before it would still look valid.
             profile = get_console_access(session_key)[1]
     if profile is None:
         raise ChatError("revoked", _("Votre accès a changé : reconnectez-vous."))

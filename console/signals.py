@@ -17,15 +17,8 @@ from django.contrib.auth.models import User
 from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.dispatch import receiver
 
-from chat import events
-from console.auth import bump_access
+from console.auth import bump_access, revoke_access
 from console.models import StaffProfile
-
-
-def revoke(user_id: int) -> None:
-    """Bump the access stamp now, and make open consoles re-check on commit."""
-    bump_access(user_id)
-    events.notify_session_check(user_id)
 
 
 @receiver(post_save, sender=User, dispatch_uid="console-revoke-user")
@@ -33,7 +26,7 @@ def user_changed(sender: Any, instance: User, created: bool, **kwargs: Any) -> N
     update_fields = kwargs.get("update_fields")
     if created or (update_fields is not None and set(update_fields) == {"last_login"}):
         return
-    revoke(instance.pk)
+    revoke_access(instance.pk)
 
 
 @receiver(post_save, sender=StaffProfile, dispatch_uid="console-revoke-profile")
@@ -47,7 +40,7 @@ def profile_changed(
         # Nothing to re-check, but sockets holding the profile must re-read it.
         bump_access(instance.user_id)
         return
-    revoke(instance.user_id)
+    revoke_access(instance.user_id)
 
 
 @receiver(
@@ -57,13 +50,13 @@ def services_changed(sender: Any, instance: Any, action: str, **kwargs: Any) -> 
     if action not in ("post_add", "post_remove", "post_clear"):
         return
     if isinstance(instance, StaffProfile):
-        revoke(instance.user_id)
+        revoke_access(instance.user_id)
         return
     # Changed from the service's side: every profile named in pk_set.
     for user_id in StaffProfile.objects.filter(
         pk__in=kwargs.get("pk_set") or ()
     ).values_list("user_id", flat=True):
-        revoke(user_id)
+        revoke_access(user_id)
 
 
 @receiver(post_save, dispatch_uid="console-revoke-device-saved")
@@ -74,11 +67,11 @@ def device_saved(sender: Any, instance: Any, **kwargs: Any) -> None:
     confirmed one saved again changes nothing and sends nothing.
     """
     if isinstance(instance, Device) and not instance.confirmed:
-        revoke(instance.user_id)
+        revoke_access(instance.user_id)
 
 
 @receiver(post_delete, dispatch_uid="console-revoke-device-deleted")
 def device_deleted(sender: Any, instance: Any, **kwargs: Any) -> None:
     """A second-factor device removed: sessions that passed it lapse."""
     if isinstance(instance, Device):
-        revoke(instance.user_id)
+        revoke_access(instance.user_id)

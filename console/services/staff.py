@@ -25,11 +25,10 @@ from django.http import HttpRequest
 from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
 
-from chat import events
 from chat.errors import ChatError
 from chat.models import Service
 from console.access import get_staff_profile
-from console.auth import bump_access
+from console.auth import revoke_access
 from console.models import StaffProfile
 
 TOTP_DEVICE_NAME = "authenticator"
@@ -222,8 +221,7 @@ def do_staff_logout(request: HttpRequest) -> None:
         do_release_all(request.user)
     logout(request)
     if user_id is not None:
-        bump_access(user_id)
-        events.notify_session_check(user_id)
+        revoke_access(user_id)
 
 
 @transaction.atomic
@@ -243,8 +241,7 @@ def do_end_all_sessions(user: User) -> int:
         if session.get_decoded().get(SESSION_KEY) == str(user.pk):
             session.delete()
             ended += 1
-    bump_access(user.pk)
-    events.notify_session_check(user.pk)
+    revoke_access(user.pk)
     return ended
 
 
