@@ -17,6 +17,7 @@ from typing import Any
 from uuid import UUID
 
 from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.consumer import get_handler_name
 from django.conf import settings
 from django.db import DatabaseError
 from django.utils.translation import gettext as _
@@ -94,6 +95,21 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
 
     async def release_admission(self) -> None:
         """Give back this socket's admission count (visitor sockets)."""
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        """Run the handler of one ASGI or layer message, with no thread hop.
+
+        Channels' own ``dispatch`` first runs ``close_old_connections`` in
+        the process's one sync thread, for every frame received and every
+        layer event of every socket: a thread round trip per delivered
+        message, queued behind SQLite's writes. Nothing here touches the
+        database outside ``db``/``db_read``, which already close stale
+        connections in the thread that uses them (docs/decisions.md).
+        """
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
 
     # -- inbound ----------------------------------------------------------
 
