@@ -16,8 +16,8 @@ from collections import deque
 from typing import Any
 from uuid import UUID
 
-from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.consumer import get_handler_name
+from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.db import DatabaseError
 from django.utils.translation import gettext as _

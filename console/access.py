@@ -35,6 +35,14 @@ def get_staff_profile(user: User) -> StaffProfile | None:
     return StaffProfile.objects.filter(user=user).prefetch_related("services").first()
 
 
+def parse_conversation_id(conversation_id: Any) -> UUID:
+    """Return the id as a UUID; what is not one is a conversation not found."""
+    try:
+        return UUID(str(conversation_id))
+    except ValueError:
+        raise refusals.conversation_not_found() from None
+
+
 def access_conversation_for_staff(
     profile: StaffProfile, conversation_id: Any, *, only: tuple[str, ...] = ()
 ) -> Conversation:
@@ -47,10 +55,7 @@ def access_conversation_for_staff(
     by the service function. Missing and forbidden raise the same
     ``not_found``.
     """
-    try:
-        key = UUID(str(conversation_id))
-    except ValueError:
-        raise refusals.conversation_not_found() from None
+    key = parse_conversation_id(conversation_id)
     # ``only``: the hot paths (a staff message) load just the fields they
     # read; building the full query with its two joins cost more than the
     # rest of storing a message.

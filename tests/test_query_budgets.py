@@ -43,10 +43,10 @@ STAFF_ACCESS_HELD = 1
 # and the second factor (get_console_access), and the session's expiry;
 # account_signature reads the prefetched services.
 STAFF_ACCESS_FULL = 8
-# A staff message once access is checked: the conversation (access rule,
-# sender's role), the author's user row (``profile.user``, not loaded with
-# the profile), then the visitor message's UPDATE and INSERT.
-STAFF_MESSAGE = 4
+# A staff message from the operator in charge once access is checked: the
+# UPDATE that takes the seq only while they are in charge (the access rule
+# and the write in one statement), then the INSERT.
+STAFF_MESSAGE = 2
 # A claim of a given conversation: the conversation (access rule), the
 # capacity lock and the two load counts, the user, the conditional UPDATE,
 # the read back, the first-claim stamp and its record, then the wait per

@@ -1,11 +1,14 @@
 """Storing messages with gapless numbering, notes and typing signals."""
 
+from dataclasses import dataclass
+from functools import cache
 from typing import Any
 from uuid import UUID
 
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Field
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -58,6 +61,21 @@ def check_send_message(
     )
 
 
+@dataclass(frozen=True)
+class InCharge:
+    """Who must be in charge for a staff message to take the fast path.
+
+    The operator's user id and the services their held profile belongs to:
+    the conversation's UPDATE matches only while that operator is in charge
+    of it in one of those services, so the access rule and the write are
+    one statement (issue 14). No match is not a refusal: the caller takes
+    the full path, which knows every other case.
+    """
+
+    operator_id: int
+    service_ids: tuple[int, ...]
+
+
 def do_send_message(
     conversation_id: UUID,
     *,
@@ -65,19 +83,26 @@ def do_send_message(
     body: str,
     client_id: UUID | None = None,
     author: User | None = None,
+    author_id: int | None = None,
     author_name: str = "",
     card: dict[str, Any] | None = None,
-) -> tuple[Message, bool]:
-    """Store a message under the next seq; idempotent on ``client_id``."""
+    in_charge: InCharge | None = None,
+) -> tuple[Message, bool] | None:
+    """Store a message under the next seq; idempotent on ``client_id``.
+
+    With ``in_charge``, returns None (and stores nothing) unless that
+    operator is in charge of the open conversation in one of its services.
+    """
     try:
         return _store_message(
             conversation_id,
             sender=sender,
             body=body,
             client_id=client_id,
-            author=author,
+            author_id=author.pk if author is not None else author_id,
             author_name=author_name,
             card=card,
+            in_charge=in_charge,
         )
     except IntegrityError:
         # This client id is stored already (a resend, or a concurrent
@@ -97,27 +122,27 @@ def _store_message(
     sender: str,
     body: str,
     client_id: UUID | None,
-    author: User | None,
+    author_id: int | None,
     author_name: str,
     card: dict[str, Any] | None,
-) -> tuple[Message, bool]:
+    in_charge: InCharge | None,
+) -> tuple[Message, bool] | None:
     # One UPDATE takes the row lock and the next seq at once: the lock
     # serializes writers of one conversation until the commit, so seq has
     # no gap and no duplicate (SQLite: the IMMEDIATE transaction holds the
     # database write lock as well). Two statements per message instead of
     # SELECT FOR UPDATE, INSERT, UPDATE: the insert cannot join the update
     # in one statement because the ciphertext is bound to its seq.
-    seq = _take_next_seq(conversation_id, sender)
+    seq = _take_next_seq(conversation_id, sender, in_charge)
     if seq is None:
+        if in_charge is not None:
+            return None
         return _store_refused(conversation_id, client_id)
-    # A resend of a stored client id fails the unique constraint on insert;
-    # do_send_message then returns the stored message (the whole
-    # transaction rolls back, the seq increment with it).
-    message = Message.objects.create(
+    message = Message(
         conversation_id=conversation_id,
         seq=seq,
         sender=sender,
-        author=author,
+        author_id=author_id,
         author_name=author_name,
         client_id=client_id,
         ciphertext=encrypt_message_body(
@@ -125,6 +150,10 @@ def _store_message(
         ),
         card=card,
     )
+    # A resend of a stored client id fails the unique constraint on insert;
+    # do_send_message then returns the stored message (the whole
+    # transaction rolls back, the seq increment with it).
+    _insert_message(message)
     events.notify_message_stored(
         conversation_id,
         seq,
@@ -134,13 +163,54 @@ def _store_message(
     return message, True
 
 
+def _insert_message(message: Message) -> None:
+    """INSERT ``message`` with one statement built once per database.
+
+    What ``Message.objects.create`` sends, without compiling the query for
+    every message (a sixth of a message's cost in the profile). No signal
+    is sent: nothing listens for a message's save, and the hot path must
+    not grow one unseen.
+    """
+    fields = _insert_fields()
+    params = [
+        field.get_db_prep_save(field.pre_save(message, add=True), connection)
+        for field in fields
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(_insert_sql(connection.vendor), params)
+        message.pk = cursor.fetchone()[0]
+    message._state.adding = False
+    message._state.db = connection.alias
+
+
+@cache
+def _insert_fields() -> tuple[Field, ...]:
+    return tuple(f for f in Message._meta.concrete_fields if not f.primary_key)
+
+
+@cache
+def _insert_sql(vendor: str) -> str:
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(field.column) for field in _insert_fields())
+    marks = ", ".join(["%s"] * len(_insert_fields()))
+    return (
+        f"INSERT INTO {quote(Message._meta.db_table)} ({columns}) "  # noqa: S608 - model's table.
+        f"VALUES ({marks}) RETURNING {quote(Message._meta.pk.column)}"
+    )
+
+
 STAFF_SENDERS = frozenset(
     {Message.Sender.OPERATOR, Message.Sender.PSYCHOLOGIST, Message.Sender.SUPERVISOR}
 )
 
 
-def _take_next_seq(conversation_id: UUID, sender: str) -> int | None:
+def _take_next_seq(
+    conversation_id: UUID, sender: str, in_charge: InCharge | None = None
+) -> int | None:
     """Increment ``last_seq`` of an open conversation; None if closed or absent.
+
+    With ``in_charge``, also None unless that operator is in charge of it
+    in one of those services.
 
     The same UPDATE counts the message for the statistics (visitor or staff
     message, first staff reply): ``purge`` deletes the messages, and a
@@ -151,20 +221,28 @@ def _take_next_seq(conversation_id: UUID, sender: str) -> int | None:
     reply_at = (
         connection.ops.adapt_datetimefield_value(timezone.now()) if staff else None
     )
+    params = [
+        int(sender == Message.Sender.VISITOR),
+        int(staff),
+        reply_at,
+        Conversation._meta.pk.get_db_prep_value(conversation_id, connection),
+        Conversation.Status.CLOSED,
+    ]
+    guard = ""
+    if in_charge is not None:
+        if not in_charge.service_ids:
+            return None
+        marks = ", ".join(["%s"] * len(in_charge.service_ids))
+        guard = f" AND operator_id = %s AND service_id IN ({marks})"
+        params += [in_charge.operator_id, *in_charge.service_ids]
     with connection.cursor() as cursor:
         cursor.execute(
             f"UPDATE {table} SET last_seq = last_seq + 1, "  # noqa: S608 - a model's table.
             "visitor_messages = visitor_messages + %s, "
             "staff_messages = staff_messages + %s, "
             "first_staff_reply_at = COALESCE(first_staff_reply_at, %s) "
-            "WHERE id = %s AND status <> %s RETURNING last_seq",
-            [
-                int(sender == Message.Sender.VISITOR),
-                int(staff),
-                reply_at,
-                Conversation._meta.pk.get_db_prep_value(conversation_id, connection),
-                Conversation.Status.CLOSED,
-            ],
+            f"WHERE id = %s AND status <> %s{guard} RETURNING last_seq",
+            params,
         )
         row = cursor.fetchone()
     return None if row is None else row[0]

@@ -20,7 +20,12 @@ from chat import events, refusals
 from chat.errors import ChatError
 from chat.hours import format_hours, is_psychologist_available
 from chat.models import Conversation, Message, Note, Service
-from chat.services.messages import check_client_id, check_text, do_send_message
+from chat.services.messages import (
+    InCharge,
+    check_client_id,
+    check_text,
+    do_send_message,
+)
 from chat.services.queue import do_notify_queue_changed
 from chat.signals import announce_arrival
 from console.access import (
@@ -30,6 +35,7 @@ from console.access import (
     access_conversation_for_staff,
     get_participant,
     get_staff_place,
+    parse_conversation_id,
 )
 from console.models import Invitation, Participant, StaffProfile, Whisper
 from console.selectors import (
@@ -465,12 +471,32 @@ def check_send_staff_message(
 ) -> tuple[Message, bool]:
     """Store a staff message; a silent supervisor who writes becomes visible.
 
+    The operator in charge, the common case, is checked by the write
+    itself (``InCharge``): one UPDATE matches only while they are in charge
+    in one of their services. Everyone else, and an operator it did not
+    match, goes through the full access rule.
+
     The visitor first sees the supervisor join, then the message. Both
     commit together: a message refused after the reveal (the conversation
     closed meanwhile) leaves the supervisor silent, whoever the caller.
     """
     body = check_text(text)
     key = check_client_id(client_id)
+    if profile.has_role(StaffProfile.Role.OPERATOR):
+        stored = do_send_message(
+            parse_conversation_id(conversation_id),
+            sender=Message.Sender.OPERATOR,
+            author_id=profile.user_id,
+            author_name=profile.pseudonym,
+            body=body,
+            client_id=key,
+            in_charge=InCharge(
+                operator_id=profile.user_id,
+                service_ids=tuple(s.id for s in profile.services.all()),
+            ),
+        )
+        if stored is not None:
+            return stored
     conversation, sender = access_conversation_as_participant(
         profile, conversation_id, only=("id", "status", "operator_id")
     )
@@ -479,14 +505,16 @@ def check_send_staff_message(
             participant = get_participant(profile, conversation.id)
             if participant is not None and participant.silent:
                 do_unsilence(participant, name=profile.pseudonym)
-        return do_send_message(
+        stored = do_send_message(
             conversation.id,
             sender=sender,
-            author=profile.user,
+            author_id=profile.user_id,
             author_name=profile.pseudonym,
             body=body,
             client_id=key,
         )
+    assert stored is not None  # noqa: S101 - no in_charge, never None.
+    return stored
 
 
 @transaction.atomic

@@ -1,0 +1,143 @@
+"""A staff message from the operator in charge: the access rule is the write.
+
+``check_send_staff_message`` first tries one UPDATE that matches only while
+the operator is in charge of the open conversation in one of their
+services (issue 14). Each case here must end exactly as the full access
+rule would: refused with nothing stored, or stored once.
+"""
+
+import uuid
+
+import pytest
+
+from chat.errors import ChatError
+from chat.models import Conversation, Message
+from console.models import StaffProfile
+from console.services import (
+    check_claim_conversation,
+    check_close_conversation,
+    check_join_conversation,
+)
+from console.services.participation import check_send_staff_message
+from tests.console.test_participation import claimed, new_staff
+from tests.factories import make_commune, make_conversation, make_service
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def national(db):
+    make_commune()
+    return make_service("national", name="Plateforme nationale")
+
+
+def send(profile, conversation_id, client_id=None):
+    return check_send_staff_message(
+        profile,
+        str(conversation_id),
+        text="Bonjour",
+        client_id=client_id or str(uuid.uuid4()),
+    )
+
+
+def last_seq(conversation):
+    return Conversation.objects.get(id=conversation.id).last_seq
+
+
+def test_the_operator_in_charge_writes_as_operator(national):
+    conversation, operator = claimed(national)
+    message, created = send(operator, conversation.id)
+    assert created
+    stored = Message.objects.get(id=message.id)
+    assert (stored.seq, stored.sender, stored.author_id, stored.author_name) == (
+        1,
+        Message.Sender.OPERATOR,
+        operator.user_id,
+        operator.pseudonym,
+    )
+    assert stored.created_at is not None
+
+
+def test_a_resend_is_acked_with_the_first_seq_and_stores_nothing(national):
+    conversation, operator = claimed(national)
+    client_id = str(uuid.uuid4())
+    first, _ = send(operator, conversation.id, client_id)
+    again, created = send(operator, conversation.id, client_id)
+    assert not created and again.seq == first.seq
+    assert last_seq(conversation) == 1
+    assert Message.objects.filter(conversation=conversation).count() == 1
+
+
+def test_an_operator_not_in_charge_is_refused_and_nothing_moves(national):
+    conversation, _operator = claimed(national)
+    colleague = new_staff(national, pseudonym="Opérateur 7")
+    with pytest.raises(ChatError):
+        send(colleague, conversation.id)
+    assert last_seq(conversation) == 0
+
+
+def test_an_operator_no_longer_of_the_service_is_refused(national):
+    conversation, operator = claimed(national)
+    operator.services.set([make_service("other", name="Autre")])
+    fresh = StaffProfile.objects.prefetch_related("services").get(id=operator.id)
+    with pytest.raises(ChatError) as refused:
+        send(fresh, conversation.id)
+    assert refused.value.code == "not_found"
+    assert last_seq(conversation) == 0
+
+
+def test_a_closed_conversation_refuses_the_operator(national):
+    conversation, operator = claimed(national)
+    check_close_conversation(
+        operator, str(conversation.id), outcome="other", categories=[]
+    )
+    with pytest.raises(ChatError) as refused:
+        send(operator, conversation.id)
+    # The full rule's answer: staff write only while it is active.
+    assert refused.value.code == "bad_state"
+    assert last_seq(conversation) == 0
+
+
+def test_a_waiting_conversation_refuses_the_operator(national):
+    conversation, _token = make_conversation(national)
+    operator = new_staff(national, pseudonym="Opératrice 3")
+    with pytest.raises(ChatError):
+        send(operator, conversation.id)
+    assert last_seq(conversation) == 0
+
+
+@pytest.mark.parametrize("bad", ["nope", "", "123"])
+def test_a_malformed_id_is_a_conversation_not_found(national, bad):
+    _conversation, operator = claimed(national)
+    with pytest.raises(ChatError) as refused:
+        send(operator, bad)
+    assert refused.value.code == "not_found"
+
+
+def test_an_operator_who_also_supervises_writes_as_the_supervisor_watching(
+    national,
+):
+    conversation, _operator = claimed(national)
+    both = new_staff(
+        national,
+        roles=(StaffProfile.Role.OPERATOR, StaffProfile.Role.SUPERVISOR),
+        pseudonym="Superviseure 2",
+    )
+    check_join_conversation(both, str(conversation.id))
+    message, created = send(both, conversation.id)
+    assert created and message.sender == Message.Sender.SUPERVISOR
+
+
+def test_the_operator_who_claims_after_a_release_writes_and_the_first_does_not(
+    national,
+):
+    conversation, first = claimed(national)
+    second = new_staff(national, pseudonym="Opérateur 9")
+    Conversation.objects.filter(id=conversation.id).update(
+        status=Conversation.Status.WAITING, operator=None
+    )
+    check_claim_conversation(second, str(conversation.id))
+    with pytest.raises(ChatError):
+        send(first, conversation.id)
+    message, created = send(second, conversation.id)
+    assert created and message.author_id == second.user_id
