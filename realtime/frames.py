@@ -76,6 +76,11 @@ def load_json_frame(text: str, max_depth: int = MAX_JSON_DEPTH) -> Any:
     the limit is explicit and does not depend on the interpreter's
     recursion limit. Raises ValueError, like ``json.loads``.
     """
+    if text.count("[") + text.count("{") <= max_depth:
+        # Fewer openers than the limit: no nesting can pass it, and the
+        # walk below (Python, per character) is skipped for nearly every
+        # frame of a conversation.
+        return json.loads(text)
     depth = 0
     in_string = escaped = False
     for char in text:
