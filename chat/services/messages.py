@@ -7,7 +7,13 @@ from uuid import UUID
 
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.db import IntegrityError, connection, transaction
+from django.db import (
+    DEFAULT_DB_ALIAS,
+    IntegrityError,
+    connection,
+    connections,
+    transaction,
+)
 from django.db.models import Field
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -171,16 +177,18 @@ def _insert_message(message: Message) -> None:
     is sent: nothing listens for a message's save, and the hot path must
     not grow one unseen.
     """
-    fields = _insert_fields()
+    # ``connection`` is a proxy that looks the thread's connection up on
+    # every attribute: once per call is enough.
+    db = connections[DEFAULT_DB_ALIAS]
     params = [
-        field.get_db_prep_save(field.pre_save(message, add=True), connection)
-        for field in fields
+        field.get_db_prep_save(field.pre_save(message, add=True), db)
+        for field in _insert_fields()
     ]
-    with connection.cursor() as cursor:
-        cursor.execute(_insert_sql(connection.vendor), params)
+    with db.cursor() as cursor:
+        cursor.execute(_insert_sql(db.vendor), params)
         message.pk = cursor.fetchone()[0]
     message._state.adding = False
-    message._state.db = connection.alias
+    message._state.db = db.alias
 
 
 @cache
@@ -216,16 +224,15 @@ def _take_next_seq(
     message, first staff reply): ``purge`` deletes the messages, and a
     year's figures must not change when it does.
     """
-    table = connection.ops.quote_name(Conversation._meta.db_table)
+    db = connections[DEFAULT_DB_ALIAS]
+    table = db.ops.quote_name(Conversation._meta.db_table)
     staff = sender in STAFF_SENDERS
-    reply_at = (
-        connection.ops.adapt_datetimefield_value(timezone.now()) if staff else None
-    )
+    reply_at = db.ops.adapt_datetimefield_value(timezone.now()) if staff else None
     params = [
         int(sender == Message.Sender.VISITOR),
         int(staff),
         reply_at,
-        Conversation._meta.pk.get_db_prep_value(conversation_id, connection),
+        Conversation._meta.pk.get_db_prep_value(conversation_id, db),
         Conversation.Status.CLOSED,
     ]
     guard = ""
@@ -235,7 +242,7 @@ def _take_next_seq(
         marks = ", ".join(["%s"] * len(in_charge.service_ids))
         guard = f" AND operator_id = %s AND service_id IN ({marks})"
         params += [in_charge.operator_id, *in_charge.service_ids]
-    with connection.cursor() as cursor:
+    with db.cursor() as cursor:
         cursor.execute(
             f"UPDATE {table} SET last_seq = last_seq + 1, "  # noqa: S608 - a model's table.
             "visitor_messages = visitor_messages + %s, "
