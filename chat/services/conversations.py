@@ -328,11 +328,17 @@ def do_leave_conversation(
 
 @transaction.atomic
 def do_release_conversation(
-    conversation: Conversation, *, reason: str, name: str = ""
+    conversation: Conversation,
+    *,
+    reason: str,
+    name: str = "",
+    notify_queue: bool = True,
 ) -> bool:
     """Put an active conversation back at the head of its queue.
 
     Returns False if it was no longer active (someone else acted first).
+    ``notify_queue=False``: the caller releases several and tells the queue
+    once at the end (``do_notify_queue_changed``).
     """
     head = Conversation.objects.filter(
         service_id=conversation.service_id, status=Conversation.Status.WAITING
@@ -357,7 +363,8 @@ def do_release_conversation(
     events.notify_status_changed(conversation.id, Conversation.Status.WAITING)
     if operator_id is not None:
         events.notify_unassigned(operator_id, conversation.id, reason)
-    do_notify_queue_changed(conversation.service_id)
+    if notify_queue:
+        do_notify_queue_changed(conversation.service_id)
     return True
 
 

@@ -126,13 +126,25 @@ def do_sweep_presence() -> dict[str, int]:
                     name=_pseudonym(conversation),
                 )
 
+    # A process restart or a shift change requeues many at once: each
+    # release is its own transaction, and the waiting visitors hear their
+    # new places once per service at the end, not once per release
+    # (O(waiting) events instead of O(requeued × waiting)).
+    requeued_services: set[int] = set()
     for conversation in active.filter(operator_grace_until__lt=now).select_related(
         "operator__staff"
     ):
         if do_release_conversation(
-            conversation, reason="operator_timeout", name=_pseudonym(conversation)
+            conversation,
+            reason="operator_timeout",
+            name=_pseudonym(conversation),
+            notify_queue=False,
         ):
             counts["requeued"] += 1
+            requeued_services.add(conversation.service_id)
+    for service_id in sorted(requeued_services):
+        with transaction.atomic():
+            do_notify_queue_changed(service_id)
 
     visitor_online = Exists(fresh.filter(conversation_id=OuterRef("id")))
     waiting = Conversation.objects.filter(status=Conversation.Status.WAITING)
