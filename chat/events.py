@@ -35,7 +35,18 @@ def conversation_staff_group_name(conversation_id: UUID | str) -> str:
 
 
 def service_staff_group_name(service_id: int) -> str:
+    """Every console socket of the service: invitations, canned answers."""
     return f"svc.{service_id}.staff"
+
+
+def service_queue_group_name(service_id: int) -> str:
+    """The processes that show the service's queue, not their sockets.
+
+    Each process joins once per service (``console.queue_feed``) and fans
+    the change out to its sockets, so a change costs one layer delivery
+    per process whatever the number of open consoles.
+    """
+    return f"svc.{service_id}.queue"
 
 
 def user_group_name(user_id: int) -> str:
@@ -137,7 +148,7 @@ def notify_typing(
 
 def notify_queue_changed(service_id: int) -> None:
     send_event_on_commit(
-        service_staff_group_name(service_id),
+        service_queue_group_name(service_id),
         {"type": "console.queue_changed", "service": service_id},
     )
 

@@ -134,6 +134,8 @@ class StaffConsoleConsumer(ProtocolConsumer):
         self.service_ids = [service.id for service in profile.services.all()]
         for group in self.groups_to_join():
             await self.channel_layer.group_add(group, self.channel_name)
+        # The process follows the queues before the hello reads them.
+        queue_mark = await queue_feed.listen(self.service_ids)
         hello = await db_read(get_hello)(profile)
         for conversation in hello["conversations"]:
             await self.watch(UUID(conversation["id"]), conversation["last_seq"])
@@ -144,13 +146,18 @@ class StaffConsoleConsumer(ProtocolConsumer):
             user_id=profile.user_id,
         )
         runtime.register_socket(self)
-        queue_feed.subscribe(self)
         await self.send_json(hello)
+        queue_feed.subscribe(self, since=queue_mark)
         self.recheck_task = asyncio.ensure_future(self.recheck_forever())
         if profile.has_role("supervisor"):
             await self.start_board()
 
     def groups_to_join(self) -> list[str]:
+        """The user's and the services' groups; never the queue's.
+
+        Queue changes reach the process once (``queue_feed``), which calls
+        ``send_queue_text`` and ``queue_changed_here`` on this socket.
+        """
         groups = [events.user_group_name(self.profile.user_id)]
         groups += [events.service_staff_group_name(sid) for sid in self.service_ids]
         return groups
@@ -657,10 +664,13 @@ class StaffConsoleConsumer(ProtocolConsumer):
             }
         )
 
-    async def console_queue_changed(self, event: dict[str, Any]) -> None:
-        # The queue itself comes from the process's feed, one read for all
-        # its sockets; only what is this socket's own stays here.
-        queue_feed.queue_changed(event["service"])
+    def queue_changed_here(self) -> None:
+        """A queue of mine changed (``queue_feed``): what is this socket's own.
+
+        The queue itself comes from the process's feed, one read and one
+        frame text for all its sockets; auto-assignment and the board are
+        this socket's, debounced here.
+        """
         if self.profile is None or not (
             self.profile.auto_assign or self.watching_board
         ):
@@ -678,9 +688,10 @@ class StaffConsoleConsumer(ProtocolConsumer):
             with contextlib.suppress(ChatError):
                 await self.send_json(await self.call(check_board, self.profile))
 
-    async def send_queue_items(self, items: list[dict[str, Any]]) -> None:
+    async def send_queue_text(self, text: str) -> None:
+        """Send a ``queue`` frame the feed rendered once for many sockets."""
         if self.profile is not None:
-            await self.send_json({"type": "queue", "items": items})
+            await self.send(text_data=text)
 
     async def console_assigned(self, event: dict[str, Any]) -> None:
         await self.send_assigned(UUID(event["conversation"]))

@@ -1,43 +1,125 @@
-"""One queue snapshot per process and per change, fanned out to sockets.
+"""One queue subscription, snapshot and frame per process, fanned out to sockets.
 
 Every queue change (a visitor starts, a claim, a release, a requeue) is a
-``console.queue_changed`` event to the service's staff group. Each console
-socket used to re-read the whole queue on it, so a change cost one query
-per open operator socket, and opening N conversations cost O(N × sockets).
-Here a socket only reports the change; the process waits ``DEBOUNCE_SECONDS``
-for more changes, reads the queues of the changed services once
-(``list_queue_snapshots``), and hands every subscribed socket the merge of
-its services' queues. A surge of changes costs a few queries whatever the
-number of sockets, and a lone ``start`` still reaches an idle console
-within the debounce plus one query.
+``console.queue_changed`` event to the service's queue group
+(``chat.events.service_queue_group_name``). Console sockets do not join
+that group: the process does, once per service, with one channel of its
+own read by one task (``listen``). So a change costs one layer delivery
+per process, not one per open console; the sockets only hear of it here.
+
+The process then waits ``DEBOUNCE_SECONDS`` for more changes, reads the
+queues of the changed services once (``list_queue_snapshots``), renders
+the ``queue`` frame once per distinct set of services, and sends that same
+text to every subscribed socket. A surge of changes costs a few queries
+whatever the number of sockets, and a lone ``start`` still reaches an idle
+console within the debounce plus one query. What is a socket's own (its
+automatic assignment, its supervisor board) it is told locally
+(``QueueWatcher.queue_changed_here``), and it keeps its own debounce.
+
+A queue is only a view: a lost notification (layer down, Redis restart)
+loses nothing. The reader recovers by itself (a new channel, the same
+groups, then every followed queue is sent again), the runtime's tick
+checks it (``check``), and a console's ``hello`` reads its queue directly.
+Services stay followed for the life of the process once a console needed
+them: they are a handful, and a reconnecting console then never waits for
+a subscription.
 """
 
 import asyncio
+import contextlib
+import json
 import logging
 import weakref
+from collections.abc import Iterable
 from typing import Any, Protocol
 
+from channels.layers import get_channel_layer
+
+from chat.events import service_queue_group_name
 from console.selectors import list_queue_snapshots, merge_queue_snapshots
+from realtime import events as rt_events
 from realtime.frames import db_read
 
 logger = logging.getLogger(__name__)
 
 DEBOUNCE_SECONDS = 0.05
+# After a layer failure, wait this long before a new channel and the groups.
+RETRY_SECONDS = 1.0
+# How often the runtime's tick checks the reader and renews the memberships
+# (the in-memory layer forgets a membership after a day).
+CHECK_SECONDS = 5.0
+CHANNEL_PREFIX = "queuefeed."
 
 
 class QueueWatcher(Protocol):
     service_ids: list[int]
 
-    async def send_queue_items(self, items: list[dict[str, Any]]) -> None: ...
+    async def send_queue_text(self, text: str) -> None: ...
+
+    def queue_changed_here(self) -> None: ...
 
 
+class _Subscription:
+    """This process's channel on one layer, in one loop, and what it follows."""
+
+    def __init__(self, layer: Any, loop: asyncio.AbstractEventLoop) -> None:
+        self.layer = layer
+        self.loop = loop
+        self.channel: str | None = None
+        self.services: set[int] = set()
+        self.reader: asyncio.Task | None = None
+        self.lock = asyncio.Lock()
+        self.failing = False
+        # Channels given up after a failure, to take out of the groups.
+        self.retired: set[str] = set()
+
+
+_subscription: _Subscription | None = None
 _watchers: "weakref.WeakSet[QueueWatcher]" = weakref.WeakSet()
 _changed: set[int] = set()
 _flush_task: asyncio.Task | None = None
+# Changes heard so far, and the count at each service's last one: a socket
+# subscribing after its hello asks whether its queue moved in between.
+_changes_heard = 0
+_last_change: dict[int, int] = {}
 
 
-def subscribe(watcher: QueueWatcher) -> None:
+async def listen(service_ids: Iterable[int]) -> int:
+    """Make this process follow ``service_ids``' queues; return a mark.
+
+    Call it before reading the queue a socket shows first (its ``hello``),
+    and give the mark to ``subscribe``: a change heard in between is then
+    sent to the socket too. A layer failure here does not refuse the
+    socket: the reader subscribes again when the layer is back.
+    """
+    subscription = _current_subscription()
+    async with subscription.lock:
+        new = set(service_ids) - subscription.services
+        subscription.services |= new
+        try:
+            if subscription.channel is None:
+                await _join(subscription)
+            else:
+                await _add_groups(subscription, new)
+        except Exception as exc:  # noqa: BLE001 - the reader retries.
+            logger.warning("queue feed could not subscribe: %s", type(exc).__name__)
+            _restart_reader(subscription)
+    _ensure_reader(subscription)
+    return _changes_heard
+
+
+def subscribe(watcher: QueueWatcher, since: int | None = None) -> None:
+    """Send ``watcher`` its queue at every change from now on.
+
+    ``since`` is the mark ``listen`` returned before the watcher read its
+    first queue: a change heard since then is flushed to it as well.
+    """
     _watchers.add(watcher)
+    if since is None:
+        return
+    for service_id in watcher.service_ids:
+        if _last_change.get(service_id, 0) > since:
+            queue_changed(service_id)
 
 
 def unsubscribe(watcher: QueueWatcher) -> None:
@@ -53,14 +135,9 @@ def queue_changed(service_id: int) -> None:
         _flush_task = loop.create_task(_flush_soon())
 
 
-async def _flush_soon() -> None:
-    await asyncio.sleep(DEBOUNCE_SECONDS)
-    try:
-        await flush()
-    except Exception:
-        # The database may be down: the next change or hello brings the
-        # queue back; nothing is lost, a queue is only a view.
-        logger.exception("queue snapshot failed")
+def queue_frame_text(items: list[dict[str, Any]]) -> str:
+    """The ``queue`` frame as sent (docs/protocol.md), rendered once."""
+    return json.dumps({"type": "queue", "items": items}, ensure_ascii=False)
 
 
 async def flush() -> int:
@@ -73,16 +150,180 @@ async def flush() -> int:
     watchers = [w for w in list(_watchers) if changed.intersection(w.service_ids)]
     if not watchers:
         return 0
+    for watcher in watchers:
+        watcher.queue_changed_here()
     wanted = sorted({sid for watcher in watchers for sid in watcher.service_ids})
     # Read-only: the thread pool, beside the writers.
     snapshots = await db_read(list_queue_snapshots)(wanted)
-    merged: dict[tuple[int, ...], list[dict[str, Any]]] = {}
+    texts: dict[tuple[int, ...], str] = {}
     for watcher in watchers:
         key = tuple(sorted(watcher.service_ids))
-        if key not in merged:
-            merged[key] = merge_queue_snapshots(snapshots[sid] for sid in key)
+        if key not in texts:
+            items = merge_queue_snapshots(snapshots[sid] for sid in key)
+            texts[key] = queue_frame_text(items)
         try:
-            await watcher.send_queue_items(merged[key])
+            await watcher.send_queue_text(texts[key])
         except Exception:  # noqa: BLE001 - one closed socket stops nobody else.
             logger.warning("could not send a queue to a socket")
     return len(watchers)
+
+
+async def check() -> None:
+    """The runtime's tick: keep the reader alive and the queues fresh.
+
+    Restarts a dead reader, renews the memberships, and resends every
+    followed queue once the layer works again after failing: changes
+    announced while it was down may never have arrived.
+    """
+    subscription = _subscription
+    if subscription is None or subscription.loop is not asyncio.get_running_loop():
+        return
+    failing = rt_events.layer_recently_failed()
+    recovered, subscription.failing = subscription.failing and not failing, failing
+    if recovered:
+        for service_id in sorted(subscription.services):
+            _note_change(service_id)
+    if subscription.reader is None or subscription.reader.done():
+        _ensure_reader(subscription)
+        return
+    async with subscription.lock:
+        if subscription.channel is None:
+            return
+        try:
+            await _add_groups(subscription, subscription.services)
+        except Exception as exc:  # noqa: BLE001 - the reader retries.
+            logger.warning("queue feed could not renew: %s", type(exc).__name__)
+            _restart_reader(subscription)
+
+
+async def stop() -> None:
+    """Stop this process's reader and forget what it followed (tests)."""
+    global _subscription
+    subscription, _subscription = _subscription, None
+    if subscription is None or subscription.reader is None:
+        return
+    subscription.reader.cancel()
+    if subscription.loop is asyncio.get_running_loop():
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await subscription.reader
+
+
+# -- the reader ---------------------------------------------------------------
+
+
+def _current_subscription() -> _Subscription:
+    """This loop's and this layer's subscription, a new one if they changed."""
+    global _subscription
+    loop = asyncio.get_running_loop()
+    layer = get_channel_layer()
+    current = _subscription
+    if current is not None and current.loop is loop and current.layer is layer:
+        return current
+    if current is not None and current.reader is not None:
+        # Another loop or layer (tests): its reader has nothing left to read.
+        with contextlib.suppress(RuntimeError):
+            current.reader.cancel()
+    _subscription = _Subscription(layer, loop)
+    return _subscription
+
+
+def _ensure_reader(subscription: _Subscription) -> None:
+    if subscription.reader is None or subscription.reader.done():
+        subscription.reader = subscription.loop.create_task(_read_forever(subscription))
+
+
+def _retire_channel(subscription: _Subscription) -> None:
+    if subscription.channel is not None:
+        subscription.retired.add(subscription.channel)
+    subscription.channel = None
+
+
+def _restart_reader(subscription: _Subscription) -> None:
+    """Drop the channel; the reader's next turn takes a new one."""
+    _retire_channel(subscription)
+    if subscription.reader is not None and subscription.reader is not (
+        asyncio.current_task()
+    ):
+        subscription.reader.cancel()
+    subscription.reader = None
+    _ensure_reader(subscription)
+
+
+async def _read_forever(subscription: _Subscription) -> None:
+    """Read the process's channel and note each change, until cancelled."""
+    while True:
+        try:
+            if subscription.channel is None:
+                await _rejoin(subscription)
+            message = await subscription.layer.receive(subscription.channel)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any layer failure: retry.
+            logger.warning("queue feed lost its channel: %s", type(exc).__name__)
+            _retire_channel(subscription)
+            await asyncio.sleep(RETRY_SECONDS)
+            continue
+        service_id = message.get("service")
+        if type(service_id) is int:
+            _note_change(service_id)
+
+
+async def _rejoin(subscription: _Subscription) -> None:
+    """Join again after a failure, then resend every followed queue.
+
+    Notifications sent while there was no channel are lost, so every
+    followed queue counts as changed.
+    """
+    async with subscription.lock:
+        if subscription.channel is None:
+            await _join(subscription)
+    for service_id in sorted(subscription.services):
+        _note_change(service_id)
+
+
+async def _join(subscription: _Subscription) -> None:
+    """Take a new channel and join every followed group (lock held).
+
+    A channel given up before then leaves the groups, or the in-memory
+    layer would keep filling it until its messages expire.
+    """
+    subscription.channel = await subscription.layer.new_channel(prefix=CHANNEL_PREFIX)
+    try:
+        await _add_groups(subscription, subscription.services)
+    except BaseException:
+        subscription.channel = None
+        raise
+    for retired in sorted(subscription.retired):
+        subscription.retired.discard(retired)
+        for service_id in sorted(subscription.services):
+            with contextlib.suppress(Exception):
+                await subscription.layer.group_discard(
+                    service_queue_group_name(service_id), retired
+                )
+
+
+async def _add_groups(subscription: _Subscription, service_ids: set[int]) -> None:
+    for service_id in sorted(service_ids):
+        await subscription.layer.group_add(
+            service_queue_group_name(service_id), subscription.channel
+        )
+
+
+def _note_change(service_id: int) -> None:
+    global _changes_heard
+    _changes_heard += 1
+    _last_change[service_id] = _changes_heard
+    queue_changed(service_id)
+
+
+async def _flush_soon() -> None:
+    # A change heard while a flush reads the database waits for the next
+    # round instead of being left until some later change.
+    while _changed:
+        await asyncio.sleep(DEBOUNCE_SECONDS)
+        try:
+            await flush()
+        except Exception:
+            # The database may be down: the next change or hello brings the
+            # queue back; nothing is lost, a queue is only a view.
+            logger.exception("queue snapshot failed")

@@ -50,6 +50,7 @@ _heartbeats: dict[str, Callable[[str], Any]] = {}
 _sweep_steps: dict[str, Callable[[], dict[str, int]]] = {}
 _ticks: dict[str, tuple[Callable[[], float | None], Callable[[], Awaitable]]] = {}
 _last_seq_reader: list[Callable[[list[UUID]], dict[UUID, int]]] = []
+_stops: dict[str, Callable[[], Awaitable]] = {}
 
 
 def on_heartbeat(name: str, refresh: Callable[[str], Any]) -> None:
@@ -71,6 +72,11 @@ def on_tick(
 ) -> None:
     """Await ``work()`` every ``every()`` seconds; ``None`` skips it."""
     _ticks[name] = (every, work)
+
+
+def on_stop(name: str, work: Callable[[], Awaitable]) -> None:
+    """Await ``work()`` when ``stop`` stops the process's background work."""
+    _stops[name] = work
 
 
 def set_last_seq_reader(read: Callable[[list[UUID]], dict[UUID, int]]) -> None:
@@ -174,6 +180,8 @@ async def stop() -> None:
     global _task
     task, _task = _task, None
     _sockets.clear()
+    for work in list(_stops.values()):
+        await work()
     if task is not None and not task.done():
         task.cancel()
         try:

@@ -1,0 +1,287 @@
+"""A queue change costs one layer delivery per process, not one per console.
+
+``console/queue_feed.py``: the process follows each service's queue group
+once and fans a change out to its sockets, with one read and one frame text
+per distinct set of services. These tests count what crosses the layer and
+what the feed does as the number of open consoles grows, and check that
+every console still gets its queue, also after the layer failed.
+"""
+
+import asyncio
+import json
+import threading
+
+import pytest
+
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+
+from chat import events
+from console import queue_feed
+from console.consumers import StaffConsoleConsumer
+from console.models import StaffProfile
+from tests.factories import make_commune, make_operator, make_service, make_staff
+from tests.helpers import connect_staff, drain, receive_until, start_visitor
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("runtime_stopped"),
+]
+
+
+@pytest.fixture
+def national(db):
+    make_commune()
+    return make_service("national", name="Plateforme nationale")
+
+
+@pytest.fixture
+def enfance(db):
+    return make_service("enfance", name="Cellule enfance", is_default=False)
+
+
+class Counts:
+    """What one queue change cost: layer deliveries, feed calls, reads."""
+
+    def __init__(self) -> None:
+        self.deliveries = 0
+        self.noted = 0
+        self.reads: list[list[int]] = []
+        self.rendered = 0
+
+    def reset(self) -> None:
+        self.__init__()
+
+
+@pytest.fixture
+def counts(monkeypatch):
+    counts = Counts()
+    layer = get_channel_layer()
+    send = layer.send
+
+    async def counting_send(channel, message):
+        if message.get("type") == "console.queue_changed":
+            counts.deliveries += 1
+        return await send(channel, message)
+
+    # group_send hands each member channel to ``self.send``.
+    monkeypatch.setattr(layer, "send", counting_send)
+    noted = queue_feed.queue_changed
+
+    def counting_noted(service_id):
+        counts.noted += 1
+        noted(service_id)
+
+    monkeypatch.setattr(queue_feed, "queue_changed", counting_noted)
+    read = queue_feed.list_queue_snapshots
+
+    def counting_read(service_ids):
+        counts.reads.append(list(service_ids))
+        return read(service_ids)
+
+    monkeypatch.setattr(queue_feed, "list_queue_snapshots", counting_read)
+    render = getattr(queue_feed, "queue_frame_text", None)
+
+    def counting_render(items):
+        counts.rendered += 1
+        return render(items)
+
+    monkeypatch.setattr(queue_feed, "queue_frame_text", counting_render, raising=False)
+    return counts
+
+
+async def open_consoles(service, count, start=0):
+    consoles = []
+    for index in range(start, start + count):
+        user = await database_sync_to_async(make_operator)(
+            service, pseudonym=f"Opérateur {index}"
+        )
+        consoles.append((await connect_staff(user))[0])
+    return consoles
+
+
+async def one_change(consoles, counts):
+    """Start one conversation; every console must show it. Return its cost."""
+    counts.reset()
+    visitor, started = await start_visitor()
+    for console in consoles:
+        queue = await receive_until(console, "queue")
+        assert started["conversation"] in [i["conversation"] for i in queue["items"]]
+    # Whatever was still on its way arrives (or not) now.
+    await asyncio.sleep(queue_feed.DEBOUNCE_SECONDS * 4)
+    cost = (counts.deliveries, counts.noted, len(counts.reads), counts.rendered)
+    return visitor, cost
+
+
+async def test_a_queue_change_costs_the_same_whatever_the_open_consoles(
+    national, counts
+):
+    consoles = await open_consoles(national, 2)
+    first_visitor, with_two = await one_change(consoles, counts)
+    consoles += await open_consoles(national, 6, start=2)
+    for console in consoles[:2]:
+        await drain(console, wait=0.1)
+    second_visitor, with_eight = await one_change(consoles, counts)
+    # One delivery to the process, one note, one read, one frame text.
+    assert with_two == with_eight == (1, 1, 1, 1)
+    for socket in (first_visitor, second_visitor, *consoles):
+        await socket.disconnect()
+
+
+async def test_consoles_do_not_join_the_queue_group(national):
+    user = await database_sync_to_async(make_operator)(national)
+    console, _hello = await connect_staff(user)
+    layer = get_channel_layer()
+    members = set(layer.groups[events.service_queue_group_name(national.id)])
+    assert len(members) == 1
+    (channel,) = members
+    assert channel.startswith(queue_feed.CHANNEL_PREFIX)
+    staff_group = layer.groups[events.service_staff_group_name(national.id)]
+    assert channel not in staff_group and len(staff_group) == 1
+    await console.disconnect()
+    # Kept for the next console: the subscription outlives its sockets.
+    assert set(layer.groups[events.service_queue_group_name(national.id)]) == members
+
+
+async def test_each_set_of_services_gets_its_own_frame_text_once(
+    national, enfance, counts
+):
+    national_only = await database_sync_to_async(make_operator)(national)
+    both = await database_sync_to_async(make_staff)(services=(national, enfance))
+    also_both = await database_sync_to_async(make_staff)(services=(enfance, national))
+    consoles = [(await connect_staff(user))[0] for user in (national_only, both)]
+    consoles.append((await connect_staff(also_both))[0])
+    counts.reset()
+    visitor, started = await start_visitor(service="enfance")
+    for console in consoles[1:]:
+        queue = await receive_until(console, "queue")
+        assert [i["conversation"] for i in queue["items"]] == [started["conversation"]]
+    assert counts.rendered == 1
+    assert counts.reads == [[national.id, enfance.id]]
+    # A change of enfance is none of a national-only console's business.
+    assert [f for f in await drain(consoles[0], wait=0.2) if f["type"] == "queue"] == []
+    for socket in (visitor, *consoles):
+        await socket.disconnect()
+
+
+async def test_auto_assign_and_the_board_are_triggered_locally_per_socket(
+    national, monkeypatch
+):
+    monkeypatch.setattr("console.consumers.QUEUE_DEBOUNCE_SECONDS", 0.01)
+    triggered = []
+    original = StaffConsoleConsumer.queue_changed_here
+
+    def counting(self):
+        triggered.append(self.profile.user_id)
+        original(self)
+
+    monkeypatch.setattr(StaffConsoleConsumer, "queue_changed_here", counting)
+    opted_in = await database_sync_to_async(make_operator)(national)
+    await StaffProfile.objects.filter(user=opted_in).aupdate(auto_assign=True)
+    supervisor = await database_sync_to_async(make_staff)(
+        roles=(StaffProfile.Role.SUPERVISOR,), services=(national,)
+    )
+    operator, _ = await connect_staff(opted_in)
+    watcher, _ = await connect_staff(supervisor)
+    await drain(watcher, wait=0.1)
+    visitor, started = await start_visitor()
+    assigned = await receive_until(operator, "assigned")
+    assert assigned["conversation"]["id"] == started["conversation"]
+    board = await receive_until(watcher, "board", timeout=2)
+    assert board["type"] == "board"
+    assert set(triggered) == {opted_in.id, supervisor.id}
+    for socket in (visitor, operator, watcher):
+        await socket.disconnect()
+
+
+async def test_the_feed_reads_again_and_resends_after_the_layer_failed(
+    national, monkeypatch
+):
+    monkeypatch.setattr(queue_feed, "RETRY_SECONDS", 0.01)
+    user = await database_sync_to_async(make_operator)(national)
+    console, _hello = await connect_staff(user)
+    layer = get_channel_layer()
+    group = events.service_queue_group_name(national.id)
+    (lost,) = layer.groups[group]
+    receive = layer.receive
+    failures = []
+
+    async def failing_once(channel):
+        if not failures:
+            failures.append(channel)
+            raise ConnectionError("layer down")
+        return await receive(channel)
+
+    monkeypatch.setattr(layer, "receive", failing_once)
+    # Wake the reader: its next receive fails.
+    await layer.group_send(group, {"type": "console.queue_changed", "service": -1})
+    # It takes a new channel, leaves the old one and resends the queue.
+    assert (await receive_until(console, "queue"))["items"] == []
+    (channel,) = layer.groups[group]
+    assert channel != lost and failures
+    visitor, started = await start_visitor()
+    queue = await receive_until(console, "queue")
+    assert [i["conversation"] for i in queue["items"]] == [started["conversation"]]
+    await visitor.disconnect()
+    await console.disconnect()
+
+
+class Watcher:
+    def __init__(self, service_ids):
+        self.service_ids = service_ids
+        self.texts: list[str] = []
+
+    async def send_queue_text(self, text):
+        self.texts.append(text)
+
+    def queue_changed_here(self):
+        pass
+
+
+async def test_a_change_heard_before_a_socket_subscribes_still_reaches_it(national):
+    """Between ``listen`` and ``subscribe`` the socket reads and sends hello."""
+    layer = get_channel_layer()
+    group = events.service_queue_group_name(national.id)
+    late, on_time = Watcher([national.id]), Watcher([national.id])
+    mark = await queue_feed.listen([national.id])
+    await layer.group_send(
+        group, {"type": "console.queue_changed", "service": national.id}
+    )
+    await asyncio.sleep(queue_feed.DEBOUNCE_SECONDS * 4)
+    queue_feed.subscribe(late, since=mark)
+    await asyncio.sleep(queue_feed.DEBOUNCE_SECONDS * 4)
+    assert [json.loads(text) for text in late.texts] == [{"type": "queue", "items": []}]
+    # Read after the change: nothing new to send.
+    queue_feed.subscribe(on_time, since=await queue_feed.listen([national.id]))
+    await asyncio.sleep(queue_feed.DEBOUNCE_SECONDS * 4)
+    assert on_time.texts == [] and len(late.texts) == 1
+    queue_feed.unsubscribe(late)
+    queue_feed.unsubscribe(on_time)
+
+
+async def test_a_change_heard_during_a_read_is_read_again_after_it(
+    national, monkeypatch
+):
+    """The flush copies the changes, then reads: a later one needs a round."""
+    reading, release = threading.Event(), threading.Event()
+    reads = []
+    original = queue_feed.list_queue_snapshots
+
+    def slow_first_read(service_ids):
+        reads.append(list(service_ids))
+        if len(reads) == 1:
+            reading.set()
+            release.wait(5)
+        return original(service_ids)
+
+    monkeypatch.setattr(queue_feed, "list_queue_snapshots", slow_first_read)
+    watcher = Watcher([national.id])
+    queue_feed.subscribe(watcher)
+    queue_feed.queue_changed(national.id)
+    assert await asyncio.to_thread(reading.wait, 5)
+    queue_feed.queue_changed(national.id)
+    release.set()
+    await asyncio.sleep(queue_feed.DEBOUNCE_SECONDS * 6)
+    assert reads == [[national.id], [national.id]]
+    assert len(watcher.texts) == 2
+    queue_feed.unsubscribe(watcher)
