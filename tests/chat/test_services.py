@@ -144,7 +144,6 @@ def test_operator_grace_then_requeue_at_the_head(settings):
     assert list(head.values_list("id", flat=True)) == [conversation.id, waiting.id]
 
 
-
 def test_a_mass_requeue_tells_each_waiting_visitor_its_place_once(
     settings, capture_events
 ):
@@ -171,6 +170,7 @@ def test_a_mass_requeue_tells_each_waiting_visitor_its_place_once(
     by_id = {e["conversation"]: e["position"] for e in places}
     assert sorted(by_id.values()) == list(range(1, 8))
     assert all(by_id[str(c.id)] <= 4 for c in claimed)
+
 
 def test_operator_back_within_grace_keeps_the_conversation(settings):
     settings.OPERATOR_GRACE_SECONDS = 30
