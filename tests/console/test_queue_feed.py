@@ -285,3 +285,43 @@ async def test_a_change_heard_during_a_read_is_read_again_after_it(
     assert reads == [[national.id], [national.id]]
     assert len(watcher.texts) == 2
     queue_feed.unsubscribe(watcher)
+
+
+class Recorder:
+    """A watcher that records when each queue frame reached it."""
+
+    def __init__(self, service_id: int) -> None:
+        self.service_ids = [service_id]
+        self.frames: list[float] = []
+
+    async def send_queue_text(self, text: str) -> None:
+        self.frames.append(asyncio.get_running_loop().time())
+
+    def queue_changed_here(self) -> None:
+        pass
+
+
+async def test_an_idle_feed_flushes_at_once_and_a_burst_waits_the_debounce(
+    national, monkeypatch
+):
+    """Leading edge: a lone start is not held back by the debounce."""
+    monkeypatch.setattr(queue_feed, "DEBOUNCE_SECONDS", 2.0)
+    monkeypatch.setattr(queue_feed, "_flushed_at", 0.0)
+    recorder = Recorder(national.id)
+    queue_feed.subscribe(recorder)
+    try:
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        queue_feed.queue_changed(national.id)
+        for _ in range(100):
+            if recorder.frames:
+                break
+            await asyncio.sleep(0.02)
+        assert recorder.frames and recorder.frames[0] - began < 1.0
+        # A change right after a flush waits for the debounce.
+        queue_feed.queue_changed(national.id)
+        await asyncio.sleep(0.5)
+        assert len(recorder.frames) == 1
+    finally:
+        queue_feed.unsubscribe(recorder)
+        await asyncio.sleep(2.1)
