@@ -7,12 +7,14 @@ events it emitted. Nothing here knows a conversation: the delivery rules
 live in ``chat.socket``.
 """
 
+import functools
 import json
 import time
 from typing import Any
 
 from channels.db import database_sync_to_async
-from django.db import connection
+from django.conf import settings
+from django.db.utils import load_backend
 
 from realtime import events
 
@@ -52,6 +54,9 @@ def find_unsafe_text(value: Any) -> str | None:
 
 class TokenBucket:
     """Allow ``rate`` frames a second on average, ``burst`` at once."""
+
+    # One per open socket: no instance dictionary.
+    __slots__ = ("rate", "burst", "tokens", "updated")
 
     def __init__(self, rate: float, burst: int) -> None:
         self.rate = rate
@@ -102,6 +107,18 @@ def load_json_frame(text: str, max_depth: int = MAX_JSON_DEPTH) -> Any:
     return json.loads(text)
 
 
+@functools.cache
+def database_is_sqlite() -> bool:
+    """Whether the default database is SQLite, read from its backend class.
+
+    Not from ``django.db.connection``: in the event loop that is one
+    connection object per task (asgiref keeps it in a context variable),
+    so each socket that asked kept its own until it closed (~3 KiB).
+    """
+    engine = settings.DATABASES["default"]["ENGINE"]
+    return load_backend(engine).DatabaseWrapper.vendor == "sqlite"
+
+
 def db(fn: Any) -> Any:
     """Wrap ``fn`` to run in a database thread.
 
@@ -109,8 +126,7 @@ def db(fn: Any) -> Any:
     they use a pool of threads, each with its own connection, so one slow
     query does not hold up every socket of the process.
     """
-    sqlite = connection.vendor == "sqlite"
-    return database_sync_to_async(fn, thread_sensitive=sqlite)
+    return database_sync_to_async(fn, thread_sensitive=database_is_sqlite())
 
 
 def db_read(fn: Any) -> Any:

@@ -25,9 +25,9 @@ from uuid import UUID
 
 from channels.db import database_sync_to_async
 from django.conf import settings
-from django.db import connection
 
 from realtime import events
+from realtime.frames import database_is_sqlite
 
 logger = logging.getLogger(__name__)
 
@@ -126,7 +126,7 @@ def _db(fn: Any) -> Any:
     The default (thread-sensitive) would put the heartbeat and the sweep
     in the single thread that, on PostgreSQL, nothing else uses.
     """
-    return database_sync_to_async(fn, thread_sensitive=connection.vendor == "sqlite")
+    return database_sync_to_async(fn, thread_sensitive=database_is_sqlite())
 
 
 async def _run_forever() -> None:
