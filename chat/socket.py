@@ -58,7 +58,9 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
     async def websocket_connect(self, message: dict[str, Any]) -> None:
         limit = getattr(settings, self.rate_setting)
         self.bucket = TokenBucket(limit, max(settings.CHAT_RATE_BURST, int(limit * 2)))
-        self.dropped: deque[float] = deque()
+        # When frames were refused for flooding; made on the first one, as
+        # an empty deque alone weighs 0.6 KiB and most sockets never flood.
+        self.dropped: deque[float] | None = None
         # Per conversation: highest seq this socket has shown or skipped.
         self.delivered: dict[UUID, int] = {}
         # What this socket sent itself (it shows those from the ack), by
@@ -176,6 +178,8 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
 
     async def refuse_flood(self) -> None:
         now = time.monotonic()
+        if self.dropped is None:
+            self.dropped = deque()
         self.dropped.append(now)
         while self.dropped and now - self.dropped[0] > 10:
             self.dropped.popleft()
