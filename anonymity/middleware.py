@@ -37,15 +37,22 @@ class SealClientAddressMiddleware:
     async def __call__(self, scope: dict, receive: Any, send: Any) -> Any:
         if scope["type"] not in ("http", "websocket"):
             return await self.app(scope, receive, send)
-        headers = [(k.lower(), v) for k, v in scope.get("headers", [])]
+        raw_headers = scope.get("headers", [])
         client = scope.get("client")
         peer, peer_port = (client[0], client[1]) if client else (None, None)
-        ip, port = parse_client_address(peer, dict(headers))
+        ip, port = parse_client_address(
+            peer, {name.lower(): value for name, value in raw_headers}
+        )
         if ip is not None and ip == peer:
             port = peer_port
         scope = dict(scope)
         scope["client"] = None
-        scope["headers"] = [(k, v) for k, v in headers if k not in STRIPPED_HEADERS]
+        # The server's own header pairs, minus the forwarding ones: no copy
+        # of each pair, which a socket's scope keeps for as long as it is
+        # open. ASGI servers give names in lower case already.
+        scope["headers"] = [
+            pair for pair in raw_headers if pair[0].lower() not in STRIPPED_HEADERS
+        ]
         if scope["type"] == "websocket":
             scope["connection_seal"] = PendingSeal(ip, port, timezone.now())
         # The only thing admission control and the login lockout may know
