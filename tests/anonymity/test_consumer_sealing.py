@@ -148,3 +148,39 @@ async def test_a_missing_sealing_key_does_not_turn_the_visitor_away(db, caplog):
     assert "connection record not kept" in caplog.text
     assert "198.51.100.9" not in caplog.text
     await visitor.disconnect()
+
+
+async def test_visitor_socket_reads_no_session_cookie(db, monkeypatch):
+    """Only staff sockets get the session and user: a visitor has no account.
+
+    Even with a staff member's valid session cookie, a visitor socket's
+    scope has no session, user or parsed cookies to keep open; the
+    console socket beside it still gets the logged-in user.
+    """
+    from console.consumers import StaffConsoleConsumer
+    from visitor.consumers import VisitorChatConsumer
+
+    seen_scopes.clear()
+    monkeypatch.setattr(
+        VisitorChatConsumer, "websocket_connect", spy_scope(VisitorChatConsumer)
+    )
+    monkeypatch.setattr(
+        StaffConsoleConsumer, "websocket_connect", spy_scope(StaffConsoleConsumer)
+    )
+    service = await database_sync_to_async(make_service)("national")
+    user = await database_sync_to_async(make_operator)(service)
+    cookie = await database_sync_to_async(make_session_cookie)(user)
+    visitor = WebsocketCommunicator(
+        build_websocket_app(), "/ws/chat/", headers=[ORIGIN, (b"cookie", cookie)]
+    )
+    connected, _ = await visitor.connect()
+    assert connected
+    staff = staff_communicator(cookie)
+    connected, _ = await staff.connect()
+    assert connected
+    assert (await staff.receive_json_from())["type"] == "hello"
+    visitor_scope, staff_scope = seen_scopes
+    assert not {"session", "user", "cookies"} & set(visitor_scope)
+    assert staff_scope["user"].pk == user.pk
+    await visitor.disconnect()
+    await staff.disconnect()
