@@ -264,6 +264,12 @@ class LoadGen:
         self.closing = False
         self.phase = "setup"
         self.progress_at = 0.0
+        # Memory once the first tenth of the conversations is open: what
+        # comes after it is per socket, the first-use costs came before.
+        self.warm_at = max(1, math.ceil(args.conversations / 10))
+        self.warm_ready = 0
+        self.warm_rss: dict[int, int | None] | None = None
+        self.warm_sockets = 0
         self.result: dict[str, Any] | None = None
 
     # ---- plumbing -------------------------------------------------------
@@ -447,6 +453,26 @@ class LoadGen:
             await self.claim(conv, op)
         op.conversations.append(conv)
         conv.ready = True
+        if conv.index < self.args.conversations:
+            self.note_warm(conv)
+
+    def note_warm(self, conv: Conversation) -> None:
+        """Read the servers' memory when the first tenth is open (once)."""
+        self.warm_ready += 1
+        if self.warm_rss is None and self.warm_ready >= self.warm_at:
+            self.warm_rss = {pid: read_rss_kib(pid) for pid in self.args.server_pid}
+            self.warm_sockets = self.open_socket_count()
+
+    def open_socket_count(self) -> int:
+        """Sockets the server holds open: handshake done, not closed since.
+
+        A visitor whose start or claim failed still costs its socket.
+        Surge sockets are not counted.
+        """
+        every = [c.visitor for c in self.convs if c.visitor] + self.operators
+        return sum(
+            1 for sock in every if sock.ws is not None and sock.closed_code is None
+        )
 
     async def start_visitor(self, conv: Conversation) -> None:
         """Open the visitor's socket and start its conversation (product)."""
@@ -745,22 +771,23 @@ class LoadGen:
         setup_s = time.monotonic() - t_setup
         ready = [c for c in self.convs if c.ready]
         sockets = len(self.operators) + sum(1 for c in self.convs if c.visitor)
-        # Sockets the server holds open: handshake done, not closed since
-        # (a visitor whose start or claim failed still costs its socket).
-        every = [c.visitor for c in self.convs if c.visitor] + self.operators
-        open_sockets = sum(
-            1 for sock in every if sock.ws is not None and sock.closed_code is None
-        )
+        open_sockets = self.open_socket_count()
 
         await asyncio.sleep(args.settle)
         rss_after = {pid: read_rss_kib(pid) for pid in pids}
         total_before = sum(v or 0 for v in rss_before.values())
         total_after = sum(v or 0 for v in rss_after.values())
-        kib_per_socket = (
+        kib_incl_warmup = (
             round((total_after - total_before) / open_sockets, 1)
             if open_sockets and pids
             else None
         )
+        # The slope from the first tenth to all: first-use costs excluded.
+        kib_per_socket = None
+        warm_total = sum(v or 0 for v in (self.warm_rss or {}).values())
+        later_sockets = open_sockets - self.warm_sockets
+        if self.warm_rss is not None and pids and later_sockets > 0:
+            kib_per_socket = round((total_after - warm_total) / later_sockets, 1)
 
         self.phase = "messages"
         self.errors.clear()
@@ -916,7 +943,10 @@ class LoadGen:
             "ignored_frames": dict(self.ignored),
             "rss_kib_before": rss_before,
             "rss_kib_after": rss_after,
+            "rss_kib_warm": self.warm_rss,
+            "sockets_open_warm": self.warm_sockets,
             "kib_per_socket": kib_per_socket,
+            "kib_per_socket_incl_warmup": kib_incl_warmup,
             "server_cpu_pct": {pid: cpu_pct(pid) for pid in pids},
             # Server CPU (all its processes) per distinct delivered message.
             "server_cpu_ms_per_msg": round(1e3 * server_cpu_s / len(delivered_ids), 3)
