@@ -103,18 +103,6 @@ def notify_participant_changed(
     )
 
 
-def notify_queue_position(conversation_id: UUID, position: int, wait_s: int) -> None:
-    send_event_on_commit(
-        visitor_group_name(conversation_id),
-        {
-            "type": "chat.queue_position",
-            "conversation": str(conversation_id),
-            "position": position,
-            "estimated_wait_s": wait_s,
-        },
-    )
-
-
 def notify_status_changed(conversation_id: UUID, status: str) -> None:
     """Tell the visitor's socket the conversation waits again or is taken.
 

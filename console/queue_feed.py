@@ -16,6 +16,10 @@ console within the debounce plus one query. What is a socket's own (its
 automatic assignment, its supervisor board) it is told locally
 (``QueueWatcher.queue_changed_here``), and it keeps its own debounce.
 
+Waiting visitors' sockets follow their service the same way
+(``follow_place``): the flush reads the waiting order once and tells each
+its place, so a change costs no event per waiting visitor either.
+
 A queue is only a view: a lost notification (layer down, Redis restart)
 loses nothing. The reader recovers by itself (a new channel, the same
 groups, then every followed queue is sent again), the runtime's tick
@@ -33,10 +37,12 @@ import time
 import weakref
 from collections.abc import Iterable
 from typing import Any, Protocol
+from uuid import UUID
 
 from channels.layers import get_channel_layer
 
 from chat.events import service_queue_group_name
+from chat.services.queue import list_waiting_places
 from console.selectors import list_queue_snapshots, merge_queue_snapshots
 from realtime import events as rt_events
 from realtime.frames import db_read
@@ -62,6 +68,15 @@ class QueueWatcher(Protocol):
     def queue_changed_here(self) -> None: ...
 
 
+class PlaceWatcher(Protocol):
+    """A waiting visitor's socket: told its place when its queue moves."""
+
+    place_service_id: int
+    place_conversation_id: UUID
+
+    async def send_place(self, position: int, wait: int) -> None: ...
+
+
 class _Subscription:
     """This process's channel on one layer, in one loop, and what it follows."""
 
@@ -79,7 +94,10 @@ class _Subscription:
 
 _subscription: _Subscription | None = None
 _watchers: "weakref.WeakSet[QueueWatcher]" = weakref.WeakSet()
+_place_watchers: "weakref.WeakSet[PlaceWatcher]" = weakref.WeakSet()
 _changed: set[int] = set()
+# Services whose waiting visitors only (a socket just followed) need a flush.
+_places_changed: set[int] = set()
 _flush_task: asyncio.Task | None = None
 # Changes heard so far, and the count at each service's last one: a socket
 # subscribing after its hello asks whether its queue moved in between.
@@ -129,10 +147,32 @@ def unsubscribe(watcher: QueueWatcher) -> None:
     _watchers.discard(watcher)
 
 
+async def follow_place(watcher: PlaceWatcher) -> None:
+    """Tell a waiting visitor's socket its place at every change of its queue.
+
+    Follows the service's queue first, then flushes it once: whatever
+    changed before the socket was added is in that read, whatever changes
+    after is heard. Sockets of the same moment share the flush.
+    """
+    service_id = watcher.place_service_id
+    await listen([service_id])
+    _place_watchers.add(watcher)
+    _places_changed.add(service_id)
+    _schedule_flush()
+
+
+def unfollow_place(watcher: PlaceWatcher) -> None:
+    _place_watchers.discard(watcher)
+
+
 def queue_changed(service_id: int) -> None:
     """Note a change of ``service_id``'s queue; the flush follows shortly."""
-    global _flush_task
     _changed.add(service_id)
+    _schedule_flush()
+
+
+def _schedule_flush() -> None:
+    global _flush_task
     loop = asyncio.get_running_loop()
     if _flush_task is None or _flush_task.done() or _flush_task.get_loop() is not loop:
         _flush_task = loop.create_task(_flush_soon())
@@ -146,15 +186,26 @@ def queue_frame_text(items: list[dict[str, Any]]) -> str:
 async def flush() -> int:
     """Send the current queue to every socket of a changed service.
 
-    Returns how many sockets were sent a queue.
+    Consoles get the queue, waiting visitors their place. Returns how many
+    sockets were sent something.
     """
     changed = set(_changed)
     _changed.clear()
+    places_changed = changed | _places_changed
+    _places_changed.clear()
     watchers = [w for w in list(_watchers) if changed.intersection(w.service_ids)]
-    if not watchers:
-        return 0
+    placed = [p for p in list(_place_watchers) if p.place_service_id in places_changed]
     for watcher in watchers:
         watcher.queue_changed_here()
+    sent = 0
+    if watchers:
+        sent += await _send_queues(watchers)
+    if placed:
+        sent += await _send_places(placed)
+    return sent
+
+
+async def _send_queues(watchers: list[QueueWatcher]) -> int:
     wanted = sorted({sid for watcher in watchers for sid in watcher.service_ids})
     # Read-only: the thread pool, beside the writers.
     snapshots = await db_read(list_queue_snapshots)(wanted)
@@ -169,6 +220,25 @@ async def flush() -> int:
         except Exception:  # noqa: BLE001 - one closed socket stops nobody else.
             logger.warning("could not send a queue to a socket")
     return len(watchers)
+
+
+async def _send_places(placed: list[PlaceWatcher]) -> int:
+    """Tell each waiting visitor's socket its place, from one read."""
+    wanted = sorted({watcher.place_service_id for watcher in placed})
+    places = await db_read(list_waiting_places)(wanted)
+    sent = 0
+    for watcher in placed:
+        order, per_place = places[watcher.place_service_id]
+        position = order.get(watcher.place_conversation_id)
+        if position is None:
+            # Claimed or closed: its own status event says so.
+            continue
+        try:
+            await watcher.send_place(position, round(per_place * position))
+            sent += 1
+        except Exception:  # noqa: BLE001 - one closed socket stops nobody else.
+            logger.warning("could not send a place to a socket")
+    return sent
 
 
 async def check() -> None:
@@ -328,7 +398,7 @@ async def _flush_soon() -> None:
     instead of being left until some later change.
     """
     global _flushed_at
-    while _changed:
+    while _changed or _places_changed:
         wait = DEBOUNCE_SECONDS - (time.monotonic() - _flushed_at)
         # sleep(0) still yields: changes of the same loop turn join in.
         await asyncio.sleep(max(0.0, wait))

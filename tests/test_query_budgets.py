@@ -49,9 +49,9 @@ STAFF_ACCESS_FULL = 8
 STAFF_MESSAGE = 2
 # A claim of a given conversation: the conversation (access rule), the
 # capacity lock and the two load counts, the user, the conditional UPDATE,
-# the read back, the first-claim stamp and its record, then the wait per
-# place and the waiting list (each visitor still waiting hears their place).
-CLAIM = 11
+# the read back, the first-claim stamp and its record. Waiting visitors
+# hear their new places from their process's queue feed, not from here.
+CLAIM = 9
 # The queue of every service of a process, for all its operator sockets:
 # the waiting conversations, and their receipts (prefetched).
 QUEUE_SNAPSHOT = 2

@@ -17,6 +17,7 @@ from chat.services import (
     do_resume_conversation,
 )
 from chat.socket import ProtocolConsumer
+from console import queue_feed
 from console.services import check_answer_invitation
 from directory.selectors import get_callback_options
 from directory.services import check_request_callback
@@ -74,6 +75,7 @@ class VisitorChatConsumer(ProtocolConsumer):
             await admission.release_socket(self.client_key)
 
     async def disconnect(self, code: int) -> None:
+        queue_feed.unfollow_place(self)
         await self.release_admission()
         conversation = getattr(self, "conversation", None)
         if conversation is not None:
@@ -121,6 +123,10 @@ class VisitorChatConsumer(ProtocolConsumer):
             resumed=resumed,
         )
         runtime.register_socket(self)
+        self.place_service_id = conversation.service_id
+        self.place_conversation_id = conversation.id
+        if conversation.status == Conversation.Status.WAITING:
+            await queue_feed.follow_place(self)
         return view
 
     # -- handlers ---------------------------------------------------------
@@ -346,7 +352,13 @@ class VisitorChatConsumer(ProtocolConsumer):
             raise ChatError("bad_request", _("quick_exit doit être vrai ou faux."))
         await self.call(do_leave_conversation, conversation, quick_exit=quick)
         self.conversation.status = Conversation.Status.CLOSED
+        queue_feed.unfollow_place(self)
         await self.send_json({"type": "closed", "reason": "visitor_left"})
+
+    async def send_place(self, position: int, wait: int) -> None:
+        """The process's queue feed (``console.queue_feed``) tells our place."""
+        if self.conversation and self.conversation.status == "waiting":
+            await self.send_queue(position, wait)
 
     async def send_queue(self, position: int, wait: int) -> None:
         if self.last_queue == (position, wait):
@@ -409,16 +421,16 @@ class VisitorChatConsumer(ProtocolConsumer):
         if frame is not None:
             await self.send_json(frame)
 
-    async def chat_queue_position(self, event: dict[str, Any]) -> None:
-        if self.conversation and self.conversation.status == "waiting":
-            await self.send_queue(event["position"], event["estimated_wait_s"])
-
     async def chat_status(self, event: dict[str, Any]) -> None:
         if self.conversation is None:
             return
         self.conversation.status = event["status"]
         if event["status"] == Conversation.Status.WAITING:
+            # Back in the queue: the process's feed tells its place.
             self.last_queue = None
+            await queue_feed.follow_place(self)
+        else:
+            queue_feed.unfollow_place(self)
 
     async def chat_closed(self, event: dict[str, Any]) -> None:
         if self.conversation is None:
@@ -428,4 +440,5 @@ class VisitorChatConsumer(ProtocolConsumer):
         ):
             return
         self.conversation.status = Conversation.Status.CLOSED
+        queue_feed.unfollow_place(self)
         await self.send_json({"type": "closed", "reason": event["reason"]})

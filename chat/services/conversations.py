@@ -226,7 +226,7 @@ def do_start_conversation(
         started_at=conversation.created_at,
     )
     do_create_conversation_key(conversation.id)
-    do_notify_queue_changed(service, behind=conversation)
+    do_notify_queue_changed(service)
     return conversation, token
 
 

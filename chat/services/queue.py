@@ -2,6 +2,7 @@
 
 import statistics
 from datetime import timedelta
+from uuid import UUID
 
 from django.conf import settings
 from django.utils import timezone
@@ -68,34 +69,48 @@ def get_queue_status(conversation: Conversation) -> tuple[int, int]:
     return position, estimate_wait_seconds(conversation.service_id, position)
 
 
-def do_notify_queue_changed(
-    service: Service | int, *, behind: Conversation | None = None
-) -> None:
-    """Tell every waiting visitor of the service its position, and staff.
+def do_notify_queue_changed(service: Service | int) -> None:
+    """Announce that the service's queue changed, once, on commit.
 
-    ``behind``: a conversation that just arrived; only it and the visitors
-    queued after it (an urgent arrival goes ahead) can have moved, and the
-    estimate per place is unchanged, so only they are told. A visitor
-    arriving at the end of the queue then costs one event, not one per
-    waiting visitor: a surge of arrivals would otherwise send O(waiting²)
-    events.
+    One event to the service's queue group, whatever the number of waiting
+    visitors and open consoles: each process follows the group once and
+    sends its own sockets what they show (``console.queue_feed``), the
+    consoles their queue and the waiting visitors their place, from one
+    read per process. A surge of arrivals, claims or requeues used to send
+    every waiting visitor an event per change: O(waiting²).
 
-    Must run inside the transaction that changed the queue: the events go
-    out on commit.
+    Must run inside the transaction that changed the queue.
     """
     service_id = service if isinstance(service, int) else service.id
-    per_place = get_seconds_per_place(service_id)
-    rows = waiting_conversations(service_id).values_list("id", "urgent", "queue_key")
-    after = None
-    if behind is not None:
-        after = (not behind.urgent, behind.queue_key, str(behind.id))
-    for position, (conversation_id, urgent, queue_key) in enumerate(rows, start=1):
-        if after is not None and (not urgent, queue_key, str(conversation_id)) < after:
-            continue
-        events.notify_queue_position(
-            conversation_id, position, round(per_place * position)
-        )
     events.notify_queue_changed(service_id)
+
+
+def list_waiting_places(
+    service_ids: list[int],
+) -> dict[int, tuple[dict[UUID, int], float]]:
+    """Each service's waiting conversations by place, and the wait per place.
+
+    ``{service_id: ({conversation_id: position}, seconds_per_place)}``,
+    positions 1-based in claim order: one query for the queues and one per
+    service for its recent waits.
+    """
+    places: dict[int, tuple[dict[UUID, int], float]] = {
+        service_id: ({}, 0.0) for service_id in service_ids
+    }
+    rows = (
+        Conversation.objects.filter(
+            service_id__in=service_ids, status=Conversation.Status.WAITING
+        )
+        .order_by("service_id", "-urgent", "queue_key", "id")
+        .values_list("service_id", "id")
+    )
+    for service_id, conversation_id in rows:
+        order = places[service_id][0]
+        order[conversation_id] = len(order) + 1
+    return {
+        service_id: (order, get_seconds_per_place(service_id) if order else 0.0)
+        for service_id, (order, _none) in places.items()
+    }
 
 
 def do_record_claim(conversation: Conversation) -> None:

@@ -325,3 +325,35 @@ async def test_an_idle_feed_flushes_at_once_and_a_burst_waits_the_debounce(
     finally:
         queue_feed.unsubscribe(recorder)
         await asyncio.sleep(2.1)
+
+
+async def test_waiting_visitors_hear_their_places_from_one_read(national, monkeypatch):
+    """A claim moves everyone up: one read, not one event per visitor."""
+    reads = []
+    original = queue_feed.list_waiting_places
+
+    def counting(service_ids):
+        reads.append(list(service_ids))
+        return original(service_ids)
+
+    monkeypatch.setattr(queue_feed, "list_waiting_places", counting)
+    visitors = [await start_visitor() for _ in range(4)]
+    assert [started["queue"]["position"] for _v, started in visitors] == [1, 2, 3, 4]
+    user = await database_sync_to_async(make_operator)(national)
+    console, _hello = await connect_staff(user)
+    await asyncio.sleep(queue_feed.DEBOUNCE_SECONDS * 4)
+    for visitor, _started in visitors:
+        await drain(visitor, wait=0.05)
+    reads.clear()
+    await console.send_json_to({"type": "claim", "id": "c1"})
+    await receive_until(console, "assigned")
+    for place, (visitor, _started) in enumerate(visitors[1:], start=1):
+        queue = await receive_until(visitor, "queue")
+        assert queue["position"] == place
+    await asyncio.sleep(queue_feed.DEBOUNCE_SECONDS * 4)
+    assert reads == [[national.id]]
+    # The one claimed hears it is taken, and no place.
+    claimed = await drain(visitors[0][0], wait=0.2)
+    assert "queue" not in [frame["type"] for frame in claimed]
+    for socket in (console, *(visitor for visitor, _s in visitors)):
+        await socket.disconnect()
