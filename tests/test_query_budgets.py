@@ -15,6 +15,7 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from chat.selectors import list_message_frames_after
+from chat.services import check_start_for_visitor
 from chat.services.messages import do_send_message
 from console.auth import account_signature, lock_console_access
 from console.models import StaffProfile
@@ -25,6 +26,7 @@ from console.services import (
     do_create_login_session,
 )
 from tests.factories import make_commune, make_conversation, make_service, make_staff
+from visitor.services import do_attach_visitor
 
 pytestmark = pytest.mark.django_db
 
@@ -52,6 +54,16 @@ STAFF_MESSAGE = 2
 # the read back, the first-claim stamp and its record, then the wait per
 # place and the waiting list (each visitor still waiting hears their place).
 CLAIM = 11
+# A visitor's start: the commune of the postal code, the service, the
+# service lock and its waiting count, the commune's competence, the three
+# INSERTs (conversation, passage, data key), then the wait per place and
+# the waiting list (queue events). Issue 14: 14 before (full_clean read
+# the service, the commune and both unique keys again).
+START = 10
+# Then its socket attaches: the presence upsert, the conversation's queue
+# fields with its place (one statement), the wait per place. Issue 14: 6
+# before (read then write the presence row, the status twice, the count).
+ATTACH = 3
 # The queue of every service of a process, for all its operator sockets:
 # the waiting conversations, and their receipts (prefetched).
 QUEUE_SNAPSHOT = 2
@@ -149,6 +161,23 @@ def test_a_claim(national):
         claimed = check_claim_conversation(profile, str(conversation.id))
     assert claimed.operator_id == profile.user_id
     assert len(claim) == CLAIM, claim
+
+
+def test_a_start_and_its_socket_attaching(national):
+    make_conversation(national)
+    with Statements() as start:
+        conversation, _token, details = check_start_for_visitor(
+            place="33000", role="victim", service_slug="national"
+        )
+    assert conversation.position_at_start == 2
+    assert details["commune"]["postal_code"] == "33000"
+    assert len(start) == START, start
+    with Statements() as attach:
+        view = do_attach_visitor(
+            "visitor-socket", conversation, server_id="s1", seal=None, resumed=False
+        )
+    assert view.queue[0] == 2
+    assert len(attach) == ATTACH, attach
 
 
 def test_a_queue_snapshot_is_one_read_for_every_service(national):
