@@ -19,7 +19,7 @@ from chat.services import check_start_for_visitor
 from chat.services.messages import do_send_message
 from console.auth import account_signature, lock_console_access
 from console.models import StaffProfile
-from console.selectors import list_queue_snapshots
+from console.selectors import get_assigned_conversation, list_queue_snapshots
 from console.services import (
     check_claim_conversation,
     check_send_staff_message,
@@ -49,11 +49,20 @@ STAFF_ACCESS_FULL = 8
 # UPDATE that takes the seq only while they are in charge (the access rule
 # and the write in one statement), then the INSERT.
 STAFF_MESSAGE = 2
-# A claim of a given conversation: the conversation (access rule), the
-# capacity lock and the two load counts, the user, the conditional UPDATE,
-# the read back, the first-claim stamp and its record, then the wait per
-# place and the waiting list (each visitor still waiting hears their place).
-CLAIM = 11
+# A claim of a given conversation: the conversation's id (access rule),
+# the capacity lock, the two load counts in one statement, the conditional
+# UPDATE (which also stamps a first claim), the read back and the claim's
+# record, then the wait per place and the waiting list (each visitor still
+# waiting hears their place). Issue 14: 11 before (the user row, the
+# counts apart, the first-claim stamp apart).
+CLAIM = 8
+# What the console reads once it has claimed (``assigned``): the
+# conversation with its operator's pseudonym and, as subqueries, whether
+# the visitor is here and whether it has participants, notes, whispers,
+# an open invitation, a consent request or a follow-up; then the
+# psychologists on duty (who is online as a subquery). History is not read
+# while last_seq is 0. Issue 14: 12 before.
+ASSIGNED_VIEW = 2
 # A visitor's start: the commune of the postal code, the service, the
 # service lock and its waiting count, the commune's competence, the three
 # INSERTs (conversation, passage, data key), then the wait per place and
@@ -178,6 +187,16 @@ def test_a_start_and_its_socket_attaching(national):
         )
     assert view.queue[0] == 2
     assert len(attach) == ATTACH, attach
+
+
+def test_the_view_read_after_a_claim(claimed):
+    conversation, profile, _session_key = claimed
+    with Statements() as read:
+        view = get_assigned_conversation(profile, conversation.id)
+    assert view["as"] == "operator"
+    assert view["operator"] == profile.pseudonym
+    assert view["history"] == view["notes"] == view["participants"] == []
+    assert len(read) == ASSIGNED_VIEW, read
 
 
 def test_a_queue_snapshot_is_one_read_for_every_service(national):
