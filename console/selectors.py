@@ -601,7 +601,9 @@ def get_hello(profile: StaffProfile) -> dict[str, Any]:
     }
 
 
-ASSIGNED_RELATED = ("service", "commune", "operator__staff")
+# The view shows the service and the operator's pseudonym; not the
+# commune (the place label is on the conversation).
+ASSIGNED_RELATED = ("service", "operator__staff")
 
 
 def assigned_flags() -> dict[str, Exists]:
