@@ -43,8 +43,16 @@ def parse_conversation_id(conversation_id: Any) -> UUID:
         raise refusals.conversation_not_found() from None
 
 
+DEFAULT_RELATED = ("service", "commune")
+
+
 def access_conversation_for_staff(
-    profile: StaffProfile, conversation_id: Any, *, only: tuple[str, ...] = ()
+    profile: StaffProfile,
+    conversation_id: Any,
+    *,
+    only: tuple[str, ...] = (),
+    related: tuple[str, ...] = DEFAULT_RELATED,
+    annotations: dict[str, Any] | None = None,
 ) -> Conversation:
     """Return a conversation of one of the staff member's services.
 
@@ -58,12 +66,15 @@ def access_conversation_for_staff(
     key = parse_conversation_id(conversation_id)
     # ``only``: the hot paths (a staff message) load just the fields they
     # read; building the full query with its two joins cost more than the
-    # rest of storing a message.
+    # rest of storing a message. ``related``: the rows read with it;
+    # ``annotations``: what else the same statement reads.
     loaded = (
         Conversation.objects.only(*only)
         if only
-        else Conversation.objects.select_related("service", "commune")
+        else Conversation.objects.select_related(*related)
     )
+    if annotations:
+        loaded = loaded.annotate(**annotations)
     conversation = (
         loaded.filter(id=key).filter(service__in=profile.services.all()).first()
     )

@@ -12,5 +12,9 @@ from typing import Any
 # Extra keys of a conversation frame for staff (``assigned``, ``sync``):
 # key -> reader(conversation).
 conversation_fields: dict[str, Callable[[Any], Any]] = {}
+# Flags read with the conversation for those readers (``assigned``):
+# attribute -> factory of an ``Exists`` on the outer conversation. A reader
+# finding its flag false on the conversation may skip its read.
+conversation_flags: dict[str, Callable[[], Any]] = {}
 # Extra keys of the supervisors' board: key -> reader(profile).
 board_fields: dict[str, Callable[[Any], Any]] = {}

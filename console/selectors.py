@@ -11,7 +11,8 @@ from uuid import UUID
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.db.models import Count, Q
+from django.db import connection
+from django.db.models import Count, Exists, OuterRef, Q
 from django.utils import timezone, translation
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -33,7 +34,11 @@ from console.access import (
     get_staff_profile,
 )
 from console.models import CannedAnswer, Invitation, Participant, StaffProfile, Whisper
-from receipts.selectors import follow_up_fields, list_follow_up_marks
+from receipts.selectors import (
+    follow_up_fields,
+    has_follow_up,
+    list_follow_up_marks,
+)
 
 PARIS = ZoneInfo("Europe/Paris")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -63,25 +68,34 @@ def get_console_profile(user: Any) -> StaffProfile | None:
     return profile
 
 
+ACTIVE = Conversation.Status.ACTIVE.value
+SUPERVISOR = Participant.Role.SUPERVISOR.value
+_CONVERSATIONS = Conversation._meta.db_table
+_PARTICIPANTS = Participant._meta.db_table
+# Table names and placeholders only: every value is a parameter.
+LOAD_SQL = (
+    f"SELECT (SELECT COUNT(*) FROM {_CONVERSATIONS}"  # noqa: S608 - tables only.
+    " WHERE operator_id = %s AND status = %s)"
+    f" + (SELECT COUNT(*) FROM {_PARTICIPANTS} p"
+    f" JOIN {_CONVERSATIONS} c ON c.id = p.conversation_id"
+    " WHERE p.user_id = %s AND p.left_at IS NULL AND p.role <> %s"
+    " AND c.status = %s)"
+)
+
+
 def count_staff_load(user_id: int) -> int:
     """Return how many active conversations occupy the staff member.
 
     Conversations in charge, plus the ones joined as psychologist or
     colleague; a supervisor watching does not count.
+
+    Both counts in one statement, inside every claim. Written out: the
+    ORM's subqueries cost more to build than the round trip they save
+    (docs/decisions.md, "Hot reads of a fixed shape").
     """
-    operated = Conversation.objects.filter(
-        operator_id=user_id, status=Conversation.Status.ACTIVE
-    ).count()
-    joined = (
-        Participant.objects.filter(
-            user_id=user_id,
-            left_at__isnull=True,
-            conversation__status=Conversation.Status.ACTIVE,
-        )
-        .exclude(role=Participant.Role.SUPERVISOR)
-        .count()
-    )
-    return operated + joined
+    with connection.cursor() as cursor:
+        cursor.execute(LOAD_SQL, [user_id, ACTIVE, user_id, SUPERVISOR, ACTIVE])
+        return cursor.fetchone()[0]
 
 
 def is_on_duty(profile: StaffProfile, *, at: datetime | None = None) -> bool:
@@ -100,21 +114,26 @@ def is_on_duty(profile: StaffProfile, *, at: datetime | None = None) -> bool:
     return False
 
 
+def online_user_ids() -> Any:  # a QuerySet of user ids
+    """Return the users with a console socket alive (any process), unread."""
+    fresh = timezone.now() - timedelta(seconds=settings.PRESENCE_STALE_SECONDS)
+    return Connection.objects.filter(
+        heartbeat_at__gte=fresh, user_id__isnull=False
+    ).values_list("user_id", flat=True)
+
+
 def list_online_user_ids() -> set[int]:
     """Return the users with a console socket alive (any process)."""
-    fresh = timezone.now() - timedelta(seconds=settings.PRESENCE_STALE_SECONDS)
-    return set(
-        Connection.objects.filter(heartbeat_at__gte=fresh, user_id__isnull=False)
-        .values_list("user_id", flat=True)
-        .distinct()
-    )
+    return set(online_user_ids().distinct())
 
 
 def list_staff_on_duty(service_id: int, role: str) -> list[StaffProfile]:
-    """Return the staff of ``service_id`` with ``role``, online and on duty."""
-    online = list_online_user_ids()
+    """Return the staff of ``service_id`` with ``role``, online and on duty.
+
+    Who is online is a subquery: one statement, not one per step.
+    """
     profiles = StaffProfile.objects.filter(
-        services__id=service_id, user__is_active=True, user_id__in=online
+        services__id=service_id, user__is_active=True, user_id__in=online_user_ids()
     ).select_related("user")
     return [
         profile
@@ -262,12 +281,13 @@ def get_visitor_presence(conversation: Conversation) -> str:
     """Return ``here``, ``reconnecting`` or ``gone`` for the staff view."""
     if conversation.status == Conversation.Status.CLOSED:
         return "gone"
-    fresh = timezone.now() - timedelta(seconds=settings.PRESENCE_STALE_SECONDS)
-    if Connection.objects.filter(
-        conversation_id=conversation.id, heartbeat_at__gte=fresh
-    ).exists():
-        return "here"
-    return "reconnecting"
+    here = getattr(conversation, "visitor_here", None)
+    if here is None:
+        fresh = timezone.now() - timedelta(seconds=settings.PRESENCE_STALE_SECONDS)
+        here = Connection.objects.filter(
+            conversation_id=conversation.id, heartbeat_at__gte=fresh
+        ).exists()
+    return "here" if here else "reconnecting"
 
 
 def get_psychologist_duty_for(
@@ -349,16 +369,20 @@ def render_conversation(
     *,
     with_history: bool = True,
     viewer: StaffProfile | None = None,
+    place: str | None = None,
 ) -> dict[str, Any]:
     """Return the staff view of a conversation, history included.
 
     Notes, whispers and the open invitation are staff-only; callers render
-    this only for staff who are in the conversation.
+    this only for staff who are in the conversation. ``place`` is the
+    viewer's place when the caller has just read it.
     """
     participants = (
         Participant.objects.filter(conversation=conversation, left_at__isnull=True)
         .select_related("user__staff")
         .order_by("joined_at", "id")
+        if _may_have(conversation, "has_participants")
+        else []
     )
     data: dict[str, Any] = {
         "id": str(conversation.id),
@@ -381,22 +405,37 @@ def render_conversation(
         **follow_up_fields(conversation),
     }
     if viewer is not None:
-        data["as"] = get_staff_place(viewer, conversation)
+        data["as"] = place or get_staff_place(viewer, conversation)
     if with_history:
-        data["history"] = [
-            render_message(message, for_staff=True)
-            for message in list_messages_after(conversation.id, 0)
-        ]
-        data["notes"] = [
-            render_note(note)
-            for note in Note.objects.filter(conversation=conversation)
-            .select_related("author__staff")
-            .order_by("created_at", "id")
-        ]
-        data["whispers"] = [
-            render_whisper(whisper)
-            for whisper in Whisper.objects.filter(conversation=conversation)
-        ]
+        # Every message took a seq from last_seq: none yet, nothing to read
+        # (one arriving after the row was read comes as an event, as it
+        # would just after the history read).
+        data["history"] = (
+            [
+                render_message(message, for_staff=True)
+                for message in list_messages_after(conversation.id, 0)
+            ]
+            if conversation.last_seq
+            else []
+        )
+        data["notes"] = (
+            [
+                render_note(note)
+                for note in Note.objects.filter(conversation=conversation)
+                .select_related("author__staff")
+                .order_by("created_at", "id")
+            ]
+            if _may_have(conversation, "has_notes")
+            else []
+        )
+        data["whispers"] = (
+            [
+                render_whisper(whisper)
+                for whisper in Whisper.objects.filter(conversation=conversation)
+            ]
+            if _may_have(conversation, "has_whispers")
+            else []
+        )
         # Added by the apps above (escalation: the latest consent's state,
         # never the details).
         for key, read in extensions.conversation_fields.items():
@@ -405,9 +444,14 @@ def render_conversation(
             Invitation.objects.filter(
                 conversation=conversation, status__in=Invitation.OPEN_STATUSES
             )
-            .select_related("conversation", "service", "invited_by__staff")
+            .select_related("service", "invited_by__staff")
             .first()
+            if _may_have(conversation, "has_invitation")
+            else None
         )
+        if invitation is not None:
+            # The conversation is the one in hand: no need to join it again.
+            invitation.conversation = conversation
         data["invitation"] = render_invitation(invitation) if invitation else None
     return data
 
@@ -557,17 +601,64 @@ def get_hello(profile: StaffProfile) -> dict[str, Any]:
     }
 
 
+# The view shows the service and the operator's pseudonym; not the
+# commune (the place label is on the conversation).
+ASSIGNED_RELATED = ("service", "operator__staff")
+
+
+def assigned_flags() -> dict[str, Exists]:
+    """What the staff view may have to read, asked with the conversation.
+
+    Each flag false spares ``render_conversation`` a read: a conversation
+    just claimed has no participant, note, whisper, invitation, consent or
+    follow-up yet, and no history (``last_seq``).
+    """
+    fresh = timezone.now() - timedelta(seconds=settings.PRESENCE_STALE_SECONDS)
+    of_it = {"conversation_id": OuterRef("id")}
+    return {
+        "visitor_here": Exists(
+            Connection.objects.filter(**of_it, heartbeat_at__gte=fresh)
+        ),
+        "has_participants": Exists(
+            Participant.objects.filter(**of_it, left_at__isnull=True)
+        ),
+        "has_notes": Exists(Note.objects.filter(**of_it)),
+        "has_whispers": Exists(Whisper.objects.filter(**of_it)),
+        "has_invitation": Exists(
+            Invitation.objects.filter(**of_it, status__in=Invitation.OPEN_STATUSES)
+        ),
+        "has_follow_up": has_follow_up(),
+        # The apps above (escalation: has_consent).
+        **{flag: make() for flag, make in extensions.conversation_flags.items()},
+    }
+
+
+def _may_have(conversation: Conversation, flag: str) -> bool:
+    """False only when the conversation was read with ``flag`` false."""
+    return getattr(conversation, flag, True)
+
+
 def get_assigned_conversation(
     profile: StaffProfile, conversation_id: UUID
 ) -> dict[str, Any] | None:
-    """Return the staff view of a conversation this staff member is in."""
+    """Return the staff view of a conversation this staff member is in.
+
+    The operator's pseudonym and what the view may have to read come in
+    the statement that checks access (``assigned_flags``).
+    """
     try:
-        conversation = access_conversation_for_staff(profile, conversation_id)
+        conversation = access_conversation_for_staff(
+            profile,
+            conversation_id,
+            related=ASSIGNED_RELATED,
+            annotations=assigned_flags(),
+        )
     except ChatError:
         return None
-    if get_staff_place(profile, conversation) is None:
+    place = get_staff_place(profile, conversation)
+    if place is None:
         return None
-    return render_conversation(conversation, viewer=profile)
+    return render_conversation(conversation, viewer=profile, place=place)
 
 
 def get_note_frame(note_id: int) -> dict[str, Any] | None:

@@ -14,7 +14,7 @@ class EscalationConfig(AppConfig):
     def ready(self) -> None:
         from console import extensions
         from escalation import checks, runtime, signals  # noqa: F401 - registers the checks
-        from escalation.consent import get_latest_consent_frame
+        from escalation.consent import get_latest_consent_frame, has_consent
         from escalation.reports import list_delivery_alerts
         from realtime import runtime as process_runtime
 
@@ -22,6 +22,7 @@ class EscalationConfig(AppConfig):
         # The staff frames show the latest consent's state, never its
         # details; the board lists reports that keep failing to arrive.
         extensions.conversation_fields["consent"] = get_latest_consent_frame
+        extensions.conversation_flags["has_consent"] = has_consent
         extensions.board_fields["report_alerts"] = list_delivery_alerts
         # Report deliveries, lapsed approvals, audit checkpoints.
         process_runtime.on_tick("escalation", _tick_seconds, runtime.tick)

@@ -19,6 +19,7 @@ from uuid import UUID
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -201,8 +202,19 @@ def get_consent_frame(consent_id: str, *, for_staff: bool) -> dict[str, Any] | N
     return consent_request_frame(consent)
 
 
+def has_consent() -> Exists:
+    """Whether the outer conversation has a consent request, as a subquery."""
+    return Exists(ConsentRequest.objects.filter(conversation_id=OuterRef("id")))
+
+
 def get_latest_consent_frame(conversation: Conversation) -> dict[str, Any] | None:
-    """The staff view of the conversation's latest consent, for ``assigned``."""
+    """The staff view of the conversation's latest consent, for ``assigned``.
+
+    Nothing to read when the conversation was read with ``has_consent``
+    false.
+    """
+    if not getattr(conversation, "has_consent", True):
+        return None
     consent = (
         ConsentRequest.objects.filter(conversation_id=conversation.id)
         .select_related("unit")

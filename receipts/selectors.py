@@ -2,6 +2,8 @@
 
 from typing import Any
 
+from django.db.models import Exists, OuterRef
+
 from chat.models import Conversation
 from receipts.models import Receipt
 
@@ -29,9 +31,22 @@ def list_follow_up_marks(conversation_ids: list[str]) -> dict[str, dict[str, Any
     }
 
 
+def has_follow_up() -> Exists:
+    """Whether the outer conversation has a follow-up mark, as a subquery.
+
+    Read with the conversation as ``has_follow_up``, it spares
+    ``follow_up_fields`` its read when there is none.
+    """
+    return Exists(
+        Receipt.objects.filter(conversation_id=OuterRef("id"), follow_ups__gt=0)
+    )
+
+
 def follow_up_fields(conversation: Conversation) -> dict[str, Any]:
     """Return ``{"follow_up": {...}}`` for a conversation the visitor
     came back to with a receipt, else nothing."""
+    if not getattr(conversation, "has_follow_up", True):
+        return {}
     receipt = (
         Receipt.objects.filter(conversation_id=conversation.id, follow_ups__gt=0)
         .only("follow_ups", "previous_outcome")

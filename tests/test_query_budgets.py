@@ -15,16 +15,18 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from chat.selectors import list_message_frames_after
+from chat.services import check_start_for_visitor
 from chat.services.messages import do_send_message
 from console.auth import account_signature, lock_console_access
 from console.models import StaffProfile
-from console.selectors import list_queue_snapshots
+from console.selectors import get_assigned_conversation, list_queue_snapshots
 from console.services import (
     check_claim_conversation,
     check_send_staff_message,
     do_create_login_session,
 )
 from tests.factories import make_commune, make_conversation, make_service, make_staff
+from visitor.services import do_attach_visitor
 
 pytestmark = pytest.mark.django_db
 
@@ -47,11 +49,32 @@ STAFF_ACCESS_FULL = 8
 # UPDATE that takes the seq only while they are in charge (the access rule
 # and the write in one statement), then the INSERT.
 STAFF_MESSAGE = 2
-# A claim of a given conversation: the conversation (access rule), the
-# capacity lock and the two load counts, the user, the conditional UPDATE,
-# the read back, the first-claim stamp and its record. Waiting visitors
-# hear their new places from their process's queue feed, not from here.
-CLAIM = 9
+# A claim of a given conversation: the conversation's id (access rule),
+# the capacity lock, the two load counts in one statement, the conditional
+# UPDATE (which also stamps a first claim), the read back and the claim's
+# record. Waiting visitors hear their new places from their process's
+# queue feed, not from here. Issue 14: 11 before (the user row, the counts
+# apart, the first-claim stamp apart, the wait per place and the waiting
+# list).
+CLAIM = 6
+# What the console reads once it has claimed (``assigned``): the
+# conversation with its operator's pseudonym and, as subqueries, whether
+# the visitor is here and whether it has participants, notes, whispers,
+# an open invitation, a consent request or a follow-up; then the
+# psychologists on duty (who is online as a subquery). History is not read
+# while last_seq is 0. Issue 14: 12 before.
+ASSIGNED_VIEW = 2
+# A visitor's start: the commune of the postal code, the service, the
+# service lock and its waiting count, the commune's competence, the three
+# INSERTs (conversation, passage, data key). Issue 14: 14 before
+# (full_clean read the service, the commune and both unique keys again;
+# the wait per place and the waiting list sent the queue's places, which
+# the process's queue feed now sends).
+START = 8
+# Then its socket attaches: the presence upsert, the conversation's queue
+# fields with its place (one statement), the wait per place. Issue 14: 6
+# before (read then write the presence row, the status twice, the count).
+ATTACH = 3
 # The queue of every service of a process, for all its operator sockets:
 # the waiting conversations, and their receipts (prefetched).
 QUEUE_SNAPSHOT = 2
@@ -149,6 +172,33 @@ def test_a_claim(national):
         claimed = check_claim_conversation(profile, str(conversation.id))
     assert claimed.operator_id == profile.user_id
     assert len(claim) == CLAIM, claim
+
+
+def test_a_start_and_its_socket_attaching(national):
+    make_conversation(national)
+    with Statements() as start:
+        conversation, _token, details = check_start_for_visitor(
+            place="33000", role="victim", service_slug="national"
+        )
+    assert conversation.position_at_start == 2
+    assert details["commune"]["postal_code"] == "33000"
+    assert len(start) == START, start
+    with Statements() as attach:
+        view = do_attach_visitor(
+            "visitor-socket", conversation, server_id="s1", seal=None, resumed=False
+        )
+    assert view.queue[0] == 2
+    assert len(attach) == ATTACH, attach
+
+
+def test_the_view_read_after_a_claim(claimed):
+    conversation, profile, _session_key = claimed
+    with Statements() as read:
+        view = get_assigned_conversation(profile, conversation.id)
+    assert view["as"] == "operator"
+    assert view["operator"] == profile.pseudonym
+    assert view["history"] == view["notes"] == view["participants"] == []
+    assert len(read) == ASSIGNED_VIEW, read
 
 
 def test_a_queue_snapshot_is_one_read_for_every_service(national):

@@ -24,7 +24,7 @@ from chat.services.presence import (
     do_register_connection,
     do_signal_visitor_presence,
 )
-from chat.services.queue import get_queue_status
+from chat.services.queue import get_queue_status, read_queue_place
 from console.selectors import get_visitor_invitation_frame
 from escalation.consent import get_pending_consent_frame
 
@@ -60,14 +60,18 @@ def do_attach_visitor(
         channel_name, server_id=server_id, conversation_id=conversation.id
     )
     do_seal_pending_connection(seal, conversation.id)
-    do_signal_visitor_presence(conversation.id, connected=True)
+    # One read gives the status (is there presence to show?) and the place.
+    place = read_queue_place(conversation)
+    do_signal_visitor_presence(
+        conversation.id, connected=True, status=conversation.status
+    )
     view = AttachedView()
     if resumed:
         view.commune = render_conversation_commune(conversation)
         view.invitation = get_visitor_invitation_frame(conversation)
         view.consent = get_pending_consent_frame(conversation)
     if conversation.status == Conversation.Status.WAITING or not resumed:
-        view.queue = get_queue_status(conversation)
+        view.queue = get_queue_status(conversation, place=place)
     return view
 
 

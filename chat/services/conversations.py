@@ -193,7 +193,7 @@ def do_start_conversation(
     token = secrets.token_urlsafe(32)
     now = timezone.now()
     # The service row's lock makes the ceiling exact across processes.
-    Service.objects.select_for_update().filter(pk=service.pk).exists()
+    locked = Service.objects.select_for_update().filter(pk=service.pk).exists()
     waiting = Conversation.objects.filter(
         service=service, status=Conversation.Status.WAITING
     ).count()
@@ -216,7 +216,13 @@ def do_start_conversation(
         position_at_start=waiting + 1,
         **competence_fields(commune),
     )
-    conversation.full_clean()
+    # The service row was just locked (else its check refuses as before)
+    # and the commune just read; the id and the token are random, and their
+    # unique constraints still hold. Their checks were four more reads.
+    conversation.full_clean(
+        exclude=["service", "commune"] if locked else ["commune"],
+        validate_unique=False,
+    )
     conversation.save()
     announce_arrival(
         conversation.id,

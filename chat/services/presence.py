@@ -28,14 +28,24 @@ def do_register_connection(
     conversation_id: UUID | None = None,
     user_id: int | None = None,
 ) -> None:
-    Connection.objects.update_or_create(
-        channel_name=channel_name,
-        defaults={
-            "server_id": server_id,
-            "conversation_id": conversation_id,
-            "user_id": user_id,
-            "heartbeat_at": timezone.now(),
-        },
+    """Record the socket's presence row, or refresh it; one statement.
+
+    An upsert on the channel name (INSERT ... ON CONFLICT DO UPDATE, on
+    SQLite and PostgreSQL alike) rather than a read, then a write.
+    """
+    Connection.objects.bulk_create(
+        [
+            Connection(
+                channel_name=channel_name,
+                server_id=server_id,
+                conversation_id=conversation_id,
+                user_id=user_id,
+                heartbeat_at=timezone.now(),
+            )
+        ],
+        update_conflicts=True,
+        unique_fields=["channel_name"],
+        update_fields=["server_id", "conversation_id", "user_id", "heartbeat_at"],
     )
 
 
@@ -186,17 +196,24 @@ def _pseudonym(conversation: Conversation) -> str:
     return profile.pseudonym if profile else ""
 
 
-def do_signal_visitor_presence(conversation_id: UUID, *, connected: bool) -> None:
+def do_signal_visitor_presence(
+    conversation_id: UUID, *, connected: bool, status: str | None = None
+) -> None:
     """Tell the staff of an open conversation that the visitor came or went.
 
     A socket closing while another of the visitor's tabs stays connected
     changes nothing; a closed conversation has no presence to show.
+    ``status``: the conversation's, if the caller has just read it.
     """
-    if (
-        not Conversation.objects.filter(id=conversation_id)
-        .exclude(status=Conversation.Status.CLOSED)
-        .exists()
-    ):
+    if status is None:
+        is_open = (
+            Conversation.objects.filter(id=conversation_id)
+            .exclude(status=Conversation.Status.CLOSED)
+            .exists()
+        )
+    else:
+        is_open = status != Conversation.Status.CLOSED
+    if not is_open:
         return
     if (
         not connected

@@ -5,6 +5,8 @@ from datetime import timedelta
 from uuid import UUID
 
 from django.conf import settings
+from django.db import connection
+from django.db.models import F, Func, IntegerField, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from chat import events
@@ -12,6 +14,13 @@ from chat.models import ClaimRecord, Conversation, Service
 
 RECENT_WAITS_WINDOW = timedelta(hours=24)
 RECENT_WAITS_COUNT = 50
+# The latest waits of a service; a table name and placeholders only.
+RECENT_WAITS_SQL = (
+    "SELECT waited_seconds, position_at_start"  # noqa: S608 - a table name only.
+    f" FROM {ClaimRecord._meta.db_table}"
+    " WHERE service_id = %s AND claimed_at >= %s"
+    " ORDER BY claimed_at DESC LIMIT %s"
+)
 
 
 def waiting_conversations(service_id: int):  # a QuerySet
@@ -21,18 +30,30 @@ def waiting_conversations(service_id: int):  # a QuerySet
     ).order_by("-urgent", "queue_key", "id")
 
 
-def get_queue_position(conversation: Conversation) -> int:
-    """Return the 1-based position of a waiting conversation."""
+def read_queue_place(conversation: Conversation) -> int:
+    """Refresh the queue fields of ``conversation``; return its place.
+
+    The 1-based place while it waits, else 0. One statement: the row and
+    the count of those ahead of it (urgent first, then by ``queue_key``).
+    """
     ahead = Conversation.objects.filter(
-        service_id=conversation.service_id, status=Conversation.Status.WAITING
+        service_id=OuterRef("service_id"), status=Conversation.Status.WAITING
+    ).filter(
+        # Urgent ahead of a non-urgent one, else earlier in the same class.
+        Q(urgent__gt=OuterRef("urgent"))
+        | Q(urgent=OuterRef("urgent"), queue_key__lt=OuterRef("queue_key"))
     )
-    if conversation.urgent:
-        ahead = ahead.filter(urgent=True, queue_key__lt=conversation.queue_key)
-    else:
-        ahead = ahead.filter(urgent=True) | ahead.filter(
-            queue_key__lt=conversation.queue_key
-        )
-    return ahead.count() + 1
+    count = ahead.order_by().annotate(n=Func(F("pk"), function="COUNT")).values("n")
+    status, urgent, queue_key, before = (
+        Conversation.objects.filter(id=conversation.id)
+        .annotate(ahead=Subquery(count, output_field=IntegerField()))
+        .values_list("status", "urgent", "queue_key", "ahead")
+        .get()
+    )
+    conversation.status = status
+    conversation.urgent = urgent
+    conversation.queue_key = queue_key
+    return before + 1 if status == Conversation.Status.WAITING else 0
 
 
 def get_seconds_per_place(service_id: int) -> float:
@@ -43,11 +64,19 @@ def get_seconds_per_place(service_id: int) -> float:
     estimate for someone at the head. Without recent data, a default.
     """
     since = timezone.now() - RECENT_WAITS_WINDOW
-    rows = list(
-        ClaimRecord.objects.filter(service_id=service_id, claimed_at__gte=since)
-        .order_by("-claimed_at")
-        .values_list("waited_seconds", "position_at_start")[:RECENT_WAITS_COUNT]
-    )
+    # Every start, attach and claim reads it: written out, as the ORM took
+    # longer to build the statement than the database to answer it
+    # (docs/decisions.md, "Hot reads of a fixed shape").
+    with connection.cursor() as cursor:
+        cursor.execute(
+            RECENT_WAITS_SQL,
+            [
+                service_id,
+                connection.ops.adapt_datetimefield_value(since),
+                RECENT_WAITS_COUNT,
+            ],
+        )
+        rows = cursor.fetchall()
     if not rows:
         return float(settings.QUEUE_DEFAULT_WAIT_SECONDS)
     return statistics.median(waited / max(position, 1) for waited, position in rows)
@@ -57,16 +86,19 @@ def estimate_wait_seconds(service_id: int, position: int) -> int:
     return round(get_seconds_per_place(service_id) * position)
 
 
-def get_queue_status(conversation: Conversation) -> tuple[int, int]:
+def get_queue_status(
+    conversation: Conversation, *, place: int | None = None
+) -> tuple[int, int]:
     """Return (position, estimated wait in seconds) of a conversation.
 
-    (0, 0) once it is no longer waiting.
+    (0, 0) once it is no longer waiting. ``place``: what
+    ``read_queue_place`` just returned, if the caller read it.
     """
-    conversation.refresh_from_db(fields=["status", "urgent", "queue_key"])
-    if conversation.status != Conversation.Status.WAITING:
+    if place is None:
+        place = read_queue_place(conversation)
+    if not place:
         return 0, 0
-    position = get_queue_position(conversation)
-    return position, estimate_wait_seconds(conversation.service_id, position)
+    return place, estimate_wait_seconds(conversation.service_id, place)
 
 
 def do_notify_queue_changed(service: Service | int) -> None:

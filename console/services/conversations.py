@@ -10,6 +10,8 @@ from typing import Any
 from uuid import UUID
 
 from django.db import transaction
+from django.db.models import F, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -51,7 +53,11 @@ def check_claim_conversation(
     """Claim a given conversation, or the next waiting one."""
     _staff_has_role(profile, StaffProfile.Role.OPERATOR)
     if conversation_id is not None:
-        conversation = access_conversation_for_staff(profile, conversation_id)
+        # Only the access rule is checked here: the claim reads the row
+        # again once it has won it.
+        conversation = access_conversation_for_staff(
+            profile, conversation_id, only=("id",)
+        )
         return do_claim_conversation(profile, conversation.id)
     return do_claim_conversation(profile, None)
 
@@ -88,8 +94,11 @@ def do_claim_conversation(
             id=candidate, status=Conversation.Status.WAITING
         ).update(
             status=Conversation.Status.ACTIVE,
-            operator=profile.user,
+            # The id, not ``profile.user``: that would read the user row.
+            operator_id=profile.user_id,
             claimed_at=now,
+            # Set by the first claim only, in the same statement.
+            first_claimed_at=Coalesce(F("first_claimed_at"), Value(now)),
             visitor_grace_until=None,
             operator_grace_until=None,
         )
@@ -101,12 +110,14 @@ def do_claim_conversation(
                 "already_claimed", _("Cette conversation est déjà prise en charge.")
             )
         raise refusals.queue_empty()
-    conversation = Conversation.objects.select_related("service", "commune").get(
-        id=candidate
-    )
-    if conversation.first_claimed_at is None:
-        conversation.first_claimed_at = now
-        conversation.save(update_fields=["first_claimed_at"])
+    # The row alone: callers use its id; the view (``assigned``) is read
+    # apart, with what it shows.
+    conversation = Conversation.objects.get(id=candidate)
+    # The first claim set first_claimed_at to its own ``now``; a later one
+    # finds an earlier time there (the row lock orders claims, and an
+    # earlier claim cannot have read the very same microsecond and also
+    # been released before this one).
+    if conversation.first_claimed_at == now:
         do_record_claim(conversation)
     events.notify_participant_changed(
         conversation.id,
