@@ -258,7 +258,9 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
             delivered = self.delivered.get(conversation_id)
             if delivered is None:
                 return
-            own = self.own_seqs.get(conversation_id, set())
+            # The socket's own set, not a copy: the sender's handler may note
+            # its seq (note_own_message) while this reads the database.
+            own = self.own_seqs.setdefault(conversation_id, set())
             while delivered + 1 in own:
                 delivered += 1
                 own.discard(delivered)
