@@ -41,6 +41,25 @@ async def receive_until(
             return frame
 
 
+async def receive_queue_showing(
+    communicator: WebsocketCommunicator, conversations: list[str], timeout: float = 3
+) -> dict[str, Any]:
+    """Return the first ``queue`` frame listing exactly ``conversations``.
+
+    Queue frames are views sent after each flush of the process's feed: one
+    flushed before the change under test may still be on its way.
+    """
+    deadline = asyncio.get_running_loop().time() + timeout
+    seen = None
+    while True:
+        remaining = deadline - asyncio.get_running_loop().time()
+        if remaining <= 0:
+            raise AssertionError(f"no queue showing {conversations}; last {seen}")
+        seen = await receive_until(communicator, "queue", remaining)
+        if [item["conversation"] for item in seen["items"]] == conversations:
+            return seen
+
+
 async def drain(communicator: WebsocketCommunicator, wait: float = 0.3) -> list[dict]:
     """Return every frame that arrives until ``wait`` seconds of silence.
 

@@ -21,6 +21,7 @@ from tests.helpers import (
     connect_staff,
     drain,
     open_conversation,
+    receive_queue_showing,
     receive_until,
     send_raw,
     staff_communicator,
@@ -215,11 +216,7 @@ async def test_release_puts_it_back_at_the_head_of_the_queue(national):
     assert released["conversation"] == conversation_id
     left = await receive_until(visitor, "left")
     assert left["role"] == "operator"
-    queue = await receive_until(staff, "queue")
-    assert [item["conversation"] for item in queue["items"]] == [
-        conversation_id,
-        later_started["conversation"],
-    ]
+    await receive_queue_showing(staff, [conversation_id, later_started["conversation"]])
     assert (await receive_until(visitor, "queue"))["position"] == 1
     assert (await conversation_state(conversation_id))[:2] == ("waiting", None)
     # Released: no more messages from this operator.
@@ -346,8 +343,7 @@ async def test_transfer_hands_over_to_another_services_queue(national, other_ser
         {"type": "transfer", "conversation": conversation_id, "service": "enfance"}
     )
     assert (await receive_until(staff, "released"))["reason"] == "transferred"
-    queue = await receive_until(receiver, "queue")
-    assert [item["conversation"] for item in queue["items"]] == [conversation_id]
+    await receive_queue_showing(receiver, [conversation_id])
     await receiver.send_json_to({"type": "claim"})
     assigned = await receive_until(receiver, "assigned")
     assert [m["text"] for m in assigned["conversation"]["history"]] == ["mon histoire"]
