@@ -94,6 +94,32 @@ def percentile(sorted_values: list[float], pct: float) -> float | None:
     return sorted_values[min(rank, len(sorted_values)) - 1]
 
 
+def by_second(pairs: list[tuple[int, int]], start_ns: int) -> list[dict[str, Any]]:
+    """p50/p99/max of the latencies of the messages sent in each second.
+
+    Shows whether a tail comes from a steady queue or from stalls that
+    recur (a periodic task, a sweep): the run's percentiles cannot tell.
+    """
+    seconds: dict[int, list[int]] = {}
+    for t_send, latency in pairs:
+        seconds.setdefault(max(0, (t_send - start_ns) // 1_000_000_000), []).append(
+            latency
+        )
+    rows = []
+    for second in sorted(seconds):
+        summary = summarize_ms(seconds[second])
+        rows.append(
+            {
+                "s": second,
+                "n": summary["count"],
+                "p50": summary["p50"],
+                "p99": summary["p99"],
+                "max": summary["max"],
+            }
+        )
+    return rows
+
+
 def summarize_ms(values_ns: list[int]) -> dict[str, float | None]:
     values = sorted(v / 1e6 for v in values_ns)
     out: dict[str, float | None] = {"count": len(values)}
@@ -689,6 +715,9 @@ class LoadGen:
         ]
         return {"seen": len(waits), **summarize_ms(waits)}
 
+    def latency_by_second(self) -> list[dict[str, Any]]:
+        return by_second(self.lat_at, self.first_send_ns)
+
     def surge_result(self) -> dict[str, Any] | None:
         """Latency of the measured conversations around the surge."""
         if not self.surge_convs:
@@ -936,6 +965,7 @@ class LoadGen:
                 d: summarize_ms(v) for d, v in self.lat.items()
             },
             "ack_ms": summarize_ms(self.ack_lat),
+            "latency_ms_by_second": self.latency_by_second(),
             "delivered_per_s": round(len(delivered_ids) / span_s, 1) if span_s else 0,
             "offered_per_s": round(2 * len(ready) * args.rate, 1),
             "errors": dict(self.errors),
