@@ -290,6 +290,11 @@ VISITOR_GRACE_SECONDS = env.float("VISITOR_GRACE_SECONDS", default=180.0)
 # behind lost channel-layer events.
 RECONCILE_SECONDS = env.float("RECONCILE_SECONDS", default=15.0)
 LAYER_SEND_TIMEOUT_SECONDS = env.float("LAYER_SEND_TIMEOUT_SECONDS", default=1.0)
+# The garbage collector's thresholds in a server process, set with the
+# freeze of the start-up heap at its first socket (realtime/heap.py).
+SERVER_GC_THRESHOLDS = env.list(
+    "SERVER_GC_THRESHOLDS", cast=int, default=[20_000, 20, 20]
+)
 
 # Anonymity layer (anonymity/, docs/security.md).
 # Key ring for message data keys, newest first: "id:base64(32 bytes)".

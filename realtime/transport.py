@@ -32,6 +32,7 @@ from typing import Any
 
 from django.conf import settings
 
+from realtime import heap
 from realtime.close_codes import (
     CLOSE_GOING_AWAY,
     CLOSE_INTERNAL_ERROR,
@@ -97,9 +98,15 @@ def is_draining() -> bool:
 
 
 def track(socket: Any) -> None:
-    """Remember an open socket; install the SIGTERM handler once."""
+    """Remember an open socket; at the first, install the SIGTERM handler.
+
+    The first socket under Daphne also freezes the start-up heap
+    (``realtime.heap``): the server is built, nothing of it is garbage.
+    """
     _sockets.add(socket)
     if not _state["installed"]:
+        if _under_daphne():
+            heap.settle()
         _install_signal_handler()
 
 
