@@ -24,6 +24,7 @@ import hmac
 import secrets
 import threading
 import time
+import weakref
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -35,7 +36,19 @@ _shared_keys: dict[int, bytes] = {}
 # for a timeout on every connection.
 REDIS_RETRY_SECONDS = 5.0
 _redis_failed_at = [0.0]
-_redis_clients: dict[int, object] = {}
+# One client per event loop, keyed by the loop itself (weakly): a loop's
+# id can be reused by a later loop, which must not inherit connections
+# (and a pool condition) bound to a dead one.
+_redis_clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, object]" = (
+    weakref.WeakKeyDictionary()
+)
+# Commands in flight at once per process (one event loop): more than a
+# loop keeps busy on sub-millisecond commands. Past it a command waits up
+# to REDIS_POOL_WAIT_SECONDS for a free connection; it never fails at
+# once, as redis-py's default pool does past 100 (admission would then
+# admit a burst uncounted). A wait that times out is "Redis unavailable".
+REDIS_POOL_SIZE = 50
+REDIS_POOL_WAIT_SECONDS = 1.0
 
 
 @dataclass(frozen=True, repr=False)
@@ -73,14 +86,20 @@ def get_redis():  # a redis.asyncio.Redis
         return None
     import redis.asyncio as redis_asyncio
 
-    loop_id = id(asyncio.get_running_loop())
-    client = _redis_clients.get(loop_id)
+    loop = asyncio.get_running_loop()
+    client = _redis_clients.get(loop)
     if client is None:
-        client = redis_asyncio.from_url(
-            settings.REDIS_URL, socket_timeout=1, socket_connect_timeout=1
+        pool = redis_asyncio.BlockingConnectionPool.from_url(
+            settings.REDIS_URL,
+            max_connections=REDIS_POOL_SIZE,
+            timeout=REDIS_POOL_WAIT_SECONDS,
+            socket_timeout=1,
+            socket_connect_timeout=1,
         )
+        # The client owns the pool: closing it closes the connections.
+        client = redis_asyncio.Redis.from_pool(pool)
         _redis_clients.clear()
-        _redis_clients[loop_id] = client
+        _redis_clients[loop] = client
     return client
 
 

@@ -6,6 +6,7 @@ count against the same limits.
 """
 
 import asyncio
+import logging
 import uuid
 
 import pytest
@@ -74,3 +75,37 @@ def test_counters_and_keys_are_shared_through_redis(on_redis):
     # Socket over the limit, then the third start, then the block.
     assert refusals == ["too_many_connections", "busy", "blocked"]
     assert ttls and all(0 < ttl <= 2 * 360 * 60 + 60 for ttl in ttls), ttls
+
+
+@pytest.mark.integration
+def test_a_burst_of_sockets_is_counted_exactly(on_redis, settings, caplog):
+    """300 sockets at once: every one counted, none admitted uncounted.
+
+    The burst is far above the connections the Redis client may open at
+    once, so commands must wait for one instead of failing (which admits
+    the socket without counting it: a flood would bypass the limits).
+    """
+    settings.ADMISSION_SOCKETS_PER_CLIENT = 250
+    burst = 300
+
+    async def one_socket():
+        key = await clientkey.compute_client_key(ADDRESS)
+        try:
+            await admission.admit_socket(key)
+        except ChatError as error:
+            return key, error.code
+        return key, None
+
+    async def flood():
+        results = await asyncio.gather(*(one_socket() for _ in range(burst)))
+        key = await clientkey.compute_client_key(ADDRESS)
+        counted = await admission.counters().get(admission._name("sock", key.current))
+        return results, counted
+
+    with caplog.at_level(logging.WARNING, logger="chat.admission"):
+        results, counted = asyncio.run(flood())
+    assert not [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len({key.current for key, _code in results}) == 1  # one shared key
+    refusals = [code for _key, code in results if code is not None]
+    assert refusals == ["too_many_connections"] * (burst - 250)
+    assert counted == 250
