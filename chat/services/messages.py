@@ -1,19 +1,14 @@
 """Storing messages with gapless numbering, notes and typing signals."""
 
 from dataclasses import dataclass
+from datetime import datetime
 from functools import cache
 from typing import Any
 from uuid import UUID
 
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.db import (
-    DEFAULT_DB_ALIAS,
-    IntegrityError,
-    connection,
-    connections,
-    transaction,
-)
+from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.db.models import Field
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -99,7 +94,13 @@ def do_send_message(
     With ``in_charge``, returns None (and stores nothing) unless that
     operator is in charge of the open conversation in one of its services.
     """
-    try:
+    # The operator in charge writes inside the transaction that checked the
+    # account (console.consumers ``write``): a savepoint there would cost two
+    # more round trips on PostgreSQL, and that path raises nothing a caller
+    # could survive (a stored client id is not an error, see
+    # ``_insert_message``). Any other caller keeps it, so a refusal leaves
+    # its transaction usable.
+    with transaction.atomic(savepoint=in_charge is None):
         return _store_message(
             conversation_id,
             sender=sender,
@@ -110,18 +111,8 @@ def do_send_message(
             card=card,
             in_charge=in_charge,
         )
-    except IntegrityError:
-        # This client id is stored already (a resend, or a concurrent
-        # twin that won): the whole transaction rolled back, seq included.
-        existing = Message.objects.filter(
-            conversation_id=conversation_id, client_id=client_id
-        ).first()
-        if client_id is None or existing is None:
-            raise
-        return existing, False
 
 
-@transaction.atomic
 def _store_message(
     conversation_id: UUID,
     *,
@@ -139,7 +130,8 @@ def _store_message(
     # database write lock as well). Two statements per message instead of
     # SELECT FOR UPDATE, INSERT, UPDATE: the insert cannot join the update
     # in one statement because the ciphertext is bound to its seq.
-    seq = _take_next_seq(conversation_id, sender, in_charge)
+    reply_at = timezone.now() if sender in STAFF_SENDERS else None
+    seq = _take_next_seq(conversation_id, sender, reply_at, in_charge)
     if seq is None:
         if in_charge is not None:
             return None
@@ -156,10 +148,12 @@ def _store_message(
         ),
         card=card,
     )
-    # A resend of a stored client id fails the unique constraint on insert;
-    # do_send_message then returns the stored message (the whole
-    # transaction rolls back, the seq increment with it).
-    _insert_message(message)
+    if not _insert_message(message):
+        # This client id is stored already: a resend, or a twin that took
+        # the row lock first. Give the seq back (the lock is still ours, so
+        # nobody took the next one) and answer with the stored message.
+        _give_back_seq(conversation_id, sender, reply_at)
+        return _stored_twin(conversation_id, client_id), False
     events.notify_message_stored(
         conversation_id,
         seq,
@@ -169,13 +163,14 @@ def _store_message(
     return message, True
 
 
-def _insert_message(message: Message) -> None:
+def _insert_message(message: Message) -> bool:
     """INSERT ``message`` with one statement built once per database.
 
     What ``Message.objects.create`` sends, without compiling the query for
     every message (a sixth of a message's cost in the profile). No signal
     is sent: nothing listens for a message's save, and the hot path must
-    not grow one unseen.
+    not grow one unseen. Returns False, and inserts nothing, if the
+    conversation already holds a message with this client id.
     """
     # ``connection`` is a proxy that looks the thread's connection up on
     # every attribute: once per call is enough.
@@ -186,9 +181,13 @@ def _insert_message(message: Message) -> None:
     ]
     with db.cursor() as cursor:
         cursor.execute(_insert_sql(db.vendor), params)
-        message.pk = cursor.fetchone()[0]
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    message.pk = row[0]
     message._state.adding = False
     message._state.db = db.alias
+    return True
 
 
 @cache
@@ -201,9 +200,15 @@ def _insert_sql(vendor: str) -> str:
     quote = connection.ops.quote_name
     columns = ", ".join(quote(field.column) for field in _insert_fields())
     marks = ", ".join(["%s"] * len(_insert_fields()))
+    conversation = quote(Message._meta.get_field("conversation").column)
+    client_id = quote(Message._meta.get_field("client_id").column)
+    # The target names message_client_id_unique, a partial index: its
+    # predicate must be repeated for PostgreSQL and SQLite to match it.
     return (
         f"INSERT INTO {quote(Message._meta.db_table)} ({columns}) "  # noqa: S608 - model's table.
-        f"VALUES ({marks}) RETURNING {quote(Message._meta.pk.column)}"
+        f"VALUES ({marks}) "
+        f"ON CONFLICT ({conversation}, {client_id}) WHERE {client_id} IS NOT NULL "
+        f"DO NOTHING RETURNING {quote(Message._meta.pk.column)}"
     )
 
 
@@ -213,7 +218,10 @@ STAFF_SENDERS = frozenset(
 
 
 def _take_next_seq(
-    conversation_id: UUID, sender: str, in_charge: InCharge | None = None
+    conversation_id: UUID,
+    sender: str,
+    reply_at: datetime | None,
+    in_charge: InCharge | None = None,
 ) -> int | None:
     """Increment ``last_seq`` of an open conversation; None if closed or absent.
 
@@ -221,17 +229,15 @@ def _take_next_seq(
     in one of those services.
 
     The same UPDATE counts the message for the statistics (visitor or staff
-    message, first staff reply): ``purge`` deletes the messages, and a
-    year's figures must not change when it does.
+    message, first staff reply at ``reply_at``): ``purge`` deletes the
+    messages, and a year's figures must not change when it does.
     """
     db = connections[DEFAULT_DB_ALIAS]
     table = db.ops.quote_name(Conversation._meta.db_table)
-    staff = sender in STAFF_SENDERS
-    reply_at = db.ops.adapt_datetimefield_value(timezone.now()) if staff else None
     params = [
         int(sender == Message.Sender.VISITOR),
-        int(staff),
-        reply_at,
+        int(sender in STAFF_SENDERS),
+        db.ops.adapt_datetimefield_value(reply_at),
         Conversation._meta.pk.get_db_prep_value(conversation_id, db),
         Conversation.Status.CLOSED,
     ]
@@ -253,6 +259,36 @@ def _take_next_seq(
         )
         row = cursor.fetchone()
     return None if row is None else row[0]
+
+
+def _give_back_seq(
+    conversation_id: UUID, sender: str, reply_at: datetime | None
+) -> None:
+    """Undo ``_take_next_seq`` in the same transaction, counters included.
+
+    The first staff reply time goes back to empty only if this message
+    set it: it is still the exact value the increment wrote.
+    """
+    db = connections[DEFAULT_DB_ALIAS]
+    table = db.ops.quote_name(Conversation._meta.db_table)
+    with db.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET last_seq = last_seq - 1, "  # noqa: S608 - a model's table.
+            "visitor_messages = visitor_messages - %s, "
+            "staff_messages = staff_messages - %s, "
+            "first_staff_reply_at = CASE WHEN first_staff_reply_at = %s "
+            "THEN NULL ELSE first_staff_reply_at END WHERE id = %s",
+            [
+                int(sender == Message.Sender.VISITOR),
+                int(sender in STAFF_SENDERS),
+                db.ops.adapt_datetimefield_value(reply_at),
+                Conversation._meta.pk.get_db_prep_value(conversation_id, db),
+            ],
+        )
+
+
+def _stored_twin(conversation_id: UUID, client_id: UUID | None) -> Message:
+    return Message.objects.get(conversation_id=conversation_id, client_id=client_id)
 
 
 def _store_refused(

@@ -12,6 +12,7 @@ import pytest
 
 from chat.errors import ChatError
 from chat.models import Conversation, Message
+from chat.services.messages import do_send_message
 from console.models import StaffProfile
 from console.services import (
     check_claim_conversation,
@@ -62,10 +63,30 @@ def test_a_resend_is_acked_with_the_first_seq_and_stores_nothing(national):
     conversation, operator = claimed(national)
     client_id = str(uuid.uuid4())
     first, _ = send(operator, conversation.id, client_id)
+    before = Conversation.objects.get(id=conversation.id)
     again, created = send(operator, conversation.id, client_id)
     assert not created and again.seq == first.seq
     assert last_seq(conversation) == 1
     assert Message.objects.filter(conversation=conversation).count() == 1
+    # The seq the resend took is given back, and so are its counts.
+    after = Conversation.objects.get(id=conversation.id)
+    assert (after.staff_messages, after.visitor_messages) == (1, 0)
+    assert after.first_staff_reply_at == before.first_staff_reply_at
+    assert send(operator, conversation.id)[0].seq == 2
+
+
+def test_a_staff_resend_of_a_visitor_id_does_not_invent_a_first_reply(national):
+    """Only the increment that set the first reply time takes it back."""
+    conversation, operator = claimed(national)
+    client_id = uuid.uuid4()
+    do_send_message(
+        conversation.id, sender="visitor", body="bonjour", client_id=client_id
+    )
+    again, created = send(operator, conversation.id, str(client_id))
+    assert not created and again.seq == 1
+    after = Conversation.objects.get(id=conversation.id)
+    assert after.first_staff_reply_at is None
+    assert (after.last_seq, after.visitor_messages, after.staff_messages) == (1, 1, 0)
 
 
 def test_an_operator_not_in_charge_is_refused_and_nothing_moves(national):

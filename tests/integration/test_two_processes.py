@@ -136,6 +136,69 @@ async def test_messages_cross_processes_both_ways(servers, rows, make_team, clie
     assert rows.conversation(conversation)["last_seq"] == 20
 
 
+@pytest.mark.integration
+async def test_a_resend_is_acked_with_its_first_seq_and_changes_nothing(
+    servers, rows, make_team, clients
+):
+    """On PostgreSQL, a message sent again with its id stores nothing.
+
+    The operator in charge writes inside the transaction that checked the
+    account, with no savepoint: the stored id is found by the insert
+    itself and the seq it took is given back, counters included.
+    """
+    a, b = servers
+    operator = make_team(1, service="national").operators[0]
+    visitor = clients.visitor(a, label="visitor@A")
+    await visitor.connect()
+    conversation = (await visitor.start(service="national"))["conversation"]
+    staff = clients.staff(b, operator)
+    await staff.connect()
+    assert (await staff.claim(conversation))["type"] == "assigned"
+    staff_id = await staff.send_message("première réponse", conversation)
+    visitor_id = await visitor.send_message("bonjour")
+    await eventually(
+        lambda: staff_id in staff.acks and visitor_id in visitor.acks,
+        timeout=10,
+        message=lambda: f"acks: staff {list(staff.acks)}, visitor {list(visitor.acks)}",
+    )
+    first = {
+        staff_id: staff.acks[staff_id]["seq"],
+        visitor_id: visitor.acks[visitor_id]["seq"],
+    }
+    before = rows.conversation(conversation)
+
+    visitor_mark, staff_mark = visitor.mark(), staff.mark()
+    await visitor.send({"type": "message", "id": visitor_id, "text": "bonjour"})
+    await staff.send(
+        {
+            "type": "message",
+            "id": staff_id,
+            "text": "première réponse",
+            "conversation": conversation,
+        }
+    )
+    visitor_ack = await visitor.expect("ack", id=visitor_id, start=visitor_mark)
+    staff_ack = await staff.expect("ack", id=staff_id, start=staff_mark)
+    assert visitor_ack["seq"] == first[visitor_id]
+    assert staff_ack["seq"] == first[staff_id]
+
+    after = rows.conversation(conversation)
+    for column in (
+        "last_seq",
+        "visitor_messages",
+        "staff_messages",
+        "first_staff_reply_at",
+    ):
+        assert after[column] == before[column], column
+    assert [row["seq"] for row in rows.messages(conversation)] == [1, 2]
+    assert visitor.frames("error") == [] and staff.frames("error") == []
+
+    # The seq given back is the next one taken.
+    next_id = await visitor.send_message("encore")
+    await eventually(lambda: next_id in visitor.acks, timeout=10)
+    assert visitor.acks[next_id]["seq"] == 3
+
+
 async def connect_team(clients, servers, operators) -> list[ProtocolClient]:
     """Connect one console per operator, alternating between the processes."""
     consoles = [
