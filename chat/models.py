@@ -330,7 +330,8 @@ class Conversation(models.Model):
         related_name="+",
     )
     created_at = models.DateTimeField(auto_now_add=True)
-    # Queue order within a service: urgent first, then queue_key ascending.
+    # Queue order within a service: urgent first, then queue_key ascending,
+    # then id (chat.services.queue.QUEUE_ORDER).
     queue_key = models.DateTimeField()
     position_at_start = models.PositiveIntegerField(default=1)
     first_claimed_at = models.DateTimeField(null=True, blank=True)

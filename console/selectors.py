@@ -27,6 +27,7 @@ from chat.selectors import (
     list_messages_after,
     render_message,
 )
+from chat.services.queue import QUEUE_ORDER, queue_sort_key
 from console import extensions
 from console.access import (
     access_conversation_for_staff,
@@ -160,8 +161,8 @@ def render_hello_user(profile: StaffProfile) -> dict[str, Any]:
 
 QUEUE_LIMIT = 500
 
-# A queue item with its sort key: urgent first, then queue_key, then id.
-QueueEntry = tuple[tuple[bool, datetime, str], dict[str, Any]]
+# A queue item with its sort key (``chat.services.queue.queue_sort_key``).
+QueueEntry = tuple[tuple[bool, datetime, UUID], dict[str, Any]]
 
 
 def list_queue_items(profile: StaffProfile) -> list[dict[str, Any]]:
@@ -186,7 +187,7 @@ def list_queue_snapshots(service_ids: list[int]) -> dict[int, list[QueueEntry]]:
             service_id__in=service_ids, status=Conversation.Status.WAITING
         )
         .select_related("service")
-        .order_by("-urgent", "queue_key", "id")
+        .order_by(*QUEUE_ORDER)
     )
     if len(service_ids) == 1:
         waiting = waiting[:QUEUE_LIMIT]
@@ -194,10 +195,9 @@ def list_queue_snapshots(service_ids: list[int]) -> dict[int, list[QueueEntry]]:
         entries = snapshots[conversation.service_id]
         if len(entries) >= QUEUE_LIMIT:
             continue
-        key = (not conversation.urgent, conversation.queue_key, str(conversation.id))
         entries.append(
             (
-                key,
+                queue_sort_key(conversation),
                 {
                     "conversation": str(conversation.id),
                     "service": conversation.service.slug,
@@ -686,7 +686,7 @@ def get_board(profile: StaffProfile) -> dict[str, Any]:
             status__in=[Conversation.Status.WAITING, Conversation.Status.ACTIVE],
         )
         .select_related("service", "operator__staff")
-        .order_by("status", "-urgent", "queue_key")[:BOARD_LIMIT]
+        .order_by("status", *QUEUE_ORDER)[:BOARD_LIMIT]
     )
     ids = [conversation.id for conversation in conversations]
     participants: dict[UUID, list[dict[str, Any]]] = {}

@@ -1,7 +1,11 @@
 """The waiting queue: order, positions and estimated waits."""
 
+import functools
+import operator
 import statistics
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
 from uuid import UUID
 
 from django.conf import settings
@@ -23,25 +27,55 @@ RECENT_WAITS_SQL = (
 )
 
 
+# The queue order, and its only definition: urgent first, then by
+# ``queue_key``, then by id, as two conversations may share a key (a
+# requeue takes the microsecond before the head). Every reader follows it:
+# the place told at attach, the places the queue feed tells, the consoles'
+# queue, the claims.
+QUEUE_ORDER = ("-urgent", "queue_key", "id")
+
+
 def waiting_conversations(service_id: int):  # a QuerySet
     """Return the service's waiting conversations in claim order."""
     return Conversation.objects.filter(
         service_id=service_id, status=Conversation.Status.WAITING
-    ).order_by("-urgent", "queue_key", "id")
+    ).order_by(*QUEUE_ORDER)
+
+
+def queue_sort_key(conversation: Conversation) -> tuple[bool, datetime, UUID]:
+    """``QUEUE_ORDER`` in Python, to merge lists read in that order.
+
+    A UUID compares as its 128-bit number: as the databases order the ids.
+    """
+    return (not conversation.urgent, conversation.queue_key, conversation.id)
+
+
+def _ahead_in_queue(of: Callable[[str], Any]) -> Q:
+    """Conversations before ``of``'s in ``QUEUE_ORDER``, as a filter.
+
+    ``of(field)`` is the other row's field (an ``OuterRef``). Before it on
+    the first field that differs: ``a < x or (a = x and b < y) or ...``.
+    """
+    ahead = []
+    same = Q()
+    for term in QUEUE_ORDER:
+        field = term.removeprefix("-")
+        lookup = "gt" if term.startswith("-") else "lt"
+        ahead.append(same & Q(**{f"{field}__{lookup}": of(field)}))
+        same &= Q(**{field: of(field)})
+    return functools.reduce(operator.or_, ahead)
 
 
 def read_queue_place(conversation: Conversation) -> int:
     """Refresh the queue fields of ``conversation``; return its place.
 
     The 1-based place while it waits, else 0. One statement: the row and
-    the count of those ahead of it (urgent first, then by ``queue_key``).
+    the count of those ahead of it in ``QUEUE_ORDER``.
     """
     ahead = Conversation.objects.filter(
-        service_id=OuterRef("service_id"), status=Conversation.Status.WAITING
-    ).filter(
-        # Urgent ahead of a non-urgent one, else earlier in the same class.
-        Q(urgent__gt=OuterRef("urgent"))
-        | Q(urgent=OuterRef("urgent"), queue_key__lt=OuterRef("queue_key"))
+        _ahead_in_queue(OuterRef),
+        service_id=OuterRef("service_id"),
+        status=Conversation.Status.WAITING,
     )
     count = ahead.order_by().annotate(n=Func(F("pk"), function="COUNT")).values("n")
     status, urgent, queue_key, before = (
@@ -123,7 +157,7 @@ def list_waiting_places(
     """Each service's waiting conversations by place, and the wait per place.
 
     ``{service_id: ({conversation_id: position}, seconds_per_place)}``,
-    positions 1-based in claim order: one query for the queues and one per
+    positions 1-based in ``QUEUE_ORDER``: one query for the queues and one per
     service for its recent waits.
     """
     places: dict[int, tuple[dict[UUID, int], float]] = {
@@ -133,7 +167,7 @@ def list_waiting_places(
         Conversation.objects.filter(
             service_id__in=service_ids, status=Conversation.Status.WAITING
         )
-        .order_by("service_id", "-urgent", "queue_key", "id")
+        .order_by("service_id", *QUEUE_ORDER)
         .values_list("service_id", "id")
     )
     for service_id, conversation_id in rows:

@@ -19,6 +19,7 @@ from django.utils.translation import gettext as _
 from chat import refusals
 from chat.errors import ChatError
 from chat.models import Conversation
+from chat.services.queue import QUEUE_ORDER
 from console.models import StaffProfile
 from console.selectors import count_staff_load, list_online_user_ids
 from console.services.conversations import do_claim_conversation
@@ -107,7 +108,7 @@ def do_auto_assign(service_ids: Iterable[int] | None = None) -> int:
             )
             head = (
                 waiting.filter(service_id=service_id)
-                .order_by("-urgent", "queue_key", "id")
+                .order_by(*QUEUE_ORDER)
                 .values_list("id", flat=True)
                 .first()
             )

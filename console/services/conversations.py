@@ -30,7 +30,11 @@ from chat.services.conversations import (
     do_transfer_conversation,
     is_awaiting_wrap_up,
 )
-from chat.services.queue import do_notify_queue_changed, do_record_claim
+from chat.services.queue import (
+    QUEUE_ORDER,
+    do_notify_queue_changed,
+    do_record_claim,
+)
 from console.access import (
     access_conversation_as_operator,
     access_conversation_for_staff,
@@ -84,7 +88,7 @@ def do_claim_conversation(
                 service_id__in=[row[0] for row in service_ids],
                 status=Conversation.Status.WAITING,
             )
-            .order_by("-urgent", "queue_key", "id")
+            .order_by(*QUEUE_ORDER)
             .values_list("id", flat=True)[:CLAIM_ATTEMPTS]
         )
         if not candidates:

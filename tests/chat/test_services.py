@@ -14,7 +14,9 @@ from chat.errors import ChatError
 from chat.hours import is_service_open
 from chat.models import Connection, Conversation, Message
 from chat.services import do_register_connection, do_send_message, do_sweep_presence
+from chat.services.queue import list_waiting_places, read_queue_place
 from console.models import StaffProfile
+from console.selectors import list_queue_items
 from console.services import check_claim_conversation
 from tests.factories import make_conversation, make_operator, make_service
 
@@ -106,6 +108,32 @@ def test_claim_order_is_urgent_first_then_oldest():
     profile = StaffProfile.objects.get(user=make_operator(service))
     assert check_claim_conversation(profile).id == newer.id
     assert check_claim_conversation(profile).id == oldest.id
+
+
+def test_every_reader_of_the_queue_tells_the_same_places_on_a_tied_key():
+    """Two conversations may share a ``queue_key``: the id breaks the tie.
+
+    The place a visitor is told at attach (``read_queue_place``), the
+    places the queue feed tells (``list_waiting_places``), the console's
+    queue and the next claim must all follow one order.
+    """
+    service = make_service()
+    first, _ = make_conversation(service)
+    second, _ = make_conversation(service)
+    make_conversation(service)
+    Conversation.objects.filter(id=second.id).update(queue_key=first.queue_key)
+    waiting = Conversation.objects.filter(service=service)
+    at_attach = {
+        conversation.id: read_queue_place(conversation) for conversation in waiting
+    }
+    ((fed, _per_place),) = list_waiting_places([service.id]).values()
+    assert at_attach == fed
+    assert sorted(fed.values()) == [1, 2, 3]
+    in_order = sorted(fed, key=fed.get)
+    profile = StaffProfile.objects.get(user=make_operator(service))
+    console = [item["conversation"] for item in list_queue_items(profile)]
+    assert console == [str(conversation_id) for conversation_id in in_order]
+    assert check_claim_conversation(profile).id == in_order[0]
 
 
 def later(seconds):
