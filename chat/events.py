@@ -134,11 +134,12 @@ def notify_typing(
     )
 
 
-def notify_queue_changed(service_id: int) -> None:
-    send_event_on_commit(
-        service_queue_group_name(service_id),
-        {"type": "console.queue_changed", "service": service_id},
-    )
+def notify_queue_changed(service_id: int, by: UUID | None = None) -> None:
+    """``by``: the conversation whose arrival this is, if it is one."""
+    event: dict[str, Any] = {"type": "console.queue_changed", "service": service_id}
+    if by is not None:
+        event["by"] = str(by)
+    send_event_on_commit(service_queue_group_name(service_id), event)
 
 
 def notify_assigned(user_id: int, conversation_id: UUID) -> None:

@@ -18,7 +18,11 @@ automatic assignment, its supervisor board) it is told locally
 
 Waiting visitors' sockets follow their service the same way
 (``follow_place``): the flush reads the waiting order once and tells each
-its place, so a change costs no event per waiting visitor either.
+its place, so a change costs no event per waiting visitor either. A socket
+that has just read its place (at attach) follows with the mark ``listen``
+gave before that read, as a console subscribes: it is only read for again
+once a change it cannot have seen is heard. Its own arrival in the queue
+(an event ``by`` its conversation, committed before the read) is not one.
 
 A queue is only a view: a lost notification (layer down, Redis restart)
 loses nothing. The reader recovers by itself (a new channel, the same
@@ -98,11 +102,21 @@ _place_watchers: "weakref.WeakSet[PlaceWatcher]" = weakref.WeakSet()
 _changed: set[int] = set()
 # Services whose waiting visitors only (a socket just followed) need a flush.
 _places_changed: set[int] = set()
+# Waiting visitors' sockets whose place is known as of a mark (read at
+# attach after it): left out of the flushes until their queue moved since.
+_place_since: "weakref.WeakKeyDictionary[PlaceWatcher, int]" = (
+    weakref.WeakKeyDictionary()
+)
 _flush_task: asyncio.Task | None = None
 # Changes heard so far, and the count at each service's last one: a socket
 # subscribing after its hello asks whether its queue moved in between.
 _changes_heard = 0
 _last_change: dict[int, int] = {}
+# Per service: the conversation whose arrival the last change was (or
+# None), and the count at the last change before that conversation's run
+# of changes (``_moved_since``).
+_last_cause: dict[int, str | None] = {}
+_before_last_cause: dict[int, int] = {}
 
 
 async def listen(service_ids: Iterable[int]) -> int:
@@ -139,7 +153,7 @@ def subscribe(watcher: QueueWatcher, since: int | None = None) -> None:
     if since is None:
         return
     for service_id in watcher.service_ids:
-        if _last_change.get(service_id, 0) > since:
+        if _moved_since(service_id, since):
             queue_changed(service_id)
 
 
@@ -147,22 +161,56 @@ def unsubscribe(watcher: QueueWatcher) -> None:
     _watchers.discard(watcher)
 
 
-async def follow_place(watcher: PlaceWatcher) -> None:
+async def follow_place(watcher: PlaceWatcher, since: int | None = None) -> None:
     """Tell a waiting visitor's socket its place at every change of its queue.
 
-    Follows the service's queue first, then flushes it once: whatever
-    changed before the socket was added is in that read, whatever changes
-    after is heard. Sockets of the same moment share the flush.
+    ``since``: the mark ``listen`` returned before the socket read the
+    place it shows (at attach). A change heard since then, other than its
+    own conversation's arrival, is flushed to it; else nothing is read
+    until its queue moves. Without a mark, the queue is followed first,
+    then flushed once: whatever changed before the socket was added is in
+    that read, whatever changes after is heard. Sockets of the same moment
+    share the flush.
     """
     service_id = watcher.place_service_id
     await listen([service_id])
     _place_watchers.add(watcher)
+    if since is None:
+        _place_since.pop(watcher, None)
+    else:
+        _place_since[watcher] = since
+        if not _place_moved(watcher):
+            return
     _places_changed.add(service_id)
     _schedule_flush()
 
 
 def unfollow_place(watcher: PlaceWatcher) -> None:
     _place_watchers.discard(watcher)
+    _place_since.pop(watcher, None)
+
+
+def _moved_since(service_id: int, since: int, own: str | None = None) -> bool:
+    """Whether a change of the queue heard after ``since`` may be news.
+
+    A read made after ``listen`` returned ``since`` saw every change heard
+    before. ``own``: a conversation id whose arrival (an event ``by`` it)
+    the reader committed before its read, so cannot be news to it.
+    """
+    if own is not None and _last_cause.get(service_id) == own:
+        return _before_last_cause.get(service_id, 0) > since
+    return _last_change.get(service_id, 0) > since
+
+
+def _place_moved(watcher: PlaceWatcher) -> bool:
+    """Whether a waiting visitor's place may have moved since it was told.
+
+    Once true for a mark, true for good: every later change is flushed.
+    """
+    since = _place_since.get(watcher)
+    return since is None or _moved_since(
+        watcher.place_service_id, since, str(watcher.place_conversation_id)
+    )
 
 
 def queue_changed(service_id: int) -> None:
@@ -194,7 +242,11 @@ async def flush() -> int:
     places_changed = changed | _places_changed
     _places_changed.clear()
     watchers = [w for w in list(_watchers) if changed.intersection(w.service_ids)]
-    placed = [p for p in list(_place_watchers) if p.place_service_id in places_changed]
+    placed = [
+        p
+        for p in list(_place_watchers)
+        if p.place_service_id in places_changed and _place_moved(p)
+    ]
     for watcher in watchers:
         watcher.queue_changed_here()
     sent = 0
@@ -338,7 +390,8 @@ async def _read_forever(subscription: _Subscription) -> None:
             continue
         service_id = message.get("service")
         if type(service_id) is int:
-            _note_change(service_id)
+            by = message.get("by")
+            _note_change(service_id, by if isinstance(by, str) else None)
 
 
 async def _rejoin(subscription: _Subscription) -> None:
@@ -382,10 +435,14 @@ async def _add_groups(subscription: _Subscription, service_ids: set[int]) -> Non
         )
 
 
-def _note_change(service_id: int) -> None:
+def _note_change(service_id: int, by: str | None = None) -> None:
+    """Count a change heard; ``by``: whose arrival it was, if one."""
     global _changes_heard
     _changes_heard += 1
+    if by is None or _last_cause.get(service_id) != by:
+        _before_last_cause[service_id] = _last_change.get(service_id, 0)
     _last_change[service_id] = _changes_heard
+    _last_cause[service_id] = by
     queue_changed(service_id)
 
 

@@ -238,7 +238,7 @@ def do_recover_conversation(receipt: Receipt) -> tuple[Conversation, str]:
     receipt.save(update_fields=["follow_ups", "followed_up_at", "previous_outcome"])
     if reopened:
         events.notify_status_changed(conversation.id, Conversation.Status.WAITING)
-        do_notify_queue_changed(conversation.service_id)
+        do_notify_queue_changed(conversation.service_id, by=conversation.id)
     conversation = Conversation.objects.select_related("service").get(
         id=conversation.id
     )

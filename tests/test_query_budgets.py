@@ -7,16 +7,21 @@ caller's transaction, not on the path. Counted on the test database
 (SQLite); a statement more here is one more round trip on PostgreSQL.
 """
 
+import asyncio
+import threading
 import uuid
 
 import pytest
 
+from channels.db import database_sync_to_async
 from django.db import connection, transaction
+from django.db.backends.utils import CursorWrapper
 from django.test.utils import CaptureQueriesContext
 
 from chat.selectors import list_message_frames_after
 from chat.services import check_start_for_visitor
 from chat.services.messages import do_send_message
+from console import queue_feed
 from console.auth import account_signature, lock_console_access
 from console.models import StaffProfile
 from console.selectors import get_assigned_conversation, list_queue_snapshots
@@ -25,7 +30,15 @@ from console.services import (
     check_send_staff_message,
     do_create_login_session,
 )
-from tests.factories import make_commune, make_conversation, make_service, make_staff
+from realtime import runtime
+from tests.factories import (
+    make_commune,
+    make_conversation,
+    make_operator,
+    make_service,
+    make_staff,
+)
+from tests.helpers import connect_staff, drain, receive_until, start_visitor
 from visitor.services import do_attach_visitor
 
 pytestmark = pytest.mark.django_db
@@ -78,6 +91,13 @@ ATTACH = 3
 # The queue of every service of a process, for all its operator sockets:
 # the waiting conversations, and their receipts (prefetched).
 QUEUE_SNAPSHOT = 2
+# A start over a socket while a console of the service is open in the same
+# process, so that the process's queue feed follows the service: the start,
+# the attach, and the consoles' queue read once. The visitor's place is
+# the one the attach read: the feed does not read the waiting order again
+# for it. Issue 14's review: 2 more before (the feed's waiting order and
+# the wait per place, read right after the attach had read the place).
+START_WITH_FEED = START + ATTACH + QUEUE_SNAPSHOT
 
 CONTROL = ("BEGIN", "SAVEPOINT", "RELEASE", "COMMIT", "ROLLBACK")
 
@@ -103,6 +123,28 @@ class Statements:
 
     def __repr__(self) -> str:
         return "\n".join(self.sql)
+
+
+class AllStatements(Statements):
+    """Like ``Statements``, in every thread: sockets read in thread pools."""
+
+    def __enter__(self) -> "AllStatements":
+        self.sql = []
+        self._lock = threading.Lock()
+        self._original = CursorWrapper._execute_with_wrappers
+        statements = self
+
+        def counting(cursor, sql, params, many, executor):
+            if not sql.upper().startswith(CONTROL):
+                with statements._lock:
+                    statements.sql.append(sql)
+            return statements._original(cursor, sql, params, many, executor)
+
+        CursorWrapper._execute_with_wrappers = counting
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        CursorWrapper._execute_with_wrappers = self._original
 
 
 @pytest.fixture
@@ -209,3 +251,27 @@ def test_a_queue_snapshot_is_one_read_for_every_service(national):
         snapshots = list_queue_snapshots([national.id, other.id])
     assert [len(snapshots[national.id]), len(snapshots[other.id])] == [2, 1]
     assert len(read) == QUEUE_SNAPSHOT, read
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("runtime_stopped")
+async def test_a_start_over_a_socket_with_the_queue_feed_following(
+    national, monkeypatch
+):
+    # The process's background work (heartbeats, sweeps) would count too.
+    monkeypatch.setattr(runtime, "_run_forever", asyncio.Event().wait)
+    user = await database_sync_to_async(make_operator)(national)
+    console, _hello = await connect_staff(user)
+    await drain(console, wait=queue_feed.DEBOUNCE_SECONDS * 4)
+    with AllStatements() as start:
+        visitor, started = await start_visitor()
+        assert started["type"] == "started"
+        assert started["queue"]["position"] == 1
+        await receive_until(console, "queue")
+        # Whatever the feed would still read for the visitor, it reads now.
+        await asyncio.sleep(queue_feed.DEBOUNCE_SECONDS * 6)
+    assert len(start) == START_WITH_FEED, start
+    # Its place was in ``started``: no second queue frame.
+    assert "queue" not in [frame["type"] for frame in await drain(visitor)]
+    await visitor.disconnect()
+    await console.disconnect()

@@ -114,6 +114,11 @@ class VisitorChatConsumer(ProtocolConsumer):
         await self.channel_layer.group_add(
             events.conversation_group_name(conversation.id), self.channel_name
         )
+        since = None
+        if conversation.status == Conversation.Status.WAITING:
+            # Before the read of its place: a change heard after the mark
+            # reaches it through the feed, and nothing else is read again.
+            since = await queue_feed.listen([conversation.service_id])
         view = await self.call(
             do_attach_visitor,
             self.channel_name,
@@ -126,7 +131,7 @@ class VisitorChatConsumer(ProtocolConsumer):
         self.place_service_id = conversation.service_id
         self.place_conversation_id = conversation.id
         if conversation.status == Conversation.Status.WAITING:
-            await queue_feed.follow_place(self)
+            await queue_feed.follow_place(self, since)
         return view
 
     # -- handlers ---------------------------------------------------------

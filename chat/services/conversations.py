@@ -232,7 +232,7 @@ def do_start_conversation(
         started_at=conversation.created_at,
     )
     do_create_conversation_key(conversation.id)
-    do_notify_queue_changed(service)
+    do_notify_queue_changed(service, by=conversation.id)
     return conversation, token
 
 

@@ -135,7 +135,7 @@ def get_queue_status(
     return place, estimate_wait_seconds(conversation.service_id, place)
 
 
-def do_notify_queue_changed(service: Service | int) -> None:
+def do_notify_queue_changed(service: Service | int, *, by: UUID | None = None) -> None:
     """Announce that the service's queue changed, once, on commit.
 
     One event to the service's queue group, whatever the number of waiting
@@ -145,10 +145,14 @@ def do_notify_queue_changed(service: Service | int) -> None:
     read per process. A surge of arrivals, claims or requeues used to send
     every waiting visitor an event per change: O(waiting²).
 
+    ``by``: the conversation that just entered the queue (a start, a
+    reopening). Its own socket reads its place after the commit, so this
+    change cannot move that place: the feed does not read it again.
+
     Must run inside the transaction that changed the queue.
     """
     service_id = service if isinstance(service, int) else service.id
-    events.notify_queue_changed(service_id)
+    events.notify_queue_changed(service_id, by)
 
 
 def list_waiting_places(

@@ -17,10 +17,18 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 
 from chat import events
+from chat.models import Conversation
+from chat.services.queue import read_queue_place
 from console import queue_feed
 from console.consumers import StaffConsoleConsumer
 from console.models import StaffProfile
-from tests.factories import make_commune, make_operator, make_service, make_staff
+from tests.factories import (
+    make_commune,
+    make_conversation,
+    make_operator,
+    make_service,
+    make_staff,
+)
 from tests.helpers import connect_staff, drain, receive_until, start_visitor
 
 pytestmark = [
@@ -357,3 +365,102 @@ async def test_waiting_visitors_hear_their_places_from_one_read(national, monkey
     assert "queue" not in [frame["type"] for frame in claimed]
     for socket in (console, *(visitor for visitor, _s in visitors)):
         await socket.disconnect()
+
+
+class Place:
+    """A waiting visitor's socket, as the feed sees it."""
+
+    def __init__(self, conversation) -> None:
+        self.place_service_id = conversation.service_id
+        self.place_conversation_id = conversation.id
+        self.places: list[int] = []
+
+    async def send_place(self, position: int, wait: int) -> None:
+        self.places.append(position)
+
+
+@pytest.fixture
+def place_reads(monkeypatch):
+    reads = []
+    original = queue_feed.list_waiting_places
+
+    def counting(service_ids):
+        reads.append(list(service_ids))
+        return original(service_ids)
+
+    monkeypatch.setattr(queue_feed, "list_waiting_places", counting)
+    return reads
+
+
+async def announce(service_id, by=None):
+    """Send what a commit of a queue change sends; the feed hears it."""
+    event = {"type": "console.queue_changed", "service": service_id}
+    if by is not None:
+        event["by"] = str(by)
+    await get_channel_layer().group_send(
+        events.service_queue_group_name(service_id), event
+    )
+    await heard()
+
+
+async def heard():
+    """Let the feed hear what was sent and flush it."""
+    await asyncio.sleep(queue_feed.DEBOUNCE_SECONDS * 4)
+
+
+async def arrive(service):
+    """A start; its event (``by`` it) is sent on commit and heard."""
+    conversation, _token = await database_sync_to_async(make_conversation)(service)
+    await heard()
+    return conversation
+
+
+@pytest.mark.parametrize(
+    "changes", [("claim",), ("own", "claim"), ("claim", "own")], ids="-".join
+)
+async def test_a_place_that_moved_between_the_attach_read_and_the_follow_is_told(
+    national, place_reads, changes
+):
+    """The attach reads the place after ``listen``; the follow comes later."""
+    head = await arrive(national)
+    mine = await arrive(national)
+    socket = Place(mine)
+    mark = await queue_feed.listen([national.id])
+    assert await database_sync_to_async(read_queue_place)(mine) == 2
+    # Heard before the socket follows: the head is claimed, and its own
+    # arrival (its event leaves in the background, so may come late).
+    for change in changes:
+        if change == "claim":
+            await Conversation.objects.filter(id=head.id).aupdate(
+                status=Conversation.Status.ACTIVE
+            )
+        await announce(national.id, by=mine.id if change == "own" else None)
+    await queue_feed.follow_place(socket, mark)
+    await heard()
+    assert socket.places == [1]
+    assert place_reads == [[national.id]]
+    queue_feed.unfollow_place(socket)
+
+
+async def test_its_own_arrival_is_not_read_again_but_the_next_change_is(
+    national, place_reads
+):
+    head = await arrive(national)
+    mark = await queue_feed.listen([national.id])
+    mine = await arrive(national)
+    socket = Place(mine)
+    assert await database_sync_to_async(read_queue_place)(mine) == 2
+    await queue_feed.follow_place(socket, mark)
+    # Its arrival heard again (a retried event): still nothing new to it.
+    await announce(national.id, by=mine.id)
+    assert socket.places == [] and place_reads == []
+    # Someone else's arrival: read, and its place told (the socket itself
+    # drops a place it already shows).
+    await arrive(national)
+    assert socket.places == [2] and place_reads == [[national.id]]
+    await Conversation.objects.filter(id=head.id).aupdate(
+        status=Conversation.Status.ACTIVE
+    )
+    await announce(national.id)
+    assert socket.places == [2, 1]
+    queue_feed.unfollow_place(socket)
