@@ -24,6 +24,38 @@ def fresh_layer(settings):
 
 
 @pytest.fixture
+def national(db):
+    """The national service, and the commune of 33000 its visitors give."""
+    from tests.factories import make_commune, make_service
+
+    make_commune()
+    return make_service("national", name="Plateforme nationale")
+
+
+@pytest.fixture
+def feed_reads(monkeypatch):
+    """``feed_reads(name)``: the service ids of each of the queue feed's reads.
+
+    ``name`` is the read ``console.queue_feed`` calls (``list_queue_snapshots``,
+    ``list_waiting_places``); the list returned fills as the feed reads.
+    """
+    from console import queue_feed
+
+    def record(name: str) -> list[list[int]]:
+        reads: list[list[int]] = []
+        original = getattr(queue_feed, name)
+
+        def recording(service_ids):
+            reads.append(list(service_ids))
+            return original(service_ids)
+
+        monkeypatch.setattr(queue_feed, name, recording)
+        return reads
+
+    return record
+
+
+@pytest.fixture
 async def runtime_stopped():
     """Stop the per-process background task when a socket test ends."""
     yield

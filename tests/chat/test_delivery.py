@@ -18,23 +18,14 @@ from django.test.utils import CaptureQueriesContext
 
 from chat import socket
 from chat.services.messages import do_send_message
-from console import queue_feed
 from console.consumers import StaffConsoleConsumer
 from realtime import runtime
 from realtime.events import collecting_events
-from tests.factories import make_commune, make_conversation, make_operator, make_service
+from tests.factories import make_conversation, make_operator
 from tests.helpers import connect_staff, drain, receive_until, start_visitor
+from tests.marks import SOCKET_TESTS
 
-pytestmark = [
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.usefixtures("runtime_stopped"),
-]
-
-
-@pytest.fixture
-def national(db):
-    make_commune()
-    return make_service("national", name="Plateforme nationale")
+pytestmark = SOCKET_TESTS
 
 
 @pytest.fixture
@@ -170,16 +161,9 @@ def test_storing_a_message_is_two_statements(national):
 
 
 async def test_a_queue_change_is_read_once_for_every_operator_socket(
-    national, monkeypatch
+    national, feed_reads
 ):
-    reads_of_queue = []
-    original = queue_feed.list_queue_snapshots
-
-    def counting(service_ids):
-        reads_of_queue.append(list(service_ids))
-        return original(service_ids)
-
-    monkeypatch.setattr(queue_feed, "list_queue_snapshots", counting)
+    reads_of_queue = feed_reads("list_queue_snapshots")
     operators = []
     for index in range(4):
         user = await database_sync_to_async(make_operator)(

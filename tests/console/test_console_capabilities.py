@@ -16,7 +16,7 @@ from django.utils import translation
 from chat.models import Conversation
 from console.models import Invitation, StaffProfile
 from console.services.staff import do_release_all
-from tests.factories import make_commune, make_service, make_staff
+from tests.factories import make_service, make_staff
 from tests.helpers import (
     connect_staff,
     drain,
@@ -24,20 +24,12 @@ from tests.helpers import (
     receive_until,
     visitor_communicator,
 )
+from tests.marks import SOCKET_TESTS
 
-pytestmark = [
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.usefixtures("runtime_stopped"),
-]
+pytestmark = SOCKET_TESTS
 
 PSY = StaffProfile.Role.PSYCHOLOGIST
 NEVER = {day: [] for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
-
-
-@pytest.fixture
-def national(db):
-    make_commune()
-    return make_service("national", name="Plateforme nationale")
 
 
 async def claimed(service, *, capacity=3):

@@ -10,7 +10,6 @@ from django.contrib.auth.models import User
 from chat.models import Conversation, Message, Note
 from console.models import StaffProfile
 from tests.factories import (
-    make_commune,
     make_operator,
     make_service,
     make_session_cookie,
@@ -26,17 +25,9 @@ from tests.helpers import (
     send_raw,
     staff_communicator,
 )
+from tests.marks import SOCKET_TESTS
 
-pytestmark = [
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.usefixtures("runtime_stopped"),
-]
-
-
-@pytest.fixture
-def national(db):
-    make_commune()
-    return make_service("national", name="Plateforme nationale")
+pytestmark = SOCKET_TESTS
 
 
 @pytest.fixture

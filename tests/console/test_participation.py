@@ -26,19 +26,13 @@ from console.services import (
     check_send_whisper,
     check_set_auto_assign,
 )
-from tests.factories import make_commune, make_conversation, make_service, make_staff
+from tests.factories import make_conversation, make_service, make_staff
 
 pytestmark = pytest.mark.django_db
 
 OP = StaffProfile.Role.OPERATOR
 PSY = StaffProfile.Role.PSYCHOLOGIST
 SUP = StaffProfile.Role.SUPERVISOR
-
-
-@pytest.fixture
-def national(db):
-    make_commune()
-    return make_service("national", name="Plateforme nationale")
 
 
 def new_staff(*services, roles=(OP,), pseudonym=None, online=True, **profile):

@@ -21,7 +21,7 @@ from chat import events
 from chat.models import Connection, Conversation, Message
 from console.models import CannedAnswer, Invitation, Participant, StaffProfile, Whisper
 from console.services import do_auto_assign, do_create_login_session
-from tests.factories import make_commune, make_conversation, make_service, make_staff
+from tests.factories import make_conversation, make_service, make_staff
 from tests.helpers import (
     assert_no_sealed_field,
     connect_staff,
@@ -30,21 +30,13 @@ from tests.helpers import (
     receive_until,
     staff_communicator,
 )
+from tests.marks import SOCKET_TESTS
 
-pytestmark = [
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.usefixtures("runtime_stopped"),
-]
+pytestmark = SOCKET_TESTS
 
 OP = StaffProfile.Role.OPERATOR
 PSY = StaffProfile.Role.PSYCHOLOGIST
 SUP = StaffProfile.Role.SUPERVISOR
-
-
-@pytest.fixture
-def national(db):
-    make_commune()
-    return make_service("national", name="Plateforme nationale")
 
 
 @pytest.fixture

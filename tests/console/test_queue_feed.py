@@ -22,25 +22,11 @@ from chat.services.queue import read_queue_place
 from console import queue_feed
 from console.consumers import StaffConsoleConsumer
 from console.models import StaffProfile
-from tests.factories import (
-    make_commune,
-    make_conversation,
-    make_operator,
-    make_service,
-    make_staff,
-)
+from tests.factories import make_conversation, make_operator, make_service, make_staff
 from tests.helpers import connect_staff, drain, receive_until, start_visitor
+from tests.marks import SOCKET_TESTS
 
-pytestmark = [
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.usefixtures("runtime_stopped"),
-]
-
-
-@pytest.fixture
-def national(db):
-    make_commune()
-    return make_service("national", name="Plateforme nationale")
+pytestmark = SOCKET_TESTS
 
 
 @pytest.fixture
@@ -335,16 +321,14 @@ async def test_an_idle_feed_flushes_at_once_and_a_burst_waits_the_debounce(
         await asyncio.sleep(2.1)
 
 
-async def test_waiting_visitors_hear_their_places_from_one_read(national, monkeypatch):
+@pytest.fixture
+def place_reads(feed_reads):
+    """The feed's reads of the waiting order, for visitors' places."""
+    return feed_reads("list_waiting_places")
+
+
+async def test_waiting_visitors_hear_their_places_from_one_read(national, place_reads):
     """A claim moves everyone up: one read, not one event per visitor."""
-    reads = []
-    original = queue_feed.list_waiting_places
-
-    def counting(service_ids):
-        reads.append(list(service_ids))
-        return original(service_ids)
-
-    monkeypatch.setattr(queue_feed, "list_waiting_places", counting)
     visitors = [await start_visitor() for _ in range(4)]
     assert [started["queue"]["position"] for _v, started in visitors] == [1, 2, 3, 4]
     user = await database_sync_to_async(make_operator)(national)
@@ -352,14 +336,14 @@ async def test_waiting_visitors_hear_their_places_from_one_read(national, monkey
     await asyncio.sleep(queue_feed.DEBOUNCE_SECONDS * 4)
     for visitor, _started in visitors:
         await drain(visitor, wait=0.05)
-    reads.clear()
+    place_reads.clear()
     await console.send_json_to({"type": "claim", "id": "c1"})
     await receive_until(console, "assigned")
     for place, (visitor, _started) in enumerate(visitors[1:], start=1):
         queue = await receive_until(visitor, "queue")
         assert queue["position"] == place
     await asyncio.sleep(queue_feed.DEBOUNCE_SECONDS * 4)
-    assert reads == [[national.id]]
+    assert place_reads == [[national.id]]
     # The one claimed hears it is taken, and no place.
     claimed = await drain(visitors[0][0], wait=0.2)
     assert "queue" not in [frame["type"] for frame in claimed]
@@ -377,19 +361,6 @@ class Place:
 
     async def send_place(self, position: int, wait: int) -> None:
         self.places.append(position)
-
-
-@pytest.fixture
-def place_reads(monkeypatch):
-    reads = []
-    original = queue_feed.list_waiting_places
-
-    def counting(service_ids):
-        reads.append(list(service_ids))
-        return original(service_ids)
-
-    monkeypatch.setattr(queue_feed, "list_waiting_places", counting)
-    return reads
 
 
 async def announce(service_id, by=None):

@@ -21,15 +21,9 @@ from console.services import (
 )
 from console.services.participation import check_send_staff_message
 from tests.console.test_participation import claimed, new_staff
-from tests.factories import make_commune, make_conversation, make_service
+from tests.factories import make_conversation, make_service
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def national(db):
-    make_commune()
-    return make_service("national", name="Plateforme nationale")
 
 
 def send(profile, conversation_id, client_id=None):
