@@ -83,41 +83,48 @@ def test_a_staff_resend_of_a_visitor_id_does_not_invent_a_first_reply(national):
     assert (after.last_seq, after.visitor_messages, after.staff_messages) == (1, 1, 0)
 
 
-def test_an_operator_not_in_charge_is_refused_and_nothing_moves(national):
+def not_in_charge(national):
     conversation, _operator = claimed(national)
-    colleague = new_staff(national, pseudonym="Opérateur 7")
-    with pytest.raises(ChatError):
-        send(colleague, conversation.id)
-    assert last_seq(conversation) == 0
+    return conversation, new_staff(national, pseudonym="Opérateur 7")
 
 
-def test_an_operator_no_longer_of_the_service_is_refused(national):
+def no_longer_of_the_service(national):
     conversation, operator = claimed(national)
     operator.services.set([make_service("other", name="Autre")])
     fresh = StaffProfile.objects.prefetch_related("services").get(id=operator.id)
-    with pytest.raises(ChatError) as refused:
-        send(fresh, conversation.id)
-    assert refused.value.code == "not_found"
-    assert last_seq(conversation) == 0
+    return conversation, fresh
 
 
-def test_a_closed_conversation_refuses_the_operator(national):
+def closed(national):
     conversation, operator = claimed(national)
     check_close_conversation(
         operator, str(conversation.id), outcome="other", categories=[]
     )
+    return conversation, operator
+
+
+def waiting(national):
+    conversation, _token = make_conversation(national)
+    return conversation, new_staff(national, pseudonym="Opératrice 3")
+
+
+@pytest.mark.parametrize(
+    ("writer", "code"),
+    [
+        pytest.param(not_in_charge, "bad_state", id="not_in_charge"),
+        pytest.param(no_longer_of_the_service, "not_found", id="not_of_the_service"),
+        # The full rule's answer: staff write only while it is active.
+        pytest.param(closed, "bad_state", id="closed"),
+        pytest.param(waiting, "bad_state", id="waiting"),
+    ],
+)
+def test_an_operator_the_rule_refuses_is_refused_and_nothing_moves(
+    national, writer, code
+):
+    conversation, operator = writer(national)
     with pytest.raises(ChatError) as refused:
         send(operator, conversation.id)
-    # The full rule's answer: staff write only while it is active.
-    assert refused.value.code == "bad_state"
-    assert last_seq(conversation) == 0
-
-
-def test_a_waiting_conversation_refuses_the_operator(national):
-    conversation, _token = make_conversation(national)
-    operator = new_staff(national, pseudonym="Opératrice 3")
-    with pytest.raises(ChatError):
-        send(operator, conversation.id)
+    assert refused.value.code == code
     assert last_seq(conversation) == 0
 
 
