@@ -131,10 +131,17 @@ def list_online_user_ids() -> set[int]:
 def list_staff_on_duty(service_id: int, role: str) -> list[StaffProfile]:
     """Return the staff of ``service_id`` with ``role``, online and on duty.
 
-    Who is online is a subquery: one statement, not one per step.
+    Who is online is a subquery: one statement, not one per step. The
+    role is matched in the text of the roles list first, so a claim's view
+    (which asks who could be invited as psychologist) loads the few
+    psychologists, not every operator online (issue 14); ``has_role``
+    then checks exactly.
     """
     profiles = StaffProfile.objects.filter(
-        services__id=service_id, user__is_active=True, user_id__in=online_user_ids()
+        services__id=service_id,
+        user__is_active=True,
+        user_id__in=online_user_ids(),
+        roles__icontains=f'"{role}"',
     ).select_related("user")
     return [
         profile

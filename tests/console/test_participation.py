@@ -293,3 +293,39 @@ def test_only_operators_opt_in_to_automatic_assignment(national):
     psychologist = new_staff(national, roles=(PSY,))
     assert refused(check_set_auto_assign, psychologist, enabled=True) == "forbidden"
     assert not StaffProfile.objects.get(pk=psychologist.pk).auto_assign
+
+
+def test_who_is_on_duty_reads_only_staff_with_that_role(national):
+    """A claim's view asks for psychologists: operators are not loaded.
+
+    With hundreds of operators online, loading each to drop it in Python
+    made every claim cost O(staff online) (issue 14).
+    """
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from console.selectors import list_staff_on_duty
+
+    for number in range(4):
+        new_staff(national, pseudonym=f"Opératrice {number}")
+    both = new_staff(national, roles=(OP, PSY), pseudonym="Les deux")
+    psychologist = new_staff(national, roles=(PSY,), pseudonym="Psy")
+    new_staff(national, roles=(PSY,), pseudonym="Absente", online=False)
+    loaded: list[StaffProfile] = []
+    original = StaffProfile.from_db
+
+    def counting(cls, *args, **kwargs):
+        profile = original.__func__(cls, *args, **kwargs)
+        loaded.append(profile)
+        return profile
+
+    StaffProfile.from_db = classmethod(counting)
+    try:
+        with CaptureQueriesContext(connection) as queries:
+            found = list_staff_on_duty(national.id, PSY)
+    finally:
+        StaffProfile.from_db = original
+    assert {profile.id for profile in found} == {both.id, psychologist.id}
+    assert len(loaded) == 2
+    assert len(queries) == 1
+    assert {p.id for p in list_staff_on_duty(national.id, OP)} >= {both.id}
