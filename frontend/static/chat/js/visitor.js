@@ -21,6 +21,12 @@ const TYPING_SHOWN_MS = 8000;
 const DEGRADED_POLL_MS = 5000;
 const DEGRADED_FOR_MS = 60000;
 const BACK_ONLINE_SHOWN_MS = 3000;
+// An overloaded server refuses new conversations for a while (issue 14):
+// the page tries again after its retry_after, longer each time, with jitter.
+const BUSY_DEFAULT_S = 10;
+const BUSY_GROWTH = 1.5;
+const BUSY_MAX_MS = 60000;
+const BUSY_JITTER = 0.25;
 const STAFF_ROLES = ["operator", "psychologist", "supervisor"];
 
 const byId = (id) => document.getElementById(id);
@@ -30,6 +36,8 @@ const ui = {
   startForm: byId("start-form"),
   startButton: byId("start-button"),
   startError: byId("start-error"),
+  startBusy: byId("start-busy"),
+  startBusyCountdown: byId("start-busy-countdown"),
   place: byId("place"),
   placeError: byId("place-error"),
   choices: byId("place-choices"),
@@ -67,6 +75,8 @@ const state = {
   token: storage.get("token") || null,
   status: null, // waiting | active | closed
   pendingStart: null, // the start frame, until "started" or an error
+  busyAttempts: 0, // starts refused in a row because the service is overloaded
+  busyUntil: 0, // when the next automatic try goes
   leaving: false, // leave asked while offline: send it once reconnected
   controls: [], // consent answers waiting for the socket
   staff: new Map(), // role -> pseudonym
@@ -295,6 +305,7 @@ function enterConversation(status, { focus = true } = {}) {
 
 function begin(frame) {
   clearStartErrors();
+  stopWaitingWhileBusy();
   state.lastStart = frame; // a chosen commune resends it with its code
   state.pendingStart = frame;
   ui.startButton.disabled = true;
@@ -306,6 +317,7 @@ function begin(frame) {
 
 function startFailed(message, { field = false } = {}) {
   state.pendingStart = null;
+  stopWaitingWhileBusy();
   socket.stop();
   setNet(null);
   ui.startButton.disabled = false;
@@ -317,6 +329,46 @@ function startFailed(message, { field = false } = {}) {
     ui.place.setAttribute("aria-invalid", "true");
     ui.place.focus();
   }
+}
+
+// The service is overloaded and sheds new conversations: keep what the
+// person entered, say so with the emergency numbers, and start again by
+// ourselves after retry_after, a little later at each refusal, with jitter
+// so that people refused together do not all come back together.
+function waitWhileBusy(frame) {
+  socket.stop();
+  setNet(null);
+  state.busyAttempts += 1;
+  const base = Math.max(1, Number(frame.retry_after) || BUSY_DEFAULT_S) * 1000;
+  const grown = Math.min(base * BUSY_GROWTH ** (state.busyAttempts - 1), BUSY_MAX_MS);
+  const delay = grown * (1 + Math.random() * BUSY_JITTER);
+  state.busyUntil = Date.now() + delay;
+  ui.startBusy.hidden = false;
+  say(t("busy_said", { n: Math.ceil(delay / 1000) }));
+  showBusyCountdown();
+  clearInterval(state.timers.busyTick);
+  state.timers.busyTick = setInterval(showBusyCountdown, 1000);
+  clearTimeout(state.timers.busyRetry);
+  state.timers.busyRetry = setTimeout(retryBusyStart, delay);
+}
+
+function showBusyCountdown() {
+  const seconds = Math.max(0, Math.ceil((state.busyUntil - Date.now()) / 1000));
+  ui.startBusyCountdown.textContent = t("busy_countdown", { n: seconds });
+}
+
+function retryBusyStart() {
+  clearInterval(state.timers.busyTick);
+  ui.startBusyCountdown.textContent = t("busy_retrying");
+  // The socket sends the start it still holds once open (onOpen).
+  if (state.pendingStart && !state.leaving) socket.start();
+}
+
+function stopWaitingWhileBusy() {
+  clearTimeout(state.timers.busyRetry);
+  clearInterval(state.timers.busyTick);
+  state.busyAttempts = 0;
+  ui.startBusy.hidden = true;
 }
 
 function clearStartErrors() {
@@ -420,6 +472,7 @@ function stopLingering() {
 
 function goHome() {
   stopLingering();
+  stopWaitingWhileBusy();
   feedback.reset();
   transcript.reset();
   state.staff.clear();
@@ -497,6 +550,7 @@ socket
   .on("started", (frame) => {
     state.token = frame.token;
     state.pendingStart = null;
+    stopWaitingWhileBusy();
     storage.set({ token: frame.token, outbox: [] });
     socket.settled();
     setNet(null);
@@ -669,6 +723,7 @@ socket
     switch (frame.code) {
       case "ambiguous_place":
         state.pendingStart = null;
+        stopWaitingWhileBusy();
         socket.stop();
         ui.startButton.disabled = false;
         ui.startButton.removeAttribute("aria-busy");
@@ -683,6 +738,7 @@ socket
         break;
       case "service_closed":
         state.pendingStart = null;
+        stopWaitingWhileBusy();
         socket.stop();
         ui.startButton.disabled = false;
         ui.startButton.removeAttribute("aria-busy");
@@ -703,6 +759,10 @@ socket
         // Admission refusals; the server's message carries the emergency
         // numbers, also listed at the top of the page.
         if (state.pendingStart) startFailed(frame.message || t("error_generic"));
+        break;
+      case "overloaded":
+        // Not a refusal of the person: the page tries again by itself.
+        if (state.pendingStart) waitWhileBusy(frame);
         break;
       case "too_large":
         if (frame.ref) transcript.fail(frame.ref, "failed_too_long");
