@@ -21,12 +21,6 @@ const TYPING_SHOWN_MS = 8000;
 const DEGRADED_POLL_MS = 5000;
 const DEGRADED_FOR_MS = 60000;
 const BACK_ONLINE_SHOWN_MS = 3000;
-// An overloaded server refuses new conversations for a while (issue 14):
-// the page tries again after its retry_after, longer each time, with jitter.
-const BUSY_DEFAULT_S = 10;
-const BUSY_GROWTH = 1.5;
-const BUSY_MAX_MS = 60000;
-const BUSY_JITTER = 0.25;
 const STAFF_ROLES = ["operator", "psychologist", "supervisor"];
 
 const byId = (id) => document.getElementById(id);
@@ -37,7 +31,7 @@ const ui = {
   startButton: byId("start-button"),
   startError: byId("start-error"),
   startBusy: byId("start-busy"),
-  startBusyCountdown: byId("start-busy-countdown"),
+  busyCountdown: byId("start-busy-countdown"),
   place: byId("place"),
   placeError: byId("place-error"),
   choices: byId("place-choices"),
@@ -75,8 +69,7 @@ const state = {
   token: storage.get("token") || null,
   status: null, // waiting | active | closed
   pendingStart: null, // the start frame, until "started" or an error
-  busyAttempts: 0, // starts refused in a row because the service is overloaded
-  busyUntil: 0, // when the next automatic try goes
+  busy: 0, // starts refused in a row as the service is overloaded
   leaving: false, // leave asked while offline: send it once reconnected
   controls: [], // consent answers waiting for the socket
   staff: new Map(), // role -> pseudonym
@@ -305,7 +298,6 @@ function enterConversation(status, { focus = true } = {}) {
 
 function begin(frame) {
   clearStartErrors();
-  stopWaitingWhileBusy();
   state.lastStart = frame; // a chosen commune resends it with its code
   state.pendingStart = frame;
   ui.startButton.disabled = true;
@@ -315,13 +307,18 @@ function begin(frame) {
   if (!socket.send(frame)) socket.start();
 }
 
-function startFailed(message, { field = false } = {}) {
+// A refused start frees the form.
+function startRefused() {
   state.pendingStart = null;
-  stopWaitingWhileBusy();
+  stopBusy();
   socket.stop();
   setNet(null);
   ui.startButton.disabled = false;
   ui.startButton.removeAttribute("aria-busy");
+}
+
+function startFailed(message, { field = false } = {}) {
+  startRefused();
   const target = field ? ui.placeError : ui.startError;
   target.textContent = message;
   target.hidden = false;
@@ -331,47 +328,35 @@ function startFailed(message, { field = false } = {}) {
   }
 }
 
-// The service is overloaded and sheds new conversations: keep what the
-// person entered, say so with the emergency numbers, and start again by
-// ourselves after retry_after, a little later at each refusal, with jitter
-// so that people refused together do not all come back together.
+// Overloaded (issue 14): keep the form, start again after retry_after,
+// 1.5 times longer each time (60 s at most), with jitter.
 function waitWhileBusy(frame) {
   socket.stop();
   setNet(null);
-  state.busyAttempts += 1;
-  const base = Math.max(1, Number(frame.retry_after) || BUSY_DEFAULT_S) * 1000;
-  const grown = Math.min(base * BUSY_GROWTH ** (state.busyAttempts - 1), BUSY_MAX_MS);
-  const delay = grown * (1 + Math.random() * BUSY_JITTER);
-  state.busyUntil = Date.now() + delay;
+  const ms = Math.min((frame.retry_after || 10) * 1000 * 1.5 ** state.busy++, 60000);
+  const wait = ms * (1 + Math.random() / 4);
+  state.busyUntil = Date.now() + wait;
   ui.startBusy.hidden = false;
-  say(t("busy_said", { n: Math.ceil(delay / 1000) }));
-  showBusyCountdown();
-  clearInterval(state.timers.busyTick);
-  state.timers.busyTick = setInterval(showBusyCountdown, 1000);
-  clearTimeout(state.timers.busyRetry);
-  state.timers.busyRetry = setTimeout(retryBusyStart, delay);
+  say(t("busy_said", { n: Math.ceil(wait / 1000) }));
+  clearTimeout(state.timers.busy);
+  tickBusy();
 }
 
-function showBusyCountdown() {
-  const seconds = Math.max(0, Math.ceil((state.busyUntil - Date.now()) / 1000));
-  ui.startBusyCountdown.textContent = t("busy_countdown", { n: seconds });
+function tickBusy() {
+  const left = state.busyUntil - Date.now();
+  ui.busyCountdown.textContent = t(left > 0 ? "busy_countdown" : "busy_retrying", { n: Math.ceil(left / 1000) });
+  if (left > 0) state.timers.busy = setTimeout(tickBusy, Math.min(left, 1000));
+  else socket.start(); // which sends the start it holds
 }
 
-function retryBusyStart() {
-  clearInterval(state.timers.busyTick);
-  ui.startBusyCountdown.textContent = t("busy_retrying");
-  // The socket sends the start it still holds once open (onOpen).
-  if (state.pendingStart && !state.leaving) socket.start();
-}
-
-function stopWaitingWhileBusy() {
-  clearTimeout(state.timers.busyRetry);
-  clearInterval(state.timers.busyTick);
-  state.busyAttempts = 0;
+function stopBusy() {
+  clearTimeout(state.timers.busy);
+  state.busy = 0;
   ui.startBusy.hidden = true;
 }
 
 function clearStartErrors() {
+  stopBusy();
   for (const node of [ui.startError, ui.placeError]) {
     node.hidden = true;
     node.textContent = "";
@@ -472,7 +457,6 @@ function stopLingering() {
 
 function goHome() {
   stopLingering();
-  stopWaitingWhileBusy();
   feedback.reset();
   transcript.reset();
   state.staff.clear();
@@ -550,7 +534,7 @@ socket
   .on("started", (frame) => {
     state.token = frame.token;
     state.pendingStart = null;
-    stopWaitingWhileBusy();
+    stopBusy();
     storage.set({ token: frame.token, outbox: [] });
     socket.settled();
     setNet(null);
@@ -695,11 +679,7 @@ socket
   .on("error", (frame) => {
     if (state.pendingStart?.type === "recover") {
       // A refused receipt code: the same answer for wrong and expired.
-      state.pendingStart = null;
-      socket.stop();
-      setNet(null);
-      ui.startButton.disabled = false;
-      ui.startButton.removeAttribute("aria-busy");
+      startRefused();
       receiptUi.failed(frame.code);
       return;
     }
@@ -722,11 +702,7 @@ socket
     }
     switch (frame.code) {
       case "ambiguous_place":
-        state.pendingStart = null;
-        stopWaitingWhileBusy();
-        socket.stop();
-        ui.startButton.disabled = false;
-        ui.startButton.removeAttribute("aria-busy");
+        startRefused();
         showChoices(Array.isArray(frame.choices) ? frame.choices : []);
         break;
       case "invalid_place":
@@ -737,11 +713,7 @@ socket
         startFailed(t(`error_${frame.code}`));
         break;
       case "service_closed":
-        state.pendingStart = null;
-        stopWaitingWhileBusy();
-        socket.stop();
-        ui.startButton.disabled = false;
-        ui.startButton.removeAttribute("aria-busy");
+        startRefused();
         ui.closedHours.textContent = frame.hours || t("hours_unknown");
         ui.closedNotice.textContent = frame.emergency_notice || "";
         ui.closedNotice.hidden = !frame.emergency_notice;
@@ -760,8 +732,7 @@ socket
         // numbers, also listed at the top of the page.
         if (state.pendingStart) startFailed(frame.message || t("error_generic"));
         break;
-      case "overloaded":
-        // Not a refusal of the person: the page tries again by itself.
+      case "overloaded": // not a refusal: the page tries again by itself
         if (state.pendingStart) waitWhileBusy(frame);
         break;
       case "too_large":
