@@ -89,10 +89,13 @@ async def stop() -> None:
     probe, _probe = _probe, None
     if probe is None or probe.task is None or probe.task.done():
         return
+    if probe.loop is not asyncio.get_running_loop():
+        if not probe.loop.is_closed():
+            probe.loop.call_soon_threadsafe(probe.task.cancel)
+        return
     probe.task.cancel()
-    if probe.loop is asyncio.get_running_loop():
-        with contextlib.suppress(asyncio.CancelledError):
-            await probe.task
+    with contextlib.suppress(asyncio.CancelledError):
+        await probe.task
 
 
 def loop_lag_seconds() -> float:
