@@ -179,6 +179,8 @@ class Config:
                 "ADMISSION_SOCKETS_PER_CLIENT": "1000000",
                 "ADMISSION_STARTS_PER_CLIENT": "1000000",
                 "QUEUE_CEILING_PER_SERVICE": "1000000",
+                # It measures what N conversations cost: none is shed.
+                "OVERLOAD_LAG_SECONDS": "1000000",
                 "PYTHONUNBUFFERED": "1",
                 "PYTHONPATH": str(BASE_DIR),
             }

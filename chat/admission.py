@@ -13,6 +13,10 @@ one script, not one household); the per-service waiting ceiling
 (``chat.services.conversations``) protects the queue from many clients.
 Every refusal carries the emergency numbers: a person in danger never
 meets a blank wall.
+
+A process whose event loop lags past ``OVERLOAD_LAG_SECONDS`` refuses new
+conversations (``overloaded``, with ``retry_after``) so that those already
+open keep their live delivery (issue 14); it refuses nothing else.
 """
 
 import logging
@@ -24,8 +28,11 @@ from django.utils.translation import gettext as _
 
 from anonymity.clientkey import ClientKey, get_redis
 from chat.errors import ChatError
+from realtime import lag
 
 logger = logging.getLogger(__name__)
+# When the last "shedding" line was logged: one a minute at most.
+_overload_logged_at = float("-inf")
 
 
 def emergency_numbers() -> list[dict[str, str]]:
@@ -177,6 +184,32 @@ async def check_not_blocked(client: ClientKey | None) -> None:
                     "réseau sont suspendues pour un moment."
                 ),
             )
+
+
+def check_not_overloaded() -> None:
+    """Refuse a new conversation while this process's loop lags.
+
+    Past ``OVERLOAD_LAG_SECONDS`` every frame of every open conversation
+    already waits that long per loop turn; another conversation would add
+    to everyone's delay. The page retries by itself after ``retry_after``.
+    """
+    global _overload_logged_at
+    seconds = lag.loop_lag_seconds()
+    if seconds <= settings.OVERLOAD_LAG_SECONDS:
+        return
+    now = time.monotonic()
+    if now - _overload_logged_at >= 60:
+        _overload_logged_at = now
+        logger.warning("refusing new conversations: event loop %.1f s late", seconds)
+    error = refusal(
+        "overloaded",
+        _(
+            "Le service est très sollicité en ce moment : "
+            "réessayez dans quelques instants."
+        ),
+    )
+    error.extra["retry_after"] = settings.OVERLOAD_RETRY_AFTER_SECONDS
+    raise error
 
 
 async def admit_start(client: ClientKey | None) -> None:

@@ -30,7 +30,7 @@ from chat.selectors import (
     list_message_frames_after,
 )
 from chat.services.presence import do_drop_connection
-from realtime import events, runtime, transport
+from realtime import events, lag, runtime, transport
 from realtime.close_codes import CLOSE_FLOOD, CLOSE_SERVICE_RESTART
 from realtime.frames import (
     TokenBucket,
@@ -74,6 +74,9 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_SERVICE_RESTART)
             return
         transport.track(self)
+        # The process measures its loop from the first socket on, so that
+        # the first starts of an overloaded process are judged too.
+        lag.ensure_running()
         await super().websocket_connect(message)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:

@@ -289,7 +289,15 @@ VISITOR_GRACE_SECONDS = env.float("VISITOR_GRACE_SECONDS", default=180.0)
 # How often a socket re-reads its conversations' last seq, as the safety net
 # behind lost channel-layer events.
 RECONCILE_SECONDS = env.float("RECONCILE_SECONDS", default=15.0)
+# A channel-layer send fails after this long, counting only the time the
+# process's event loop was on time (realtime/lag.py); whatever the lag, it
+# fails after LAYER_SEND_MAX_SECONDS (issue 14, docs/decisions.md).
 LAYER_SEND_TIMEOUT_SECONDS = env.float("LAYER_SEND_TIMEOUT_SECONDS", default=1.0)
+LAYER_SEND_MAX_SECONDS = env.float("LAYER_SEND_MAX_SECONDS", default=10.0)
+# Past this event-loop lag a process refuses new conversations (`overloaded`,
+# with retry_after); open conversations go on (docs/decisions.md).
+OVERLOAD_LAG_SECONDS = env.float("OVERLOAD_LAG_SECONDS", default=1.0)
+OVERLOAD_RETRY_AFTER_SECONDS = env.int("OVERLOAD_RETRY_AFTER_SECONDS", default=10)
 # The garbage collector's thresholds in a server process, set with the
 # freeze of the start-up heap at its first socket (realtime/heap.py).
 SERVER_GC_THRESHOLDS = env.list(

@@ -5,9 +5,14 @@ it leaves after the commit, from the socket that made the change when
 ``collecting_events()`` is open, and a send that fails waits in the outbox
 for the process runtime to retry. Nothing here knows what an event means:
 the builders live with their app (``chat.events`` for conversations).
+
+A send's time limit, ``LAYER_SEND_TIMEOUT_SECONDS``, counts only the time
+this process's event loop was on time (``realtime.lag.wait_on_time``): an
+overloaded process whose every loop turn comes late must not call Redis
+dead, fill the outbox and add retries and reconciles to its load (issue
+14). A hung layer still fails within ``LAYER_SEND_MAX_SECONDS``.
 """
 
-import asyncio
 import logging
 import threading
 import time
@@ -21,6 +26,8 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import transaction
+
+from realtime import lag
 
 logger = logging.getLogger(__name__)
 
@@ -80,11 +87,10 @@ async def dispatch_events(events: list[Event]) -> bool:
     if not events:
         return True
     layer = get_channel_layer()
-    timeout = settings.LAYER_SEND_TIMEOUT_SECONDS
     ok = True
     for group, event in events:
         try:
-            await asyncio.wait_for(layer.group_send(group, event), timeout)
+            await _send(layer, group, event)
         except Exception as exc:  # noqa: BLE001 - any layer failure degrades.
             ok = False
             _layer_failed_at = time.monotonic()
@@ -94,7 +100,11 @@ async def dispatch_events(events: list[Event]) -> bool:
 
 
 async def retry_failed_events() -> int:
-    """Send again what failed before; return how many were sent."""
+    """Send again what failed before; return how many were sent.
+
+    Stops at the first failure: the rest waits for the next retry.
+    """
+    global _layer_failed_at
     pending = [_retry_outbox.popleft() for _ in range(len(_retry_outbox))]
     if not pending:
         return 0
@@ -102,14 +112,26 @@ async def retry_failed_events() -> int:
     sent = 0
     for index, (group, event) in enumerate(pending):
         try:
-            await asyncio.wait_for(
-                layer.group_send(group, event), settings.LAYER_SEND_TIMEOUT_SECONDS
-            )
+            await _send(layer, group, event)
             sent += 1
         except Exception:  # noqa: BLE001
+            _layer_failed_at = time.monotonic()
             _retry_outbox.extendleft(reversed(pending[index:]))
             break
     return sent
+
+
+async def _send(layer: Any, group: str, event: dict[str, Any]) -> None:
+    await lag.wait_on_time(
+        layer.group_send(group, event),
+        settings.LAYER_SEND_TIMEOUT_SECONDS,
+        cap=settings.LAYER_SEND_MAX_SECONDS,
+    )
+
+
+def has_failed_events() -> bool:
+    """Whether some events wait in the outbox for a retry."""
+    return bool(_retry_outbox)
 
 
 def layer_recently_failed(window_seconds: float = 10.0) -> bool:

@@ -8,6 +8,14 @@ last step is the safety net behind the at-most-once channel layer: a
 notification lost to a full channel, an expired group or a Redis restart
 is made up within ``RECONCILE_SECONDS``.
 
+Failed sends are retried at once, then less and less often while they
+keep failing (``RETRY_FIRST_SECONDS`` doubling up to
+``RETRY_MAX_SECONDS``); once the outbox is empty, one reconcile makes up
+for what the layer lost meanwhile, at most every
+``RECONCILE_AFTER_RETRY_SECONDS`` (issue 14: retrying and reconciling
+every half second added to the load of a process already behind). The
+task also starts this process's loop-lag probe (``realtime.lag``).
+
 The loop knows no app: each plugs its work in from ``AppConfig.ready()``
 (chat its heartbeat, sweep and last seqs, console its auto-assignment,
 escalation its tick), so this package imports none of them.
@@ -26,12 +34,16 @@ from uuid import UUID
 from channels.db import database_sync_to_async
 from django.conf import settings
 
-from realtime import events
+from realtime import events, lag
 from realtime.frames import database_is_sqlite
 
 logger = logging.getLogger(__name__)
 
 SERVER_ID = f"{os.getpid()}-{secrets.token_hex(6)}"
+TICK_SECONDS = 0.5
+RETRY_FIRST_SECONDS = 0.5
+RETRY_MAX_SECONDS = 8.0
+RECONCILE_AFTER_RETRY_SECONDS = 5.0
 
 
 class Reconcilable(Protocol):
@@ -88,6 +100,7 @@ def register_socket(socket: Reconcilable) -> None:
     """Track an open socket and make sure this process's loop runs."""
     global _task, _task_loop
     _sockets.add(socket)
+    lag.ensure_running()
     loop = asyncio.get_running_loop()
     if _task is None or _task.done() or _task_loop is not loop:
         _task_loop = loop
@@ -129,15 +142,44 @@ def _db(fn: Any) -> Any:
     return database_sync_to_async(fn, thread_sensitive=database_is_sqlite())
 
 
+class _Retries:
+    """When to resend the outbox, and whether a reconcile should follow."""
+
+    def __init__(self) -> None:
+        self.wait = RETRY_FIRST_SECONDS
+        self.next_at = 0.0
+        self.delivered = False  # something was resent since the last reconcile
+
+    async def run_if_due(self, now: float) -> None:
+        if not events.has_failed_events() or now < self.next_at:
+            return
+        if await events.retry_failed_events():
+            self.delivered = True
+        if events.has_failed_events():
+            # Still failing: wait longer before the next try.
+            self.next_at = time.monotonic() + self.wait
+            self.wait = min(self.wait * 2, RETRY_MAX_SECONDS)
+        else:
+            self.wait = RETRY_FIRST_SECONDS
+            self.next_at = 0.0
+
+    def reconcile_wanted(self, now: float, last_reconcile: float) -> bool:
+        """Once the outbox is empty, one reconcile makes up what was lost."""
+        return (
+            self.delivered
+            and not events.has_failed_events()
+            and now - last_reconcile >= RECONCILE_AFTER_RETRY_SECONDS
+        )
+
+
 async def _run_forever() -> None:
     last = dict.fromkeys(("heartbeat", "sweep", "reconcile", *_ticks), 0.0)
+    retries = _Retries()
     while True:
         try:
-            await asyncio.sleep(0.5)
+            await asyncio.sleep(TICK_SECONDS)
             now = time.monotonic()
-            if events.layer_recently_failed() or events._retry_outbox:
-                if await events.retry_failed_events():
-                    await reconcile_now()
+            await retries.run_if_due(now)
             if now - last["heartbeat"] >= settings.PRESENCE_HEARTBEAT_SECONDS:
                 last["heartbeat"] = now
                 for refresh in list(_heartbeats.values()):
@@ -145,8 +187,12 @@ async def _run_forever() -> None:
             if now - last["sweep"] >= settings.SWEEP_INTERVAL_SECONDS:
                 last["sweep"] = now
                 await sweep_presence()
-            if now - last["reconcile"] >= settings.RECONCILE_SECONDS:
+            since = now - last["reconcile"]
+            if since >= settings.RECONCILE_SECONDS or retries.reconcile_wanted(
+                now, last["reconcile"]
+            ):
                 last["reconcile"] = now
+                retries.delivered = False
                 await reconcile_now()
             for name, (every, work) in list(_ticks.items()):
                 seconds = every()
@@ -182,6 +228,7 @@ async def stop() -> None:
     _sockets.clear()
     for work in list(_stops.values()):
         await work()
+    await lag.stop()
     if task is not None and not task.done():
         task.cancel()
         try:

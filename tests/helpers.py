@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import time
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -146,3 +147,43 @@ async def open_claimed_with_psychologist() -> tuple[
     await staff.send_json_to({"type": "claim", "conversation": started["conversation"]})
     await receive_until(staff, "assigned")
     return visitor, started, staff, psy
+
+
+class LaggingLoop:
+    """Make the running event loop late, for real, while the block lasts.
+
+    A callback blocks the loop with ``time.sleep(block)`` at once, then
+    again ``every`` seconds later (0: at the very next loop turn), as an
+    overloaded process's loop is held by thousands of other callbacks.
+    ``async with LaggingLoop(0.3):``
+    """
+
+    def __init__(self, block: float, every: float = 0.0) -> None:
+        self.block = block
+        self.every = every
+        self.handle: asyncio.Handle | None = None
+        self.stopped = False
+
+    def _schedule(self) -> None:
+        if self.stopped:
+            return
+        loop = asyncio.get_running_loop()
+        if self.every:
+            self.handle = loop.call_later(self.every, self._hold)
+        else:
+            self.handle = loop.call_soon(self._hold)
+
+    def _hold(self) -> None:
+        time.sleep(self.block)
+        self._schedule()
+
+    async def __aenter__(self) -> "LaggingLoop":
+        # The first block at once: the body starts on a late loop.
+        self.handle = asyncio.get_running_loop().call_soon(self._hold)
+        await asyncio.sleep(0.01)
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self.stopped = True
+        if self.handle is not None:
+            self.handle.cancel()

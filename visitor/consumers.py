@@ -139,6 +139,8 @@ class VisitorChatConsumer(ProtocolConsumer):
     async def handle_start(self, frame: dict[str, Any]) -> None:
         if self.conversation is not None:
             raise refusals.conversation_already_open()
+        # Before anything is counted or read: shedding must cost nothing.
+        admission.check_not_overloaded()
         await admission.admit_start(self.client_key)
         try:
             conversation, token, details = await self.call(

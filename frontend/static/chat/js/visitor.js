@@ -30,6 +30,8 @@ const ui = {
   startForm: byId("start-form"),
   startButton: byId("start-button"),
   startError: byId("start-error"),
+  startBusy: byId("start-busy"),
+  busyCountdown: byId("start-busy-countdown"),
   place: byId("place"),
   placeError: byId("place-error"),
   choices: byId("place-choices"),
@@ -67,6 +69,7 @@ const state = {
   token: storage.get("token") || null,
   status: null, // waiting | active | closed
   pendingStart: null, // the start frame, until "started" or an error
+  busy: 0, // starts refused in a row as the service is overloaded
   leaving: false, // leave asked while offline: send it once reconnected
   controls: [], // consent answers waiting for the socket
   staff: new Map(), // role -> pseudonym
@@ -304,12 +307,18 @@ function begin(frame) {
   if (!socket.send(frame)) socket.start();
 }
 
-function startFailed(message, { field = false } = {}) {
+// A refused start frees the form.
+function startRefused() {
   state.pendingStart = null;
+  stopBusy();
   socket.stop();
   setNet(null);
   ui.startButton.disabled = false;
   ui.startButton.removeAttribute("aria-busy");
+}
+
+function startFailed(message, { field = false } = {}) {
+  startRefused();
   const target = field ? ui.placeError : ui.startError;
   target.textContent = message;
   target.hidden = false;
@@ -319,7 +328,35 @@ function startFailed(message, { field = false } = {}) {
   }
 }
 
+// Overloaded (issue 14): keep the form, start again after retry_after,
+// 1.5 times longer each time (60 s at most), with jitter.
+function waitWhileBusy(frame) {
+  socket.stop();
+  setNet(null);
+  const ms = Math.min((frame.retry_after || 10) * 1000 * 1.5 ** state.busy++, 60000);
+  const wait = ms * (1 + Math.random() / 4);
+  state.busyUntil = Date.now() + wait;
+  ui.startBusy.hidden = false;
+  say(t("busy_said", { n: Math.ceil(wait / 1000) }));
+  clearTimeout(state.timers.busy);
+  tickBusy();
+}
+
+function tickBusy() {
+  const left = state.busyUntil - Date.now();
+  ui.busyCountdown.textContent = t(left > 0 ? "busy_countdown" : "busy_retrying", { n: Math.ceil(left / 1000) });
+  if (left > 0) state.timers.busy = setTimeout(tickBusy, Math.min(left, 1000));
+  else socket.start(); // which sends the start it holds
+}
+
+function stopBusy() {
+  clearTimeout(state.timers.busy);
+  state.busy = 0;
+  ui.startBusy.hidden = true;
+}
+
 function clearStartErrors() {
+  stopBusy();
   for (const node of [ui.startError, ui.placeError]) {
     node.hidden = true;
     node.textContent = "";
@@ -497,6 +534,7 @@ socket
   .on("started", (frame) => {
     state.token = frame.token;
     state.pendingStart = null;
+    stopBusy();
     storage.set({ token: frame.token, outbox: [] });
     socket.settled();
     setNet(null);
@@ -641,11 +679,7 @@ socket
   .on("error", (frame) => {
     if (state.pendingStart?.type === "recover") {
       // A refused receipt code: the same answer for wrong and expired.
-      state.pendingStart = null;
-      socket.stop();
-      setNet(null);
-      ui.startButton.disabled = false;
-      ui.startButton.removeAttribute("aria-busy");
+      startRefused();
       receiptUi.failed(frame.code);
       return;
     }
@@ -668,10 +702,7 @@ socket
     }
     switch (frame.code) {
       case "ambiguous_place":
-        state.pendingStart = null;
-        socket.stop();
-        ui.startButton.disabled = false;
-        ui.startButton.removeAttribute("aria-busy");
+        startRefused();
         showChoices(Array.isArray(frame.choices) ? frame.choices : []);
         break;
       case "invalid_place":
@@ -682,10 +713,7 @@ socket
         startFailed(t(`error_${frame.code}`));
         break;
       case "service_closed":
-        state.pendingStart = null;
-        socket.stop();
-        ui.startButton.disabled = false;
-        ui.startButton.removeAttribute("aria-busy");
+        startRefused();
         ui.closedHours.textContent = frame.hours || t("hours_unknown");
         ui.closedNotice.textContent = frame.emergency_notice || "";
         ui.closedNotice.hidden = !frame.emergency_notice;
@@ -703,6 +731,9 @@ socket
         // Admission refusals; the server's message carries the emergency
         // numbers, also listed at the top of the page.
         if (state.pendingStart) startFailed(frame.message || t("error_generic"));
+        break;
+      case "overloaded": // not a refusal: the page tries again by itself
+        if (state.pendingStart) waitWhileBusy(frame);
         break;
       case "too_large":
         if (frame.ref) transcript.fail(frame.ref, "failed_too_long");
