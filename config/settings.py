@@ -118,7 +118,7 @@ if REDIS_URL:
     # p99 lowest; see docs/decisions.md.
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "BACKEND": "realtime.layers.PipelinedRedisPubSubChannelLayer",
             "CONFIG": {
                 "hosts": [REDIS_URL],
                 "prefix": env.str("CHANNEL_PREFIX", default="ecoute"),
