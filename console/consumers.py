@@ -61,7 +61,7 @@ from escalation.consent import check_request_consent, get_consent_frame
 from realtime import events as rt_events
 from realtime import runtime
 from realtime.close_codes import CLOSE_ACCOUNT_CHANGED, CLOSE_NOT_LOGGED_IN
-from realtime.frames import db_read
+from realtime.frames import db_read, setup_slot
 
 QUEUE_DEBOUNCE_SECONDS = 0.5
 BOARD_REFRESH_SECONDS = 5.0
@@ -272,8 +272,9 @@ class StaffConsoleConsumer(ProtocolConsumer):
         target = frame.get("conversation")
         if target is not None and not isinstance(target, str):
             raise refusals.conversation_not_uuid()
-        conversation = await self.write(check_claim_conversation, target)
-        await self.send_assigned(conversation.id)
+        async with setup_slot():
+            conversation = await self.write(check_claim_conversation, target)
+            await self.send_assigned(conversation.id)
 
     async def send_assigned(self, conversation_id: UUID) -> None:
         data = await db_read(get_assigned_conversation)(self.profile, conversation_id)

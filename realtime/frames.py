@@ -7,9 +7,11 @@ events it emitted. Nothing here knows a conversation: the delivery rules
 live in ``chat.socket``.
 """
 
+import asyncio
 import functools
 import json
 import time
+import weakref
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -143,3 +145,26 @@ def run_collecting(fn: Any, *args: Any, **kwargs: Any) -> tuple[Any, list]:
     with events.collecting_events() as collected:
         result = fn(*args, **kwargs)
     return result, collected
+
+
+_setup_slots: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore]"
+_setup_slots = weakref.WeakKeyDictionary()
+
+
+def setup_slot() -> asyncio.Semaphore:
+    """The process's slots for opening work: a start, a resume, a claim.
+
+    Opening a conversation costs tens of times a message, mostly Python
+    building and reading rows in database threads. A hundred at once filled
+    every thread, and each held the GIL in turn while the event loop, which
+    delivers everybody's messages, waited for it: the other conversations
+    stalled for seconds (bench/README.md, "Third pass"). At most
+    ``SETUP_CONCURRENCY`` such handlers run at once per process; the
+    others wait their turn in order, and messages go on meanwhile. Hold a
+    slot around a whole handler, never inside another holder.
+    """
+    loop = asyncio.get_running_loop()
+    slot = _setup_slots.get(loop)
+    if slot is None:
+        slot = _setup_slots[loop] = asyncio.Semaphore(settings.SETUP_CONCURRENCY)
+    return slot

@@ -30,7 +30,7 @@ from realtime.close_codes import (
     CLOSE_REPLACED,
     CLOSE_TRY_AGAIN_LATER,
 )
-from realtime.frames import db_read
+from realtime.frames import db_read, setup_slot
 from receipts.services import check_recover_conversation, do_issue_receipt
 from visitor.services import AttachedView, do_attach_visitor, do_detach_visitor
 
@@ -141,6 +141,10 @@ class VisitorChatConsumer(ProtocolConsumer):
             raise refusals.conversation_already_open()
         # Before anything is counted or read: shedding must cost nothing.
         admission.check_not_overloaded()
+        async with setup_slot():
+            await self.start_conversation(frame)
+
+    async def start_conversation(self, frame: dict[str, Any]) -> None:
         await admission.admit_start(self.client_key)
         try:
             conversation, token, details = await self.call(
@@ -178,10 +182,12 @@ class VisitorChatConsumer(ProtocolConsumer):
         if not isinstance(last_seq, int) or isinstance(last_seq, bool) or last_seq < 0:
             raise ChatError("bad_request", _("last_seq doit être un entier positif."))
         await admission.check_token_attempts(self.client_key)
+        async with setup_slot():
+            await self.resume_conversation(frame.get("token"), last_seq)
+
+    async def resume_conversation(self, token: Any, last_seq: int) -> None:
         try:
-            conversation, token = await self.call(
-                do_resume_conversation, frame.get("token")
-            )
+            conversation, token = await self.call(do_resume_conversation, token)
         except ChatError as error:
             if error.code == "not_found":
                 await admission.note_wrong_token(self.client_key)

@@ -1,0 +1,90 @@
+"""Opening work takes turns per process; messages never wait for it (issue 14).
+
+A hundred starts at once used to fill every database thread, and the
+event loop that delivers everybody's messages waited behind them for
+seconds. Starts, resumes and claims now hold one of the process's
+``SETUP_CONCURRENCY`` slots (``realtime.frames.setup_slot``).
+"""
+
+import asyncio
+import uuid
+
+import pytest
+
+from channels.db import database_sync_to_async
+
+from chat.models import Conversation
+from realtime.frames import setup_slot
+from tests.factories import make_commune, make_operator, make_service
+from tests.helpers import (
+    connect_staff,
+    open_conversation,
+    receive_until,
+    visitor_communicator,
+)
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("runtime_stopped"),
+]
+
+START = {"type": "start", "place": "33000", "role": "victim"}
+
+
+@pytest.fixture
+def bordeaux(db):
+    return make_commune()
+
+
+@pytest.fixture
+def national(db):
+    return make_service("national", name="Plateforme nationale")
+
+
+async def test_no_more_than_the_setting_hold_a_slot_at_once(settings):
+    settings.SETUP_CONCURRENCY = 2
+    inside, most = 0, 0
+
+    async def opening() -> None:
+        nonlocal inside, most
+        async with setup_slot():
+            inside += 1
+            most = max(most, inside)
+            await asyncio.sleep(0.01)
+            inside -= 1
+
+    await asyncio.gather(*(opening() for _ in range(8)))
+    assert most == 2
+
+
+async def test_a_start_waits_for_a_slot_while_messages_and_claims_go_on(
+    bordeaux, national, settings
+):
+    settings.SETUP_CONCURRENCY = 1
+    visitor, started = await open_conversation()
+    conversation = started["conversation"]
+    user = await database_sync_to_async(make_operator)(national)
+    operator, _hello = await connect_staff(user)
+    await operator.send_json_to({"type": "claim", "conversation": conversation})
+    await receive_until(operator, "assigned", timeout=10)
+    newcomer = visitor_communicator()
+    assert (await newcomer.connect())[0]
+
+    slot = setup_slot()
+    await slot.acquire()  # another opening holds the only slot
+    try:
+        await newcomer.send_json_to(START)
+        said = str(uuid.uuid4())
+        await visitor.send_json_to({"type": "message", "id": said, "text": "Allô ?"})
+        ack = await receive_until(visitor, "ack", timeout=5)
+        assert ack["id"] == said
+        got = await receive_until(operator, "message", timeout=5)
+        assert got["text"] == "Allô ?"
+        assert await newcomer.receive_nothing(timeout=0.3)
+        count = await database_sync_to_async(Conversation.objects.count)()
+        assert count == 1
+    finally:
+        slot.release()
+    assert (await receive_until(newcomer, "started", timeout=10))["type"] == "started"
+    for communicator in (visitor, operator, newcomer):
+        await communicator.disconnect()
