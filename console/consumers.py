@@ -344,8 +344,11 @@ class StaffConsoleConsumer(ProtocolConsumer):
 
     async def handle_release(self, frame: dict[str, Any]) -> None:
         conversation_id = self.require_watched(frame)
-        await self.write(check_release_conversation, conversation_id)
-        await self.send_released(conversation_id, "released")
+        # Back to the queue is opening work too: a shift change releases
+        # dozens at once (realtime.frames.setup_slot).
+        async with setup_slot():
+            await self.write(check_release_conversation, conversation_id)
+            await self.send_released(conversation_id, "released")
 
     async def handle_flag(self, frame: dict[str, Any]) -> None:
         conversation = frame.get("conversation")

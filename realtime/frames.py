@@ -152,7 +152,7 @@ _setup_slots = weakref.WeakKeyDictionary()
 
 
 def setup_slot() -> asyncio.Semaphore:
-    """The process's slots for opening work: a start, a resume, a claim.
+    """The process's slots for opening work: start, resume, claim, release.
 
     Opening a conversation costs tens of times a message, mostly Python
     building and reading rows in database threads. A hundred at once filled

@@ -88,3 +88,36 @@ async def test_a_start_waits_for_a_slot_while_messages_and_claims_go_on(
     assert (await receive_until(newcomer, "started", timeout=10))["type"] == "started"
     for communicator in (visitor, operator, newcomer):
         await communicator.disconnect()
+
+
+async def test_a_release_waits_for_a_slot_too(bordeaux, national, settings):
+    """A shift change releases dozens at once: back to the queue takes turns."""
+    settings.SETUP_CONCURRENCY = 1
+    visitor, started = await open_conversation()
+    conversation = started["conversation"]
+    user = await database_sync_to_async(make_operator)(national)
+    operator, _hello = await connect_staff(user)
+    await operator.send_json_to({"type": "claim", "conversation": conversation})
+    await receive_until(operator, "assigned", timeout=10)
+
+    slot = setup_slot()
+    await slot.acquire()
+    try:
+        await operator.send_json_to({"type": "release", "conversation": conversation})
+        said = str(uuid.uuid4())
+        await visitor.send_json_to(
+            {"type": "message", "id": said, "text": "Vous êtes là ?"}
+        )
+        assert (await receive_until(operator, "message", timeout=5))["text"] == (
+            "Vous êtes là ?"
+        )
+        status = await database_sync_to_async(
+            lambda: Conversation.objects.get(id=conversation).status
+        )()
+        assert status == Conversation.Status.ACTIVE
+    finally:
+        slot.release()
+    released = await receive_until(operator, "released", timeout=10)
+    assert released["conversation"] == conversation
+    for communicator in (visitor, operator):
+        await communicator.disconnect()
