@@ -298,9 +298,9 @@ LAYER_SEND_MAX_SECONDS = env.float("LAYER_SEND_MAX_SECONDS", default=10.0)
 # with retry_after); open conversations go on (docs/decisions.md).
 OVERLOAD_LAG_SECONDS = env.float("OVERLOAD_LAG_SECONDS", default=1.0)
 OVERLOAD_RETRY_AFTER_SECONDS = env.int("OVERLOAD_RETRY_AFTER_SECONDS", default=10)
-# Opening handlers (start, resume, claim, release) run at most this many at a time
-# per process, so a surge of arrivals cannot starve everybody's messages
-# (realtime.frames.setup_slot).
+# Opening handlers (start, resume, claim, release) run at most this many
+# at a time per process, so a surge of arrivals cannot starve everybody's
+# messages (realtime.frames.setup_slot).
 SETUP_CONCURRENCY = env.int("SETUP_CONCURRENCY", default=2)
 # The garbage collector's thresholds in a server process, set with the
 # freeze of the start-up heap at its first socket (realtime/heap.py).
