@@ -9,36 +9,33 @@ seconds. Starts, resumes and claims now hold one of the process's
 import asyncio
 import uuid
 
-import pytest
-
 from channels.db import database_sync_to_async
 
 from chat.models import Conversation
 from realtime.frames import setup_slot
-from tests.factories import make_commune, make_operator, make_service
+from tests.factories import make_operator
 from tests.helpers import (
     connect_staff,
     open_conversation,
     receive_until,
     visitor_communicator,
 )
+from tests.marks import SOCKET_TESTS
 
-pytestmark = [
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.usefixtures("runtime_stopped"),
-]
+pytestmark = SOCKET_TESTS
 
 START = {"type": "start", "place": "33000", "role": "victim"}
 
 
-@pytest.fixture
-def bordeaux(db):
-    return make_commune()
-
-
-@pytest.fixture
-def national(db):
-    return make_service("national", name="Plateforme nationale")
+async def claimed(service):
+    """A visitor's conversation claimed by an operator on another socket."""
+    visitor, started = await open_conversation()
+    user = await database_sync_to_async(make_operator)(service)
+    operator, _hello = await connect_staff(user)
+    conversation = started["conversation"]
+    await operator.send_json_to({"type": "claim", "conversation": conversation})
+    await receive_until(operator, "assigned", timeout=10)
+    return visitor, operator, conversation
 
 
 async def test_no_more_than_the_setting_hold_a_slot_at_once(settings):
@@ -57,16 +54,9 @@ async def test_no_more_than_the_setting_hold_a_slot_at_once(settings):
     assert most == 2
 
 
-async def test_a_start_waits_for_a_slot_while_messages_and_claims_go_on(
-    bordeaux, national, settings
-):
+async def test_a_start_waits_for_a_slot_while_messages_go_on(national, settings):
     settings.SETUP_CONCURRENCY = 1
-    visitor, started = await open_conversation()
-    conversation = started["conversation"]
-    user = await database_sync_to_async(make_operator)(national)
-    operator, _hello = await connect_staff(user)
-    await operator.send_json_to({"type": "claim", "conversation": conversation})
-    await receive_until(operator, "assigned", timeout=10)
+    visitor, operator, _conversation = await claimed(national)
     newcomer = visitor_communicator()
     assert (await newcomer.connect())[0]
 
@@ -90,15 +80,10 @@ async def test_a_start_waits_for_a_slot_while_messages_and_claims_go_on(
         await communicator.disconnect()
 
 
-async def test_a_release_waits_for_a_slot_too(bordeaux, national, settings):
+async def test_a_release_waits_for_a_slot_too(national, settings):
     """A shift change releases dozens at once: back to the queue takes turns."""
     settings.SETUP_CONCURRENCY = 1
-    visitor, started = await open_conversation()
-    conversation = started["conversation"]
-    user = await database_sync_to_async(make_operator)(national)
-    operator, _hello = await connect_staff(user)
-    await operator.send_json_to({"type": "claim", "conversation": conversation})
-    await receive_until(operator, "assigned", timeout=10)
+    visitor, operator, conversation = await claimed(national)
 
     slot = setup_slot()
     await slot.acquire()
