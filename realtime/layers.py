@@ -80,35 +80,45 @@ class _PipelinedShard(RedisSingleShardConnection):
 
     async def _publish_queued(self) -> None:
         while self._outgoing:
+            # A send its caller gave up on (timed out, cancelled) is not
+            # published: the caller keeps it for a retry.
             batch = [
                 item for item in self._outgoing[:PIPELINE_MAX] if not item[2].done()
             ]
             del self._outgoing[:PIPELINE_MAX]
             if not batch:
                 continue
-            failure: BaseException | None = None
             try:
                 self._ensure_redis()
                 async with self._redis.pipeline(transaction=False) as pipe:
                     for channel, message, _future in batch:
                         pipe.publish(channel, message)
                     await pipe.execute()
+            except asyncio.CancelledError:
+                _settle(batch, ConnectionError("channel layer flushed"))
+                raise
             except Exception as error:  # noqa: BLE001 - handed to each sender.
-                failure = error
-            for _channel, _message, future in batch:
-                if future.done():
-                    continue
-                if failure is None:
-                    future.set_result(None)
-                else:
-                    future.set_exception(failure)
+                _settle(batch, error)
+            else:
+                _settle(batch, None)
 
     async def flush(self) -> None:
         publisher, self._publisher = self._publisher, None
         if publisher is not None and not publisher.done():
             publisher.cancel()
-        for _channel, _message, future in self._outgoing:
-            if not future.done():
-                future.set_exception(ConnectionError("channel layer flushed"))
+        _settle(self._outgoing, ConnectionError("channel layer flushed"))
         self._outgoing = []
         await super().flush()
+
+
+def _settle(
+    batch: list[tuple[str, bytes, asyncio.Future]], failure: BaseException | None
+) -> None:
+    """Tell each sender of ``batch`` whether its publish left."""
+    for _channel, _message, future in batch:
+        if future.done():
+            continue
+        if failure is None:
+            future.set_result(None)
+        else:
+            future.set_exception(failure)
