@@ -302,6 +302,9 @@ OVERLOAD_RETRY_AFTER_SECONDS = env.int("OVERLOAD_RETRY_AFTER_SECONDS", default=1
 # at a time per process, so a surge of arrivals cannot starve everybody's
 # messages (realtime.frames.setup_slot).
 SETUP_CONCURRENCY = env.int("SETUP_CONCURRENCY", default=2)
+# The share of a process's time its queue feed may take: after a flush that
+# took t, the next waits at least t / this (console.queue_feed._spacing).
+QUEUE_FLUSH_SHARE = env.float("QUEUE_FLUSH_SHARE", default=0.25)
 # The garbage collector's thresholds in a server process, set with the
 # freeze of the start-up heap at its first socket (realtime/heap.py).
 SERVER_GC_THRESHOLDS = env.list(

@@ -44,6 +44,7 @@ from typing import Any, Protocol
 from uuid import UUID
 
 from channels.layers import get_channel_layer
+from django.conf import settings
 
 from chat.events import service_queue_group_name
 from chat.services.queue import list_waiting_places
@@ -56,6 +57,12 @@ logger = logging.getLogger(__name__)
 DEBOUNCE_SECONDS = 0.05
 # When the last flush ended (monotonic): the debounce runs from there.
 _flushed_at = 0.0
+# How long the last flush took. The next one waits at least that long
+# divided by FLUSH_SHARE (``settings.QUEUE_FLUSH_SHARE``), at most
+# FLUSH_WAIT_MAX_SECONDS: a long queue sent to many consoles takes no more
+# than that share of the process while conversations are claimed back.
+_flush_took = 0.0
+FLUSH_WAIT_MAX_SECONDS = 1.0
 # After a layer failure, wait this long before a new channel and the groups.
 RETRY_SECONDS = 1.0
 # How often the runtime's tick checks the reader and renews the memberships
@@ -454,11 +461,12 @@ async def _flush_soon() -> None:
     change heard while a flush reads the database waits for the next round
     instead of being left until some later change.
     """
-    global _flushed_at
+    global _flushed_at, _flush_took
     while _changed or _places_changed:
-        wait = DEBOUNCE_SECONDS - (time.monotonic() - _flushed_at)
+        wait = _spacing() - (time.monotonic() - _flushed_at)
         # sleep(0) still yields: changes of the same loop turn join in.
         await asyncio.sleep(max(0.0, wait))
+        started = time.monotonic()
         try:
             await flush()
         except Exception:
@@ -467,3 +475,18 @@ async def _flush_soon() -> None:
             logger.exception("queue snapshot failed")
         finally:
             _flushed_at = time.monotonic()
+            _flush_took = _flushed_at - started
+
+
+def _spacing() -> float:
+    """The least time between two flushes: the debounce, or more after a dear one.
+
+    A hundred conversations released at once and claimed back made every
+    flush send a hundred places and a hundred-line queue to every console,
+    twenty times a second, and everybody's messages waited (bench/README.md,
+    "Third pass"). The wait grows with what the last flush cost, so flushes
+    take at most ``QUEUE_FLUSH_SHARE`` of the process; an idle process still
+    flushes at once.
+    """
+    share = settings.QUEUE_FLUSH_SHARE
+    return max(DEBOUNCE_SECONDS, min(FLUSH_WAIT_MAX_SECONDS, _flush_took / share))

@@ -10,6 +10,7 @@ every console still gets its queue, also after the layer failed.
 import asyncio
 import json
 import threading
+import time
 
 import pytest
 
@@ -435,3 +436,40 @@ async def test_its_own_arrival_is_not_read_again_but_the_next_change_is(
     await announce(national.id)
     assert socket.places == [2, 1]
     queue_feed.unfollow_place(socket)
+
+
+def test_a_dear_flush_spaces_the_next_ones(monkeypatch, settings):
+    """After a flush that took long, the next waits: flushes take a share."""
+    settings.QUEUE_FLUSH_SHARE = 0.25
+    monkeypatch.setattr(queue_feed, "_flush_took", 0.002)
+    assert queue_feed._spacing() == queue_feed.DEBOUNCE_SECONDS
+    monkeypatch.setattr(queue_feed, "_flush_took", 0.1)
+    assert queue_feed._spacing() == pytest.approx(0.4)
+    monkeypatch.setattr(queue_feed, "_flush_took", 5.0)
+    assert queue_feed._spacing() == queue_feed.FLUSH_WAIT_MAX_SECONDS
+
+
+async def test_the_feed_measures_its_flushes_and_waits_after_a_dear_one(
+    monkeypatch, settings
+):
+    """Two changes in a row: the second flush waits the spacing, not 50 ms."""
+    settings.QUEUE_FLUSH_SHARE = 0.25
+    started: list[float] = []
+
+    async def dear_flush() -> int:
+        started.append(time.monotonic())
+        queue_feed._changed.clear()
+        await asyncio.sleep(0.1)
+        return 0
+
+    monkeypatch.setattr(queue_feed, "flush", dear_flush)
+    monkeypatch.setattr(queue_feed, "_flushed_at", 0.0)
+    monkeypatch.setattr(queue_feed, "_changed", {1})
+    monkeypatch.setattr(queue_feed, "_places_changed", set())
+    await queue_feed._flush_soon()
+    assert queue_feed._flush_took == pytest.approx(0.1, abs=0.05)
+    queue_feed._changed.add(1)
+    await queue_feed._flush_soon()
+    assert len(started) == 2
+    # The first ended about 0.1 s after it started; the next waited 0.4 s.
+    assert started[1] - started[0] >= 0.1 + 0.4 - 0.02
