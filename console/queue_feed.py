@@ -7,7 +7,8 @@ that group: the process does, once per service, with one channel of its
 own read by one task (``listen``). So a change costs one layer delivery
 per process, not one per open console; the sockets only hear of it here.
 
-The process then waits ``DEBOUNCE_SECONDS`` for more changes, reads the
+The process then waits ``DEBOUNCE_SECONDS`` (longer after a flush that
+cost much: ``_spacing``) for more changes, reads the
 queues of the changed services once (``list_queue_snapshots``), renders
 the ``queue`` frame once per distinct set of services, and sends that same
 text to every subscribed socket. A surge of changes costs a few queries
