@@ -474,10 +474,13 @@ def do_transfer_conversation(
 def do_mark_abusive(conversation: Conversation) -> None:
     Conversation.objects.filter(id=conversation.id).update(abusive=True)
     conversation.abusive = True
+    # Announced before the close: the visitor's socket handles its events in
+    # order, so its key is blocked before the page hears "closed" and can
+    # leave (a page closed at once used to escape the block).
+    events.notify_marked_abusive(conversation.id)
     do_close_conversation(
         conversation, outcome=Conversation.Outcome.OTHER, categories=["abusive"]
     )
-    events.notify_marked_abusive(conversation.id)
 
 
 @transaction.atomic

@@ -61,6 +61,30 @@ async def test_marking_abusive_blocks_that_client_only(bordeaux, national):
         await socket.disconnect()
 
 
+async def test_a_page_that_leaves_at_the_close_is_blocked_all_the_same(
+    bordeaux, national
+):
+    """The key is blocked before the visitor hears "closed", not after."""
+    abuser = from_address("198.51.100.68")
+    assert (await abuser.connect())[0]
+    await abuser.send_json_to(START)
+    conversation = (await abuser.receive_json_from())["conversation"]
+    user = await database_sync_to_async(make_operator)(national)
+    staff, _hello = await connect_staff(user)
+    await staff.send_json_to({"type": "claim", "conversation": conversation})
+    await receive_until(staff, "assigned")
+    await staff.send_json_to({"type": "abusive", "conversation": conversation})
+    await receive_until(abuser, "closed")
+    await abuser.disconnect()  # at once, as a page closed on the spot
+
+    again = from_address("198.51.100.68")
+    assert (await again.connect())[0]
+    await again.send_json_to(START)
+    assert (await again.receive_json_from())["code"] == "blocked"
+    for socket in (again, staff):
+        await socket.disconnect()
+
+
 async def test_only_the_operator_in_charge_may_mark(bordeaux, national):
     visitor = from_address("198.51.100.67")
     assert (await visitor.connect())[0]
