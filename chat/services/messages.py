@@ -235,10 +235,7 @@ def _take_next_seq(
     db = connections[DEFAULT_DB_ALIAS]
     table = db.ops.quote_name(Conversation._meta.db_table)
     params = [
-        int(sender == Message.Sender.VISITOR),
-        int(sender in STAFF_SENDERS),
-        db.ops.adapt_datetimefield_value(reply_at),
-        Conversation._meta.pk.get_db_prep_value(conversation_id, db),
+        *_count_params(db, conversation_id, sender, reply_at),
         Conversation.Status.CLOSED,
     ]
     guard = ""
@@ -261,6 +258,22 @@ def _take_next_seq(
     return None if row is None else row[0]
 
 
+def _count_params(
+    db: Any, conversation_id: UUID, sender: str, reply_at: datetime | None
+) -> list[Any]:
+    """What a message counts, for ``_take_next_seq`` and ``_give_back_seq``.
+
+    The visitor and staff message counts, the first staff reply time and
+    the conversation's id, in the order both statements use them.
+    """
+    return [
+        int(sender == Message.Sender.VISITOR),
+        int(sender in STAFF_SENDERS),
+        db.ops.adapt_datetimefield_value(reply_at),
+        Conversation._meta.pk.get_db_prep_value(conversation_id, db),
+    ]
+
+
 def _give_back_seq(
     conversation_id: UUID, sender: str, reply_at: datetime | None
 ) -> None:
@@ -278,12 +291,7 @@ def _give_back_seq(
             "staff_messages = staff_messages - %s, "
             "first_staff_reply_at = CASE WHEN first_staff_reply_at = %s "
             "THEN NULL ELSE first_staff_reply_at END WHERE id = %s",
-            [
-                int(sender == Message.Sender.VISITOR),
-                int(sender in STAFF_SENDERS),
-                db.ops.adapt_datetimefield_value(reply_at),
-                Conversation._meta.pk.get_db_prep_value(conversation_id, db),
-            ],
+            _count_params(db, conversation_id, sender, reply_at),
         )
 
 
