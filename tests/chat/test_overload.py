@@ -15,7 +15,7 @@ from channels.db import database_sync_to_async
 
 from chat.models import Conversation, Message
 from realtime import lag
-from tests.factories import make_commune, make_operator, make_service
+from tests.factories import make_operator
 from tests.helpers import (
     LaggingLoop,
     connect_staff,
@@ -23,24 +23,12 @@ from tests.helpers import (
     receive_until,
     visitor_communicator,
 )
+from tests.marks import SOCKET_TESTS
 
-pytestmark = [
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.usefixtures("runtime_stopped"),
-]
+pytestmark = SOCKET_TESTS
 
 START = {"type": "start", "place": "33000", "role": "victim"}
 EMERGENCY = {"17", "112", "114", "3919", "119"}
-
-
-@pytest.fixture
-def bordeaux(db):
-    return make_commune()
-
-
-@pytest.fixture
-def national(db):
-    return make_service("national", name="Plateforme nationale")
 
 
 @pytest.fixture
@@ -55,9 +43,7 @@ async def count(model, **filters):
     )()
 
 
-async def test_a_lagging_process_refuses_new_conversations_only(
-    bordeaux, national, shedding
-):
+async def test_a_lagging_process_refuses_new_conversations_only(national, shedding):
     visitor, started = await open_conversation()
     conversation = started["conversation"]
     user = await database_sync_to_async(make_operator)(national)
