@@ -96,8 +96,8 @@ DATABASES = {
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # IMMEDIATE takes the write lock at BEGIN, so two writers queue instead
     # of failing half-way with "database is locked".
-    # WAL lets readers run beside the writer and costs one sync per
-    # commit; FULL keeps every acknowledged message through a power cut.
+    # WAL lets readers run beside the writer; NORMAL syncs at checkpoints,
+    # not at each commit (the demo's choice, docs/decisions.md).
     DATABASES["default"]["OPTIONS"] = {
         "transaction_mode": "IMMEDIATE",
         "timeout": 20,
@@ -107,6 +107,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Django's backend, health-checking a connection once a second rather
     # than before every database call of a socket (config/postgresql).
     DATABASES["default"]["ENGINE"] = "config.postgresql"
+    # Parameters bound by the server, and a statement run five times on a
+    # connection prepared once: PostgreSQL then neither parses nor plans a
+    # message's UPDATE and INSERT again (docs/decisions.md).
+    DATABASES["default"].setdefault("OPTIONS", {})["server_side_binding"] = True
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 
