@@ -236,6 +236,18 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
         if len(self.own_ids) < OWN_IDS_KEPT:
             self.own_ids.add(key)
 
+    def next_seq(self, conversation_id: UUID) -> int:
+        """The seq a message sent now should take, as far as this socket knows.
+
+        One more than the highest it has shown, skipped or had acked. A
+        guess for the write in one statement (``do_send_message``): a
+        message of the other side stored but not yet delivered here makes
+        it wrong, and the write then takes its usual path.
+        """
+        own = self.own_seqs.get(conversation_id)
+        known = self.delivered.get(conversation_id, 0)
+        return max(known, max(own)) + 1 if own else known + 1
+
     def note_own_message(self, message: Message) -> None:
         self.own_ids.discard(str(message.client_id))
         own = self.own_seqs.setdefault(message.conversation_id, set())

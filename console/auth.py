@@ -146,6 +146,23 @@ def read_access_version(user_id: int) -> int:
     return row[0]
 
 
+def access_condition(user_id: int, grant: Grant) -> tuple[str, tuple] | None:
+    """The held grant as one SQL condition for a write of one statement.
+
+    What ``lock_console_access`` checks with a held grant, for a write
+    that runs outside a transaction (``InCharge.condition``): the stamp is
+    still the one checked, share-locked by the write's statement as the
+    transaction's read would be. None if the session has ended by itself:
+    the caller takes the full path, which refuses.
+    """
+    if time.time() >= grant.expires_at:
+        return None
+    table = AccessStamp._meta.db_table
+    # The stamp's table and the lock of ``access_version_sql``: no input.
+    sql = f'(SELECT version FROM "{table}" WHERE user_id = %s FOR SHARE) = %s'  # noqa: S608
+    return sql, (user_id, grant.version)
+
+
 def access_version_sql(vendor: str) -> str:
     """The stamp read of ``read_access_version`` for a database vendor."""
     sql = ACCESS_VERSION_SQL

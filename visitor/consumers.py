@@ -267,6 +267,7 @@ class VisitorChatConsumer(ProtocolConsumer):
             conversation,
             text=frame.get("text"),
             client_id=frame.get("id"),
+            expect_seq=self.next_seq(conversation.id),
         )
         self.note_own_message(message)
         ack = {"type": "ack", "id": str(message.client_id), "seq": message.seq}

@@ -14,6 +14,7 @@ from chat.services.messages import (
     check_send_message,
     check_send_typing,
     do_send_message,
+    writes_in_one_statement,
 )
 from chat.services.presence import (
     do_drop_connection,
@@ -40,4 +41,5 @@ __all__ = [
     "do_send_message",
     "do_start_conversation",
     "do_sweep_presence",
+    "writes_in_one_statement",
 ]

@@ -8,8 +8,14 @@ from uuid import UUID
 
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
-from django.db.models import Field
+from django.db import (
+    DEFAULT_DB_ALIAS,
+    IntegrityError,
+    connection,
+    connections,
+    transaction,
+)
+from django.db.models import CharField, Field
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -47,19 +53,30 @@ def _bad_id() -> UUID:
 
 
 def check_send_message(
-    conversation: Conversation, *, text: Any, client_id: Any
+    conversation: Conversation,
+    *,
+    text: Any,
+    client_id: Any,
+    expect_seq: int | None = None,
 ) -> tuple[Message, bool]:
     """Validate and store a message from the visitor of ``conversation``.
 
     Returns the message and whether it was new (False when ``client_id``
     was already stored: the caller acks with the original seq). Staff
     messages go through ``console.services.check_send_staff_message``.
+    ``expect_seq``: see ``do_send_message``.
     """
     body = check_text(text)
     key = check_client_id(client_id)
-    return do_send_message(
-        conversation.id, sender=Message.Sender.VISITOR, body=body, client_id=key
+    stored = do_send_message(
+        conversation.id,
+        sender=Message.Sender.VISITOR,
+        body=body,
+        client_id=key,
+        expect_seq=expect_seq,
     )
+    assert stored is not None  # noqa: S101 - no in_charge, never None.
+    return stored
 
 
 @dataclass(frozen=True)
@@ -75,6 +92,10 @@ class InCharge:
 
     operator_id: int
     service_ids: tuple[int, ...]
+    # One more SQL condition, with its parameters, for the write in one
+    # statement (``expect_seq``): the console's access stamp check, which
+    # the transaction of the usual path makes in a statement of its own.
+    condition: tuple[str, tuple[Any, ...]] | None = None
 
 
 def do_send_message(
@@ -88,12 +109,38 @@ def do_send_message(
     author_name: str = "",
     card: dict[str, Any] | None = None,
     in_charge: InCharge | None = None,
+    expect_seq: int | None = None,
 ) -> tuple[Message, bool] | None:
     """Store a message under the next seq; idempotent on ``client_id``.
 
     With ``in_charge``, returns None (and stores nothing) unless that
     operator is in charge of the open conversation in one of its services.
+
+    ``expect_seq`` is the seq the caller expects the message to take: one
+    more than the last its socket knows of. On PostgreSQL, outside a
+    transaction, a right guess stores the message in one statement
+    (``_store_expected``); a wrong one costs one statement that changes
+    nothing, then the usual transaction runs.
     """
+    author_id = author.pk if author is not None else author_id
+    if expect_seq is not None and client_id is not None:
+        stored = _store_expected(
+            conversation_id,
+            expect_seq,
+            sender=sender,
+            body=body,
+            client_id=client_id,
+            author_id=author_id,
+            author_name=author_name,
+            card=card,
+            in_charge=in_charge,
+        )
+        if stored is not None:
+            return stored
+        if in_charge is not None and in_charge.condition is not None:
+            # Its condition was not checked by a transaction: the caller
+            # takes the full path, which checks it in one.
+            return None
     # The operator in charge writes inside the transaction that checked the
     # account (console.consumers ``write``): a savepoint there would cost two
     # more round trips on PostgreSQL, and that path raises nothing a caller
@@ -106,7 +153,7 @@ def do_send_message(
             sender=sender,
             body=body,
             client_id=client_id,
-            author_id=author.pk if author is not None else author_id,
+            author_id=author_id,
             author_name=author_name,
             card=card,
             in_charge=in_charge,
@@ -210,6 +257,141 @@ def _insert_sql(vendor: str) -> str:
         f"ON CONFLICT ({conversation}, {client_id}) WHERE {client_id} IS NOT NULL "
         f"DO NOTHING RETURNING {quote(Message._meta.pk.column)}"
     )
+
+
+def writes_in_one_statement() -> bool:
+    """Whether a right ``expect_seq`` stores a message in one statement.
+
+    PostgreSQL only: SQLite has no UPDATE inside a WITH, and writes one
+    transaction at a time anyway.
+    """
+    return connections[DEFAULT_DB_ALIAS].vendor == "postgresql"
+
+
+def _store_expected(
+    conversation_id: UUID,
+    seq: int,
+    *,
+    sender: str,
+    body: str,
+    client_id: UUID,
+    author_id: int | None,
+    author_name: str,
+    card: dict[str, Any] | None,
+    in_charge: InCharge | None,
+) -> tuple[Message, bool] | None:
+    """Store a message under ``seq`` in one statement, or store nothing.
+
+    PostgreSQL only, and outside a transaction: the statement is its own.
+    Its UPDATE takes the next seq only if it is ``seq`` (and on the other
+    conditions of ``_take_next_seq``) and no message has this client id;
+    its INSERT runs only if the UPDATE did. A twin stored meanwhile breaks
+    the client id's unique index, and the whole statement rolls back: the
+    seq stays gapless. None means the usual transaction must decide: a
+    wrong guess, a resend, a closed conversation or an unmet condition.
+    A BEGIN, an UPDATE, an INSERT and a COMMIT become one round trip.
+    """
+    db = connections[DEFAULT_DB_ALIAS]
+    if not writes_in_one_statement() or db.in_atomic_block:
+        return None
+    if in_charge is not None and not in_charge.service_ids:
+        return None
+    reply_at = timezone.now() if sender in STAFF_SENDERS else None
+    message = Message(
+        conversation_id=conversation_id,
+        seq=seq,
+        sender=sender,
+        author_id=author_id,
+        author_name=author_name,
+        client_id=client_id,
+        ciphertext=encrypt_message_body(
+            conversation_id, seq=seq, sender=sender, text=body
+        ),
+        card=card,
+    )
+    params: list[Any] = [
+        *_count_params(db, conversation_id, sender, reply_at),
+        Conversation.Status.CLOSED,
+        seq - 1,
+    ]
+    services = 0
+    condition = ""
+    if in_charge is not None:
+        services = len(in_charge.service_ids)
+        params += [in_charge.operator_id, *in_charge.service_ids]
+        if in_charge.condition is not None:
+            condition, condition_params = in_charge.condition
+            params += condition_params
+    # The twin's lookup: this conversation, this client id.
+    params += [
+        Conversation._meta.pk.get_db_prep_value(conversation_id, db),
+        Message._meta.get_field("client_id").get_db_prep_value(client_id, db),
+    ]
+    params += [
+        field.get_db_prep_save(field.pre_save(message, add=True), db)
+        for field in _insert_fields()
+    ]
+    try:
+        with db.cursor() as cursor:
+            sql = _expected_sql(in_charge is not None, services, condition)
+            cursor.execute(sql, params)
+            row = cursor.fetchone()
+    except IntegrityError:
+        return None
+    if row is None:
+        return None
+    message.pk = row[0]
+    message._state.adding = False
+    message._state.db = db.alias
+    events.notify_message_stored(
+        conversation_id,
+        seq,
+        frame=render_message(message, for_staff=False, text=body),
+        client_id=client_id,
+    )
+    return message, True
+
+
+@cache
+def _expected_sql(in_charge: bool, services: int, condition: str) -> str:
+    """The one statement of ``_store_expected`` (PostgreSQL)."""
+    db = connections[DEFAULT_DB_ALIAS]
+    quote = db.ops.quote_name
+    guard = ""
+    if in_charge:
+        marks = ", ".join(["%s"] * services)
+        guard = f" AND operator_id = %s AND service_id IN ({marks})"
+        if condition:
+            guard += f" AND {condition}"
+    table = quote(Message._meta.db_table)
+    fields = _insert_fields()
+    columns = ", ".join(quote(field.column) for field in fields)
+    # INSERT … SELECT does not type its parameters from the columns as
+    # VALUES does: each is cast to its column's type, text without a length
+    # (a cast to varchar(n) would cut a longer value instead of refusing it).
+    values = ", ".join(f"%s::{_cast_type(field, db)}" for field in fields)
+    conversation = quote(Message._meta.get_field("conversation").column)
+    client_id = quote(Message._meta.get_field("client_id").column)
+    # Model tables and columns, and the caller's condition: no input.
+    return (
+        "WITH taken AS ("  # noqa: S608
+        f"UPDATE {quote(Conversation._meta.db_table)} SET last_seq = last_seq + 1, "
+        "visitor_messages = visitor_messages + %s, "
+        "staff_messages = staff_messages + %s, "
+        "first_staff_reply_at = COALESCE(first_staff_reply_at, %s) "
+        f"WHERE id = %s AND status <> %s AND last_seq = %s{guard} "
+        f"AND NOT EXISTS (SELECT 1 FROM {table} "
+        f"WHERE {conversation} = %s AND {client_id} = %s) "
+        "RETURNING last_seq) "
+        f"INSERT INTO {table} ({columns}) SELECT {values} FROM taken "
+        f"RETURNING {quote(Message._meta.pk.column)}"
+    )
+
+
+def _cast_type(field: Field, db: Any) -> str:
+    if isinstance(field, CharField):
+        return db.ops.cast_char_field_without_max_length
+    return field.cast_db_type(db)
 
 
 STAFF_SENDERS = frozenset(

@@ -37,6 +37,7 @@ from console.access import (
     get_staff_place,
     parse_conversation_id,
 )
+from console.auth import Grant, access_condition
 from console.models import Invitation, Participant, StaffProfile, Whisper
 from console.selectors import (
     list_staff_on_duty,
@@ -515,6 +516,47 @@ def check_send_staff_message(
         )
     assert stored is not None  # noqa: S101 - no in_charge, never None.
     return stored
+
+
+def check_send_in_charge_message(
+    profile: StaffProfile,
+    grant: Grant,
+    conversation_id: Any,
+    *,
+    text: Any,
+    client_id: Any,
+    expect_seq: int,
+) -> tuple[Message, bool] | None:
+    """The operator in charge's message in one statement, or None.
+
+    The common case of ``check_send_staff_message`` without its
+    transaction: the statement that stores the message also checks that
+    the operator is in charge and that the account's access stamp is the
+    one ``grant`` was checked under (``console.auth.access_condition``).
+    None, with nothing stored, whenever any of that or ``expect_seq`` does
+    not hold: the caller then takes the full path.
+    """
+    body = check_text(text)
+    key = check_client_id(client_id)
+    if not profile.has_role(StaffProfile.Role.OPERATOR):
+        return None
+    condition = access_condition(profile.user_id, grant)
+    if condition is None:
+        return None
+    return do_send_message(
+        parse_conversation_id(conversation_id),
+        sender=Message.Sender.OPERATOR,
+        author_id=profile.user_id,
+        author_name=profile.pseudonym,
+        body=body,
+        client_id=key,
+        in_charge=InCharge(
+            operator_id=profile.user_id,
+            service_ids=tuple(s.id for s in profile.services.all()),
+            condition=condition,
+        ),
+        expect_seq=expect_seq,
+    )
 
 
 @transaction.atomic

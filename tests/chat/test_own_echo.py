@@ -62,3 +62,20 @@ async def test_a_reconcile_read_during_the_send_sends_nothing_back(
     # The next message from the other side is delivered as usual.
     await probe.catch_up(conversation_id, 3, {"type": "message", "seq": 3}, None)
     assert [frame["seq"] for frame in probe.sent] == [3]
+
+
+async def test_the_seq_a_socket_expects_next_follows_what_it_saw_and_sent():
+    """``next_seq``: the guess a message write in one statement relies on."""
+    probe = Probe()
+    conversation_id = uuid.uuid4()
+    assert probe.next_seq(conversation_id) == 1
+    probe.delivered[conversation_id] = 1
+    assert probe.next_seq(conversation_id) == 2
+    # Its own message, acked before any event about it arrived.
+    probe.note_own_message(
+        SimpleNamespace(conversation_id=conversation_id, client_id=uuid.uuid4(), seq=2)
+    )
+    assert probe.next_seq(conversation_id) == 3
+    # The other side's message, delivered from its event.
+    await probe.catch_up(conversation_id, 3, {"type": "message", "seq": 3}, None)
+    assert probe.next_seq(conversation_id) == 4

@@ -127,12 +127,88 @@ def deactivate(user_id: int) -> dict[str, Any]:
     return {}
 
 
+def conversation(slug: str) -> dict[str, Any]:
+    """A waiting conversation of service ``slug``."""
+    from chat.models import Service
+    from tests.factories import make_conversation
+
+    conversation, _token = make_conversation(Service.objects.get(slug=slug))
+    return {"conversation": str(conversation.id)}
+
+
+def claim(conversation: str, user_id: int) -> dict[str, Any]:
+    """Put the operator ``user_id`` in charge of ``conversation``."""
+    from console.models import StaffProfile
+    from console.services import check_claim_conversation
+
+    profile = StaffProfile.objects.get(user_id=user_id)
+    check_claim_conversation(profile, conversation)
+    return {}
+
+
+def send(
+    conversation: str,
+    client_id: str,
+    expect_seq: int | None = None,
+    operator: int | None = None,
+    grant_version: int | None = None,
+) -> dict[str, Any]:
+    """Store a message as the visitor (or as ``operator`` in charge, with
+    a held grant) the way the sockets do, and say what it took.
+
+    ``queries``: the SQL statements run, as the database saw them.
+    """
+    import time
+
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from chat.models import Conversation
+    from chat.services import check_send_message
+    from console.auth import Grant
+    from console.models import StaffProfile
+    from console.services import check_send_in_charge_message
+
+    with CaptureQueriesContext(connection) as queries:
+        if operator is None:
+            stored = check_send_message(
+                Conversation.objects.get(id=conversation),
+                text="Bonjour",
+                client_id=client_id,
+                expect_seq=expect_seq,
+            )
+        else:
+            profile = StaffProfile.objects.prefetch_related("services").get(
+                user_id=operator
+            )
+            grant = Grant(version=grant_version, expires_at=time.time() + 60)
+            stored = check_send_in_charge_message(
+                profile,
+                grant,
+                conversation,
+                text="Bonjour",
+                client_id=client_id,
+                expect_seq=expect_seq,
+            )
+    # The queries of the Conversation and profile reads are not the write's.
+    sql = [q["sql"] for q in queries.captured_queries]
+    writes = [q for q in sql if not q.startswith("SELECT")]
+    return {
+        "seq": None if stored is None else stored[0].seq,
+        "created": None if stored is None else stored[1],
+        "writes": writes,
+    }
+
+
 OPERATIONS = {
     "migrate": migrate,
     "base": base,
     "team": team,
     "approved_disclosure": approved_disclosure,
     "deactivate": deactivate,
+    "conversation": conversation,
+    "claim": claim,
+    "send": send,
 }
 
 
