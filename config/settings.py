@@ -304,8 +304,10 @@ OVERLOAD_LAG_SECONDS = env.float("OVERLOAD_LAG_SECONDS", default=1.0)
 OVERLOAD_RETRY_AFTER_SECONDS = env.int("OVERLOAD_RETRY_AFTER_SECONDS", default=10)
 # Opening handlers (start, resume, claim, release) run at most this many
 # at a time per process, so a surge of arrivals cannot starve everybody's
-# messages (realtime.frames.setup_slot).
-SETUP_CONCURRENCY = env.int("SETUP_CONCURRENCY", default=2)
+# messages (realtime.frames.setup_slot). One: two let a surge of 100
+# arrivals cost the others 1-3 s of p99 instead of 0.4-0.5 s, for no
+# faster arrival (docs/decisions.md).
+SETUP_CONCURRENCY = env.int("SETUP_CONCURRENCY", default=1)
 # The share of a process's time its queue feed may take: after a flush that
 # took t, the next waits at least t / this (console.queue_feed._spacing).
 QUEUE_FLUSH_SHARE = env.float("QUEUE_FLUSH_SHARE", default=0.25)
