@@ -16,6 +16,7 @@ from django.db import (
     transaction,
 )
 from django.db.models import CharField, Field
+from django.db.utils import load_backend
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -263,9 +264,15 @@ def writes_in_one_statement() -> bool:
     """Whether a right ``expect_seq`` stores a message in one statement.
 
     PostgreSQL only: SQLite has no UPDATE inside a WITH, and writes one
-    transaction at a time anyway.
+    transaction at a time anyway. Asked from the event loop: it reads the
+    settings, not a connection (a connection object is made per context).
     """
-    return connections[DEFAULT_DB_ALIAS].vendor == "postgresql"
+    return _vendor(settings.DATABASES[DEFAULT_DB_ALIAS]["ENGINE"]) == "postgresql"
+
+
+@cache
+def _vendor(engine: str) -> str:
+    return load_backend(engine).DatabaseWrapper.vendor
 
 
 def _store_expected(
@@ -292,7 +299,7 @@ def _store_expected(
     A BEGIN, an UPDATE, an INSERT and a COMMIT become one round trip.
     """
     db = connections[DEFAULT_DB_ALIAS]
-    if not writes_in_one_statement() or db.in_atomic_block:
+    if db.vendor != "postgresql" or db.in_atomic_block:
         return None
     if in_charge is not None and not in_charge.service_ids:
         return None
