@@ -28,6 +28,7 @@ from console.auth import (
     get_console_access,
     lock_console_access,
 )
+from console.models import StaffProfile
 from console.selectors import (
     get_assigned_conversation,
     get_hello,
@@ -299,7 +300,11 @@ class StaffConsoleConsumer(ProtocolConsumer):
         conversation_id = self.require_watched(frame)
         self.expect_own_message(frame.get("id"))
         stored = None
-        if self.grant is not None and writes_in_one_statement():
+        if (
+            self.grant is not None
+            and writes_in_one_statement()
+            and self.profile.has_role(StaffProfile.Role.OPERATOR)
+        ):
             # The common case in one statement (issue 14); anything it does
             # not cover returns None and goes through ``write``.
             stored = await self.call(

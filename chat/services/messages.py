@@ -138,10 +138,10 @@ def do_send_message(
         )
         if stored is not None:
             return stored
-        if in_charge is not None and in_charge.condition is not None:
-            # Its condition was not checked by a transaction: the caller
-            # takes the full path, which checks it in one.
-            return None
+    if in_charge is not None and in_charge.condition is not None:
+        # Only the one statement checks that condition: without it, the
+        # caller takes its full path, which checks it in a transaction.
+        return None
     # The operator in charge writes inside the transaction that checked the
     # account (console.consumers ``write``): a savepoint there would cost two
     # more round trips on PostgreSQL, and that path raises nothing a caller
