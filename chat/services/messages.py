@@ -184,7 +184,39 @@ def _store_message(
         if in_charge is not None:
             return None
         return _store_refused(conversation_id, client_id)
-    message = Message(
+    message = _new_message(
+        conversation_id,
+        seq,
+        sender=sender,
+        body=body,
+        client_id=client_id,
+        author_id=author_id,
+        author_name=author_name,
+        card=card,
+    )
+    if not _insert_message(message):
+        # This client id is stored already: a resend, or a twin that took
+        # the row lock first. Give the seq back (the lock is still ours, so
+        # nobody took the next one) and answer with the stored message.
+        _give_back_seq(conversation_id, sender, reply_at)
+        return _stored_twin(conversation_id, client_id), False
+    _announce(message, body)
+    return message, True
+
+
+def _new_message(
+    conversation_id: UUID,
+    seq: int,
+    *,
+    sender: str,
+    body: str,
+    client_id: UUID | None,
+    author_id: int | None,
+    author_name: str,
+    card: dict[str, Any] | None,
+) -> Message:
+    """The unsaved message, its body encrypted under its seq."""
+    return Message(
         conversation_id=conversation_id,
         seq=seq,
         sender=sender,
@@ -196,19 +228,15 @@ def _store_message(
         ),
         card=card,
     )
-    if not _insert_message(message):
-        # This client id is stored already: a resend, or a twin that took
-        # the row lock first. Give the seq back (the lock is still ours, so
-        # nobody took the next one) and answer with the stored message.
-        _give_back_seq(conversation_id, sender, reply_at)
-        return _stored_twin(conversation_id, client_id), False
+
+
+def _announce(message: Message, body: str) -> None:
     events.notify_message_stored(
-        conversation_id,
-        seq,
+        message.conversation_id,
+        message.seq,
         frame=render_message(message, for_staff=False, text=body),
-        client_id=client_id,
+        client_id=message.client_id,
     )
-    return message, True
 
 
 def _insert_message(message: Message) -> bool:
@@ -223,19 +251,27 @@ def _insert_message(message: Message) -> bool:
     # ``connection`` is a proxy that looks the thread's connection up on
     # every attribute: once per call is enough.
     db = connections[DEFAULT_DB_ALIAS]
-    params = [
-        field.get_db_prep_save(field.pre_save(message, add=True), db)
-        for field in _insert_fields()
-    ]
     with db.cursor() as cursor:
-        cursor.execute(_insert_sql(db.vendor), params)
+        cursor.execute(_insert_sql(db.vendor), _insert_params(message, db))
         row = cursor.fetchone()
     if row is None:
         return False
-    message.pk = row[0]
+    _saved(message, row[0], db)
+    return True
+
+
+def _insert_params(message: Message, db: Any) -> list[Any]:
+    return [
+        field.get_db_prep_save(field.pre_save(message, add=True), db)
+        for field in _insert_fields()
+    ]
+
+
+def _saved(message: Message, pk: int, db: Any) -> None:
+    """Mark ``message`` as the row ``pk``, as a save would."""
+    message.pk = pk
     message._state.adding = False
     message._state.db = db.alias
-    return True
 
 
 @cache
@@ -304,16 +340,14 @@ def _store_expected(
     if in_charge is not None and not in_charge.service_ids:
         return None
     reply_at = timezone.now() if sender in STAFF_SENDERS else None
-    message = Message(
-        conversation_id=conversation_id,
-        seq=seq,
+    message = _new_message(
+        conversation_id,
+        seq,
         sender=sender,
+        body=body,
+        client_id=client_id,
         author_id=author_id,
         author_name=author_name,
-        client_id=client_id,
-        ciphertext=encrypt_message_body(
-            conversation_id, seq=seq, sender=sender, text=body
-        ),
         card=card,
     )
     params: list[Any] = [
@@ -334,10 +368,7 @@ def _store_expected(
         Conversation._meta.pk.get_db_prep_value(conversation_id, db),
         Message._meta.get_field("client_id").get_db_prep_value(client_id, db),
     ]
-    params += [
-        field.get_db_prep_save(field.pre_save(message, add=True), db)
-        for field in _insert_fields()
-    ]
+    params += _insert_params(message, db)
     try:
         with db.cursor() as cursor:
             sql = _expected_sql(in_charge is not None, services, condition)
@@ -347,15 +378,8 @@ def _store_expected(
         return None
     if row is None:
         return None
-    message.pk = row[0]
-    message._state.adding = False
-    message._state.db = db.alias
-    events.notify_message_stored(
-        conversation_id,
-        seq,
-        frame=render_message(message, for_staff=False, text=body),
-        client_id=client_id,
-    )
+    _saved(message, row[0], db)
+    _announce(message, body)
     return message, True
 
 
@@ -364,12 +388,9 @@ def _expected_sql(in_charge: bool, services: int, condition: str) -> str:
     """The one statement of ``_store_expected`` (PostgreSQL)."""
     db = connections[DEFAULT_DB_ALIAS]
     quote = db.ops.quote_name
-    guard = ""
-    if in_charge:
-        marks = ", ".join(["%s"] * services)
-        guard = f" AND operator_id = %s AND service_id IN ({marks})"
-        if condition:
-            guard += f" AND {condition}"
+    guard = _in_charge_guard(services) if in_charge else ""
+    if condition:
+        guard += f" AND {condition}"
     table = quote(Message._meta.db_table)
     fields = _insert_fields()
     columns = ", ".join(quote(field.column) for field in fields)
@@ -382,10 +403,7 @@ def _expected_sql(in_charge: bool, services: int, condition: str) -> str:
     # Model tables and columns, and the caller's condition: no input.
     return (
         "WITH taken AS ("  # noqa: S608
-        f"UPDATE {quote(Conversation._meta.db_table)} SET last_seq = last_seq + 1, "
-        "visitor_messages = visitor_messages + %s, "
-        "staff_messages = staff_messages + %s, "
-        "first_staff_reply_at = COALESCE(first_staff_reply_at, %s) "
+        f"UPDATE {quote(Conversation._meta.db_table)} SET {TAKE_SEQ_SET} "
         f"WHERE id = %s AND status <> %s AND last_seq = %s{guard} "
         f"AND NOT EXISTS (SELECT 1 FROM {table} "
         f"WHERE {conversation} = %s AND {client_id} = %s) "
@@ -404,6 +422,23 @@ def _cast_type(field: Field, db: Any) -> str:
 STAFF_SENDERS = frozenset(
     {Message.Sender.OPERATOR, Message.Sender.PSYCHOLOGIST, Message.Sender.SUPERVISOR}
 )
+
+
+# What taking a seq sets; its parameters are the first three of
+# ``_count_params``.
+TAKE_SEQ_SET = (
+    "last_seq = last_seq + 1, "
+    "visitor_messages = visitor_messages + %s, "
+    "staff_messages = staff_messages + %s, "
+    "first_staff_reply_at = COALESCE(first_staff_reply_at, %s)"
+)
+
+
+def _in_charge_guard(services: int) -> str:
+    """The conversation row's condition for ``InCharge``; its parameters
+    are the operator id, then the ``services`` service ids."""
+    marks = ", ".join(["%s"] * services)
+    return f" AND operator_id = %s AND service_id IN ({marks})"
 
 
 def _take_next_seq(
@@ -431,15 +466,11 @@ def _take_next_seq(
     if in_charge is not None:
         if not in_charge.service_ids:
             return None
-        marks = ", ".join(["%s"] * len(in_charge.service_ids))
-        guard = f" AND operator_id = %s AND service_id IN ({marks})"
+        guard = _in_charge_guard(len(in_charge.service_ids))
         params += [in_charge.operator_id, *in_charge.service_ids]
     with db.cursor() as cursor:
         cursor.execute(
-            f"UPDATE {table} SET last_seq = last_seq + 1, "  # noqa: S608 - a model's table.
-            "visitor_messages = visitor_messages + %s, "
-            "staff_messages = staff_messages + %s, "
-            "first_staff_reply_at = COALESCE(first_staff_reply_at, %s) "
+            f"UPDATE {table} SET {TAKE_SEQ_SET} "  # noqa: S608 - a model's table.
             f"WHERE id = %s AND status <> %s{guard} RETURNING last_seq",
             params,
         )
