@@ -157,10 +157,7 @@ def access_condition(user_id: int, grant: Grant) -> tuple[str, tuple] | None:
     """
     if time.time() >= grant.expires_at:
         return None
-    table = AccessStamp._meta.db_table
-    # The stamp's table and the lock of ``access_version_sql``: no input.
-    sql = f'(SELECT version FROM "{table}" WHERE user_id = %s FOR SHARE) = %s'  # noqa: S608
-    return sql, (user_id, grant.version)
+    return f"({access_version_sql('postgresql')}) = %s", (user_id, grant.version)
 
 
 def access_version_sql(vendor: str) -> str:
