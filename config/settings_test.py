@@ -33,6 +33,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+# In-process tests count admissions in memory too, whatever the environment
+# says: a Redis client made on one test's event loop fails on the next, and
+# admission then fails open. The multi-process tests give their servers
+# REDIS_URL (tests/integration), and test_admission_redis sets it itself.
+REDIS_URL = ""
 ALLOWED_HOSTS = ["testserver", "127.0.0.1", "localhost"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
