@@ -5,7 +5,7 @@ from datetime import timedelta
 
 import pytest
 
-from django.utils import timezone
+from django.utils import timezone, translation
 
 
 @pytest.fixture(autouse=True)
@@ -33,6 +33,10 @@ def fresh_layer(settings):
 
     queue_feed._flush_took = 0.0
     yield
+    # A request through the test client leaves its language active in the
+    # thread (LocaleMiddleware does not put the default back): the next
+    # test would read English where the platform speaks French first.
+    translation.deactivate()
 
 
 @pytest.fixture
