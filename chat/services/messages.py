@@ -123,19 +123,18 @@ def do_send_message(
     (``_store_expected``); a wrong one costs one statement that changes
     nothing, then the usual transaction runs.
     """
-    author_id = author.pk if author is not None else author_id
+    draft = _Draft(
+        conversation_id=conversation_id,
+        sender=sender,
+        body=body,
+        client_id=client_id,
+        author_id=author.pk if author is not None else author_id,
+        author_name=author_name,
+        card=card,
+        reply_at=timezone.now() if sender in STAFF_SENDERS else None,
+    )
     if expect_seq is not None and client_id is not None:
-        stored = _store_expected(
-            conversation_id,
-            expect_seq,
-            sender=sender,
-            body=body,
-            client_id=client_id,
-            author_id=author_id,
-            author_name=author_name,
-            card=card,
-            in_charge=in_charge,
-        )
+        stored = _store_expected(draft, expect_seq, in_charge)
         if stored is not None:
             return stored
     if in_charge is not None and in_charge.condition is not None:
@@ -149,28 +148,54 @@ def do_send_message(
     # ``_insert_message``). Any other caller keeps it, so a refusal leaves
     # its transaction usable.
     with transaction.atomic(savepoint=in_charge is None):
-        return _store_message(
-            conversation_id,
-            sender=sender,
-            body=body,
-            client_id=client_id,
-            author_id=author_id,
-            author_name=author_name,
-            card=card,
-            in_charge=in_charge,
+        return _store_message(draft, in_charge)
+
+
+@dataclass(frozen=True)
+class _Draft:
+    """A message as its caller gives it, before it has a seq.
+
+    ``reply_at`` is when a staff message counts as the first staff reply
+    if it is one (None for the visitor's): the same instant on every path
+    a write takes.
+    """
+
+    conversation_id: UUID
+    sender: str
+    body: str
+    client_id: UUID | None
+    author_id: int | None
+    author_name: str
+    card: dict[str, Any] | None
+    reply_at: datetime | None
+
+    def as_message(self, seq: int) -> Message:
+        """The unsaved message under ``seq``, its body encrypted under it."""
+        return Message(
+            conversation_id=self.conversation_id,
+            seq=seq,
+            sender=self.sender,
+            author_id=self.author_id,
+            author_name=self.author_name,
+            client_id=self.client_id,
+            ciphertext=encrypt_message_body(
+                self.conversation_id, seq=seq, sender=self.sender, text=self.body
+            ),
+            card=self.card,
+        )
+
+    def announce(self, message: Message) -> None:
+        """Register the stored message's event, its frame rendered from the body."""
+        events.notify_message_stored(
+            message.conversation_id,
+            message.seq,
+            frame=render_message(message, for_staff=False, text=self.body),
+            client_id=message.client_id,
         )
 
 
 def _store_message(
-    conversation_id: UUID,
-    *,
-    sender: str,
-    body: str,
-    client_id: UUID | None,
-    author_id: int | None,
-    author_name: str,
-    card: dict[str, Any] | None,
-    in_charge: InCharge | None,
+    draft: _Draft, in_charge: InCharge | None
 ) -> tuple[Message, bool] | None:
     # One UPDATE takes the row lock and the next seq at once: the lock
     # serializes writers of one conversation until the commit, so seq has
@@ -178,65 +203,21 @@ def _store_message(
     # database write lock as well). Two statements per message instead of
     # SELECT FOR UPDATE, INSERT, UPDATE: the insert cannot join the update
     # in one statement because the ciphertext is bound to its seq.
-    reply_at = timezone.now() if sender in STAFF_SENDERS else None
-    seq = _take_next_seq(conversation_id, sender, reply_at, in_charge)
+    conversation_id = draft.conversation_id
+    seq = _take_next_seq(conversation_id, draft.sender, draft.reply_at, in_charge)
     if seq is None:
         if in_charge is not None:
             return None
-        return _store_refused(conversation_id, client_id)
-    message = _new_message(
-        conversation_id,
-        seq,
-        sender=sender,
-        body=body,
-        client_id=client_id,
-        author_id=author_id,
-        author_name=author_name,
-        card=card,
-    )
+        return _store_refused(conversation_id, draft.client_id)
+    message = draft.as_message(seq)
     if not _insert_message(message):
         # This client id is stored already: a resend, or a twin that took
         # the row lock first. Give the seq back (the lock is still ours, so
         # nobody took the next one) and answer with the stored message.
-        _give_back_seq(conversation_id, sender, reply_at)
-        return _stored_twin(conversation_id, client_id), False
-    _announce(message, body)
+        _give_back_seq(conversation_id, draft.sender, draft.reply_at)
+        return _stored_twin(conversation_id, draft.client_id), False
+    draft.announce(message)
     return message, True
-
-
-def _new_message(
-    conversation_id: UUID,
-    seq: int,
-    *,
-    sender: str,
-    body: str,
-    client_id: UUID | None,
-    author_id: int | None,
-    author_name: str,
-    card: dict[str, Any] | None,
-) -> Message:
-    """The unsaved message, its body encrypted under its seq."""
-    return Message(
-        conversation_id=conversation_id,
-        seq=seq,
-        sender=sender,
-        author_id=author_id,
-        author_name=author_name,
-        client_id=client_id,
-        ciphertext=encrypt_message_body(
-            conversation_id, seq=seq, sender=sender, text=body
-        ),
-        card=card,
-    )
-
-
-def _announce(message: Message, body: str) -> None:
-    events.notify_message_stored(
-        message.conversation_id,
-        message.seq,
-        frame=render_message(message, for_staff=False, text=body),
-        client_id=message.client_id,
-    )
 
 
 def _insert_message(message: Message) -> bool:
@@ -312,16 +293,7 @@ def _vendor(engine: str) -> str:
 
 
 def _store_expected(
-    conversation_id: UUID,
-    seq: int,
-    *,
-    sender: str,
-    body: str,
-    client_id: UUID,
-    author_id: int | None,
-    author_name: str,
-    card: dict[str, Any] | None,
-    in_charge: InCharge | None,
+    draft: _Draft, seq: int, in_charge: InCharge | None
 ) -> tuple[Message, bool] | None:
     """Store a message under ``seq`` in one statement, or store nothing.
 
@@ -339,19 +311,10 @@ def _store_expected(
         return None
     if in_charge is not None and not in_charge.service_ids:
         return None
-    reply_at = timezone.now() if sender in STAFF_SENDERS else None
-    message = _new_message(
-        conversation_id,
-        seq,
-        sender=sender,
-        body=body,
-        client_id=client_id,
-        author_id=author_id,
-        author_name=author_name,
-        card=card,
-    )
+    conversation_id = draft.conversation_id
+    message = draft.as_message(seq)
     params: list[Any] = [
-        *_count_params(db, conversation_id, sender, reply_at),
+        *_count_params(db, conversation_id, draft.sender, draft.reply_at),
         Conversation.Status.CLOSED,
         seq - 1,
     ]
@@ -366,7 +329,7 @@ def _store_expected(
     # The twin's lookup: this conversation, this client id.
     params += [
         Conversation._meta.pk.get_db_prep_value(conversation_id, db),
-        Message._meta.get_field("client_id").get_db_prep_value(client_id, db),
+        Message._meta.get_field("client_id").get_db_prep_value(draft.client_id, db),
     ]
     params += _insert_params(message, db)
     try:
@@ -379,7 +342,7 @@ def _store_expected(
     if row is None:
         return None
     _saved(message, row[0], db)
-    _announce(message, body)
+    draft.announce(message)
     return message, True
 
 
