@@ -484,18 +484,7 @@ def check_send_staff_message(
     body = check_text(text)
     key = check_client_id(client_id)
     if profile.has_role(StaffProfile.Role.OPERATOR):
-        stored = do_send_message(
-            parse_conversation_id(conversation_id),
-            sender=Message.Sender.OPERATOR,
-            author_id=profile.user_id,
-            author_name=profile.pseudonym,
-            body=body,
-            client_id=key,
-            in_charge=InCharge(
-                operator_id=profile.user_id,
-                service_ids=tuple(s.id for s in profile.services.all()),
-            ),
-        )
+        stored = _send_in_charge(profile, conversation_id, body, key)
         if stored is not None:
             return stored
     conversation, sender = access_conversation_as_participant(
@@ -543,6 +532,27 @@ def check_send_in_charge_message(
     condition = access_condition(profile.user_id, grant)
     if condition is None:
         return None
+    return _send_in_charge(
+        profile,
+        conversation_id,
+        body,
+        key,
+        condition=condition,
+        expect_seq=expect_seq,
+    )
+
+
+def _send_in_charge(
+    profile: StaffProfile,
+    conversation_id: Any,
+    body: str,
+    key: UUID,
+    *,
+    condition: tuple[str, tuple] | None = None,
+    expect_seq: int | None = None,
+) -> tuple[Message, bool] | None:
+    """The operator's message, stored only while they are in charge of it
+    in one of their services (``InCharge``); None stores nothing."""
     return do_send_message(
         parse_conversation_id(conversation_id),
         sender=Message.Sender.OPERATOR,
