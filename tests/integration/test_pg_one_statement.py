@@ -140,29 +140,20 @@ def test_the_operator_in_charge_writes_in_one_statement_under_a_held_grant(
     seed.call("claim", conversation=conversation_id, user_id=operator.user_id)
     version = access_version(rows, operator.user_id)
 
-    stored = seed.call(
-        "send",
-        conversation=conversation_id,
-        client_id=new_id(),
-        expect_seq=1,
-        operator=operator.user_id,
-        grant_version=version,
-    )
-    stale = seed.call(
-        "send",
-        conversation=conversation_id,
-        client_id=new_id(),
-        expect_seq=2,
-        operator=operator.user_id,
-        grant_version=version - 1,
-    )
-    not_in_charge = seed.call(
-        "send",
-        conversation=conversation_id,
-        client_id=new_id(),
-        expect_seq=2,
-        operator=colleague.user_id,
-        grant_version=access_version(rows, colleague.user_id),
+    def send_as(user_id: int, version: int, expect_seq: int) -> dict:
+        return seed.call(
+            "send",
+            conversation=conversation_id,
+            client_id=new_id(),
+            expect_seq=expect_seq,
+            operator=user_id,
+            grant_version=version,
+        )
+
+    stored = send_as(operator.user_id, version, 1)
+    stale = send_as(operator.user_id, version - 1, 2)
+    not_in_charge = send_as(
+        colleague.user_id, access_version(rows, colleague.user_id), 2
     )
 
     assert (stored["seq"], stored["created"]) == (1, True)
