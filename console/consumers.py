@@ -283,6 +283,10 @@ class StaffConsoleConsumer(ProtocolConsumer):
             await self.send_assigned(conversation.id)
 
     async def send_assigned(self, conversation_id: UUID) -> None:
+        # A claim sends the view itself, then its own ``console.assigned``
+        # event comes back: the shown conversation is not read again.
+        if conversation_id in self.delivered:
+            return
         data = await db_read(get_assigned_conversation)(self.profile, conversation_id)
         if data is None or conversation_id in self.delivered:
             return

@@ -106,3 +106,35 @@ async def test_a_release_waits_for_a_slot_too(national, settings):
     assert released["conversation"] == conversation
     for communicator in (visitor, operator):
         await communicator.disconnect()
+
+
+async def test_a_claim_reads_the_view_it_shows_once(national, monkeypatch):
+    """The claim sends ``assigned`` itself; its own ``console.assigned``
+    event, which comes back to the same socket, reads nothing more (it
+    read the whole view again and threw it away: a quarter of a claim's
+    CPU in the bench)."""
+    from console import consumers
+
+    reads, events_seen = [], []
+    read = consumers.get_assigned_conversation
+    handle_event = consumers.StaffConsoleConsumer.console_assigned
+
+    def counted_read(profile, conversation_id):
+        reads.append(conversation_id)
+        return read(profile, conversation_id)
+
+    async def seen_event(self, event):
+        await handle_event(self, event)
+        events_seen.append(event["conversation"])
+
+    monkeypatch.setattr(consumers, "get_assigned_conversation", counted_read)
+    monkeypatch.setattr(consumers.StaffConsoleConsumer, "console_assigned", seen_event)
+    visitor, operator, conversation = await claimed(national)
+    for _ in range(100):
+        if events_seen:
+            break
+        await asyncio.sleep(0.05)
+    assert events_seen == [conversation]
+    assert [str(key) for key in reads] == [conversation]
+    for communicator in (visitor, operator):
+        await communicator.disconnect()
