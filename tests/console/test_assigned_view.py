@@ -8,10 +8,13 @@ flags.
 """
 
 import uuid
+from datetime import timedelta
 
 import pytest
 
-from chat.models import ConsentText
+from django.utils import timezone
+
+from chat.models import Connection, ConsentText
 from chat.services import do_register_connection
 from chat.services.messages import do_send_message
 from console.access import access_conversation_for_staff
@@ -92,3 +95,19 @@ def test_everything_a_conversation_holds_is_read(claimed):
     assert view["invitation"]["status"] == "asking"
     assert view["follow_up"]["count"] == 1
     assert view["consent"] is not None
+
+
+def test_a_visitor_socket_not_seen_lately_is_not_here(claimed, settings):
+    """The flag's SQL is compiled once per process; the time a socket must
+    have been seen since is the read's own, not the one it was compiled
+    with."""
+    conversation, profile = claimed
+    do_register_connection("visitor", server_id="s1", conversation_id=conversation.id)
+    assert get_assigned_conversation(profile, conversation.id)["presence"] == "here"
+    Connection.objects.filter(channel_name="visitor").update(
+        heartbeat_at=timezone.now()
+        - timedelta(seconds=settings.PRESENCE_STALE_SECONDS + 5)
+    )
+    view = get_assigned_conversation(profile, conversation.id)
+    assert view == read_without_flags(profile, conversation)
+    assert view["presence"] == "reconnecting"
