@@ -109,8 +109,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"]["ENGINE"] = "config.postgresql"
     # Parameters bound by the server, and a statement run five times on a
     # connection prepared once: PostgreSQL then neither parses nor plans a
-    # message's UPDATE and INSERT again (docs/decisions.md).
-    DATABASES["default"].setdefault("OPTIONS", {})["server_side_binding"] = True
+    # message's UPDATE and INSERT again (docs/decisions.md). Django turns
+    # psycopg's preparing off unless ``prepare_threshold`` is given.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        server_side_binding=True, prepare_threshold=5
+    )
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 

@@ -200,6 +200,15 @@ def send(
     }
 
 
+def prepared() -> dict[str, Any]:
+    """The statements PostgreSQL holds prepared for this worker's connection."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        return {"statements": [row[0] for row in cursor.fetchall()]}
+
+
 OPERATIONS = {
     "migrate": migrate,
     "base": base,
@@ -209,6 +218,7 @@ OPERATIONS = {
     "conversation": conversation,
     "claim": claim,
     "send": send,
+    "prepared": prepared,
 }
 
 

@@ -166,3 +166,21 @@ def test_the_operator_in_charge_writes_in_one_statement_under_a_held_grant(
     row = rows.conversation(conversation_id)
     assert (row["last_seq"], row["staff_messages"]) == (1, 1)
     assert row["first_staff_reply_at"] is not None
+
+
+def test_the_message_statement_is_prepared_once_it_has_run_five_times(
+    seed, conversation
+):
+    """psycopg prepares a statement its connection ran five times, but only
+    with ``prepare_threshold`` given: Django turns it off otherwise, and
+    PostgreSQL then parsed and planned every message's statement."""
+    conversation_id, _team = conversation
+    for seq in range(1, 7):
+        sent = seed.call(
+            "send", conversation=conversation_id, client_id=new_id(), expect_seq=seq
+        )
+        assert one_statement(sent["writes"])
+
+    prepared = seed.call("prepared")["statements"]
+
+    assert any(statement.startswith("WITH taken AS") for statement in prepared)
