@@ -14,7 +14,9 @@ from typing import Any
 conversation_fields: dict[str, Callable[[Any], Any]] = {}
 # Flags read with the conversation for those readers (``assigned``):
 # attribute -> factory of an ``Exists`` on the outer conversation. A reader
-# finding its flag false on the conversation may skip its read.
+# finding its flag false on the conversation may skip its read. Its SQL is
+# compiled once per process (console.selectors._compiled_flags): the
+# subquery may hold constants, never a value of the moment.
 conversation_flags: dict[str, Callable[[], Any]] = {}
 # Extra keys of the supervisors' board: key -> reader(profile).
 board_fields: dict[str, Callable[[Any], Any]] = {}
