@@ -134,6 +134,27 @@ def tail(path: Path, lines: int = 30) -> str:
         return ""
 
 
+PROBE_LOOPS = 1_000_000
+
+
+def cpu_probe_ms() -> float:
+    """How fast this machine runs Python now: the best of three timings of
+    a fixed loop, in ms.
+
+    The machines are virtual and shared: the same code, alone on one, ran
+    this loop from one run to the next up to 2.5 times slower, and every
+    figure of the run with it. Compare runs only when their probes agree.
+    """
+    best = float("inf")
+    for _ in range(3):
+        start = time.perf_counter()
+        total = 0
+        for i in range(PROBE_LOOPS):
+            total += i
+        best = min(best, time.perf_counter() - start)
+    return round(best * 1000, 1)
+
+
 class Config:
     """One server configuration: its environment and its database."""
 
@@ -371,7 +392,10 @@ class Bench:
         label = f"{cfg.name}-{target}-{n}-r{rate:g}"
         if surge != "none":
             label += f"-{surge}"
-        self.log(f"{label}: starting {cfg.processes} server(s)")
+        probe_before = cpu_probe_ms()
+        self.log(
+            f"{label}: starting {cfg.processes} server(s), probe {probe_before} ms"
+        )
         servers = self.start_servers(cfg, target, label)
         profilers = []
         try:
@@ -435,6 +459,7 @@ class Bench:
                 result["server_crashed"] = crashed
             result.update(
                 {
+                    "cpu_probe_ms": [probe_before, cpu_probe_ms()],
                     "config": cfg.name,
                     "target": target,
                     "n": n,
