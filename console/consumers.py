@@ -129,30 +129,34 @@ class StaffConsoleConsumer(ProtocolConsumer):
         if user is None or not user.is_authenticated:
             await self.close(code=CLOSE_NOT_LOGGED_IN)
             return
-        code, profile, signature = await db_read(get_access_and_signature)(
-            self.session_key
-        )
-        if profile is None:
-            await self.close(code=code)
-            return
-        self.profile = profile
-        self.signature = signature
-        self.service_ids = [service.id for service in profile.services.all()]
-        for group in self.groups_to_join():
-            await self.channel_layer.group_add(group, self.channel_name)
-        # The process follows the queues before the hello reads them.
-        queue_mark = await queue_feed.listen(self.service_ids)
-        hello = await db_read(get_hello)(profile)
-        for conversation in hello["conversations"]:
-            await self.watch(UUID(conversation["id"]), conversation["last_seq"])
-        await self.call(
-            do_register_connection,
-            self.channel_name,
-            server_id=runtime.SERVER_ID,
-            user_id=profile.user_id,
-        )
-        runtime.register_socket(self)
-        await self.send_json(hello)
+        # A console's hello reads as much as opening a conversation, and a
+        # shift change opens dozens at once: it takes its turn in the
+        # process's opening slot (realtime.frames.setup_slot).
+        async with setup_slot():
+            code, profile, signature = await db_read(get_access_and_signature)(
+                self.session_key
+            )
+            if profile is None:
+                await self.close(code=code)
+                return
+            self.profile = profile
+            self.signature = signature
+            self.service_ids = [service.id for service in profile.services.all()]
+            for group in self.groups_to_join():
+                await self.channel_layer.group_add(group, self.channel_name)
+            # The process follows the queues before the hello reads them.
+            queue_mark = await queue_feed.listen(self.service_ids)
+            hello = await db_read(get_hello)(profile)
+            for conversation in hello["conversations"]:
+                await self.watch(UUID(conversation["id"]), conversation["last_seq"])
+            await self.call(
+                do_register_connection,
+                self.channel_name,
+                server_id=runtime.SERVER_ID,
+                user_id=profile.user_id,
+            )
+            runtime.register_socket(self)
+            await self.send_json(hello)
         queue_feed.subscribe(self, since=queue_mark)
         self.recheck_task = asyncio.ensure_future(self.recheck_forever())
         if profile.has_role("supervisor"):

@@ -152,7 +152,8 @@ _setup_slots = weakref.WeakKeyDictionary()
 
 
 def setup_slot() -> asyncio.Semaphore:
-    """The process's slots for opening work: start, resume, claim, release.
+    """The process's slots for opening work: start, resume, claim, release
+    and a console's hello.
 
     Opening a conversation costs tens of times a message, mostly Python
     building and reading rows in database threads. A hundred at once filled

@@ -2,7 +2,7 @@
 
 A hundred starts at once used to fill every database thread, and the
 event loop that delivers everybody's messages waited behind them for
-seconds. Starts, resumes and claims now hold one of the process's
+seconds. Starts, resumes, claims and consoles' hellos now hold one of the process's
 ``SETUP_CONCURRENCY`` slots (``realtime.frames.setup_slot``).
 """
 
@@ -13,11 +13,12 @@ from channels.db import database_sync_to_async
 
 from chat.models import Conversation
 from realtime.frames import setup_slot
-from tests.factories import make_operator
+from tests.factories import make_operator, make_session_cookie
 from tests.helpers import (
     connect_staff,
     open_conversation,
     receive_until,
+    staff_communicator,
     visitor_communicator,
 )
 from tests.marks import SOCKET_TESTS
@@ -137,4 +138,30 @@ async def test_a_claim_reads_the_view_it_shows_once(national, monkeypatch):
     assert events_seen == [conversation]
     assert [str(key) for key in reads] == [conversation]
     for communicator in (visitor, operator):
+        await communicator.disconnect()
+
+
+async def test_a_console_hello_waits_for_a_slot_while_messages_go_on(
+    national, settings
+):
+    """A shift change connects dozens of consoles at once, and a hello
+    reads as much as an opening: it takes its turn like one."""
+    settings.SETUP_CONCURRENCY = 1
+    visitor, operator, _conversation = await claimed(national)
+    colleague = await database_sync_to_async(make_operator)(national)
+    cookie = await database_sync_to_async(make_session_cookie)(colleague)
+    console = staff_communicator(cookie)
+
+    slot = setup_slot()
+    await slot.acquire()  # another opening holds the only slot
+    try:
+        assert (await console.connect())[0]
+        said = str(uuid.uuid4())
+        await visitor.send_json_to({"type": "message", "id": said, "text": "Allô ?"})
+        assert (await receive_until(operator, "message", timeout=5))["id"] == said
+        assert await console.receive_nothing(timeout=0.3)
+    finally:
+        slot.release()
+    assert (await receive_until(console, "hello", timeout=10))["type"] == "hello"
+    for communicator in (visitor, operator, console):
         await communicator.disconnect()
