@@ -2,8 +2,8 @@
 
 A hundred starts at once used to fill every database thread, and the
 event loop that delivers everybody's messages waited behind them for
-seconds. Starts, resumes, claims and consoles' hellos now hold one of the process's
-``SETUP_CONCURRENCY`` slots (``realtime.frames.setup_slot``).
+seconds. Starts, resumes, claims and consoles' hellos now hold one of
+the process's ``SETUP_CONCURRENCY`` slots (``realtime.frames.setup_slot``).
 """
 
 import asyncio
