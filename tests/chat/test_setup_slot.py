@@ -21,6 +21,7 @@ from tests.helpers import (
     staff_communicator,
     visitor_communicator,
 )
+from tests.integration.client import eventually
 from tests.marks import SOCKET_TESTS
 
 pytestmark = SOCKET_TESTS
@@ -131,10 +132,9 @@ async def test_a_claim_reads_the_view_it_shows_once(national, monkeypatch):
     monkeypatch.setattr(consumers, "get_assigned_conversation", counted_read)
     monkeypatch.setattr(consumers.StaffConsoleConsumer, "console_assigned", seen_event)
     visitor, operator, conversation = await claimed(national)
-    for _ in range(100):
-        if events_seen:
-            break
-        await asyncio.sleep(0.05)
+    await eventually(
+        lambda: events_seen, timeout=5, message="the claim's own event never came"
+    )
     assert events_seen == [conversation]
     assert [str(key) for key in reads] == [conversation]
     for communicator in (visitor, operator):
