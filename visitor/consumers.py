@@ -102,12 +102,14 @@ class VisitorChatConsumer(ProtocolConsumer):
         """
         self.conversation = conversation
         self.delivered[conversation.id] = delivered
-        # At most one visitor socket per conversation: the newest wins and
-        # the others are told and closed (issue 11).
-        await self.channel_layer.group_send(
-            events.visitor_group_name(conversation.id),
-            {"type": "chat.replaced", "by": self.channel_name},
-        )
+        if resumed:
+            # At most one visitor socket per conversation: the newest wins
+            # and the others are told and closed (issue 11). A conversation
+            # just started has no other socket: nobody else has its token.
+            await self.channel_layer.group_send(
+                events.visitor_group_name(conversation.id),
+                {"type": "chat.replaced", "by": self.channel_name},
+            )
         await self.channel_layer.group_add(
             events.visitor_group_name(conversation.id), self.channel_name
         )
@@ -141,39 +143,44 @@ class VisitorChatConsumer(ProtocolConsumer):
             raise refusals.conversation_already_open()
         # Before anything is counted or read: shedding must cost nothing.
         admission.check_not_overloaded()
-        async with setup_slot():
-            await self.start_conversation(frame)
-
-    async def start_conversation(self, frame: dict[str, Any]) -> None:
+        # Counted before the slot: a Redis round trip is no database work,
+        # and the slot's holders open conversations one after another.
         await admission.admit_start(self.client_key)
         try:
-            conversation, token, details = await self.call(
-                check_start_for_visitor,
-                place=frame.get("place"),
-                role=frame.get("role"),
-                service_slug=frame.get("service"),
-                lang=frame.get("lang", "fr"),
-                commune=frame.get("commune"),
-                topic=frame.get("topic"),
-            )
+            async with setup_slot():
+                started = await self.start_conversation(frame)
         except BaseException:
-            await admission.unadmit_start(self.client_key)
+            if self.conversation is None:
+                # Refused, or the socket went while it waited: no
+                # conversation was opened, so none is counted.
+                await admission.unadmit_start(self.client_key)
             raise
+        await self.send_json(started)
+
+    async def start_conversation(self, frame: dict[str, Any]) -> dict[str, Any]:
+        """Open and attach the conversation; return the ``started`` frame."""
+        conversation, token, details = await self.call(
+            check_start_for_visitor,
+            place=frame.get("place"),
+            role=frame.get("role"),
+            service_slug=frame.get("service"),
+            lang=frame.get("lang", "fr"),
+            commune=frame.get("commune"),
+            topic=frame.get("topic"),
+        )
         view = await self.attach(conversation, 0, resumed=False)
         position, wait = view.queue
         self.last_queue = (position, wait)
-        await self.send_json(
-            {
-                "type": "started",
-                "conversation": str(conversation.id),
-                "token": token,
-                "service": conversation.service.slug,
-                "service_name": conversation.service.name,
-                "place": conversation.place_label,
-                "queue": {"position": position, "estimated_wait_s": wait},
-                **details,
-            }
-        )
+        return {
+            "type": "started",
+            "conversation": str(conversation.id),
+            "token": token,
+            "service": conversation.service.slug,
+            "service_name": conversation.service.name,
+            "place": conversation.place_label,
+            "queue": {"position": position, "estimated_wait_s": wait},
+            **details,
+        }
 
     async def handle_resume(self, frame: dict[str, Any]) -> None:
         if self.conversation is not None:

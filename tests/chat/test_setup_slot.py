@@ -10,6 +10,7 @@ import asyncio
 import uuid
 
 from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
 
 from chat.models import Conversation
 from realtime.frames import setup_slot
@@ -165,3 +166,56 @@ async def test_a_console_hello_waits_for_a_slot_while_messages_go_on(
     assert (await receive_until(console, "hello", timeout=10))["type"] == "hello"
     for communicator in (visitor, operator, console):
         await communicator.disconnect()
+
+
+def from_address(address: str = "198.51.100.7") -> WebsocketCommunicator:
+    """A visitor's socket from a client address: its starts are counted."""
+    communicator = visitor_communicator()
+    communicator.scope["client"] = (address, 40000)
+    return communicator
+
+
+async def test_a_start_is_counted_before_its_turn_and_given_back_if_refused(
+    national, settings
+):
+    """A start's admission is counted before it waits for a slot (a Redis
+    round trip is no database work); a start refused gives its count back."""
+    settings.ADMISSION_STARTS_PER_CLIENT = 1
+    visitor = from_address()
+    assert (await visitor.connect())[0]
+    await visitor.send_json_to({**START, "place": "99999"})
+    assert (await receive_until(visitor, "error"))["code"] == "invalid_place"
+    await visitor.send_json_to(START)
+    assert (await receive_until(visitor, "started"))["type"] == "started"
+    again = from_address()
+    assert (await again.connect())[0]
+    await again.send_json_to(START)
+    assert (await receive_until(again, "error"))["code"] == "busy"
+    for communicator in (visitor, again):
+        await communicator.disconnect()
+
+
+async def test_a_start_given_up_while_it_waits_for_its_turn_is_not_counted(
+    national, settings
+):
+    settings.ADMISSION_STARTS_PER_CLIENT = 1
+    slot = setup_slot()
+    await slot.acquire()  # another opening holds the only slot
+    try:
+        gone = from_address()
+        assert (await gone.connect())[0]
+        await gone.send_json_to(START)
+        assert await gone.receive_nothing(timeout=0.2)
+        # The server gives up on the closed socket's handler, as Daphne
+        # does once its application outlives the close timeout.
+        gone.future.cancel()
+        await asyncio.gather(gone.future, return_exceptions=True)
+    finally:
+        slot.release()
+    visitor = from_address()
+    assert (await visitor.connect())[0]
+    await visitor.send_json_to(START)
+    assert (await receive_until(visitor, "started"))["type"] == "started"
+    count = await database_sync_to_async(Conversation.objects.count)()
+    assert count == 1
+    await visitor.disconnect()
