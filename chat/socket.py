@@ -68,6 +68,8 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
         self.own_ids: set[str] = set()
         self.own_seqs: dict[UUID, set[int]] = {}
         self.deliver_lock = asyncio.Lock()
+        # The events of the last ``call`` on their way (``events_sent``).
+        self.dispatching: asyncio.Task | None = None
         if transport.is_draining():
             # This process is stopping: go to another one at once.
             await self.accept()
@@ -212,11 +214,22 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
         sender. Their order does not matter: receivers read by seq.
         """
         result, collected = await db(run_collecting)(fn, *args, **kwargs)
+        self.dispatching = None
         if collected:
             task = asyncio.ensure_future(events.dispatch_events(collected))
             _pending_dispatches.add(task)
             task.add_done_callback(_pending_dispatches.discard)
+            self.dispatching = task
         return result
+
+    async def events_sent(self) -> None:
+        """Wait until the events of this socket's last ``call`` are sent.
+
+        Not cancelled with the caller: others wait for those events too.
+        """
+        task = self.dispatching
+        if task is not None and not task.done():
+            await asyncio.wait({task})
 
     # -- delivery ---------------------------------------------------------
 

@@ -67,7 +67,7 @@ from escalation.consent import check_request_consent, get_consent_frame
 from realtime import events as rt_events
 from realtime import runtime
 from realtime.close_codes import CLOSE_ACCOUNT_CHANGED, CLOSE_NOT_LOGGED_IN
-from realtime.frames import db_read, setup_slot
+from realtime.frames import database_is_sqlite, db_read, setup_slot
 
 QUEUE_DEBOUNCE_SECONDS = 0.5
 BOARD_REFRESH_SECONDS = 5.0
@@ -241,7 +241,9 @@ class StaffConsoleConsumer(ProtocolConsumer):
         self.profile = profile
         return True
 
-    async def write(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+    async def write(
+        self, fn: Any, *args: Any, read_after: Any = None, **kwargs: Any
+    ) -> Any:
         """Run a staff write after re-checking the account, in one transaction.
 
         ``fn`` gets the profile the access was checked with: a deactivated
@@ -249,17 +251,26 @@ class StaffConsoleConsumer(ProtocolConsumer):
         if the change committed a moment ago (issue 11). While the account's
         access stamp is the one this socket last checked under, that check
         is one indexed read (issue 14).
+
+        ``read_after(profile, result)``, if given, reads what the write
+        changed once it is committed; ``write`` then returns both. On
+        PostgreSQL it reads in the write's database thread (no second trip
+        through the loop); SQLite's one writer thread does no reads.
         """
         session_key = self.session_key
         held = (self.profile, self.grant) if self.grant is not None else None
         signature_held = self.signature
+        read_here = read_after is not None and not database_is_sqlite()
 
         def locked() -> tuple[Any, Any, tuple, Any]:
             with transaction.atomic():
                 profile, grant = lock_console_access(session_key, held)
                 unchanged = held is not None and grant is held[1]
                 signature = signature_held if unchanged else account_signature(profile)
-                return profile, grant, signature, fn(profile, *args, **kwargs)
+                result = fn(profile, *args, **kwargs)
+            if read_here:
+                result = result, read_after(profile, result)
+            return profile, grant, signature, result
 
         try:
             profile, grant, signature, result = await self.call(locked)
@@ -274,6 +285,8 @@ class StaffConsoleConsumer(ProtocolConsumer):
         else:
             self.profile = profile
             self.grant = grant
+        if read_after is not None and not read_here:
+            result = result, await db_read(read_after)(profile, result)
         return result
 
     # -- handlers ---------------------------------------------------------
@@ -283,8 +296,20 @@ class StaffConsoleConsumer(ProtocolConsumer):
         if target is not None and not isinstance(target, str):
             raise refusals.conversation_not_uuid()
         async with setup_slot():
-            conversation = await self.write(check_claim_conversation, target)
-            await self.send_assigned(conversation.id)
+            # The view is read once the claim is committed; on PostgreSQL
+            # in the claim's database thread: one trip through the loop.
+            conversation, data = await self.write(
+                check_claim_conversation,
+                target,
+                read_after=lambda profile, claimed: get_assigned_conversation(
+                    profile, claimed.id
+                ),
+            )
+        # The view is newer than the claim's own events (its "joined", its
+        # status): they leave before this socket follows the conversation,
+        # so that it does not hear them after the view.
+        await self.events_sent()
+        await self.show_assigned(conversation.id, data)
 
     async def send_assigned(self, conversation_id: UUID) -> None:
         # A claim sends the view itself, then its own ``console.assigned``
@@ -292,6 +317,10 @@ class StaffConsoleConsumer(ProtocolConsumer):
         if conversation_id in self.delivered:
             return
         data = await db_read(get_assigned_conversation)(self.profile, conversation_id)
+        await self.show_assigned(conversation_id, data)
+
+    async def show_assigned(self, conversation_id: UUID, data: Any) -> None:
+        """Watch a conversation read for this console and send its view."""
         if data is None or conversation_id in self.delivered:
             return
         await self.watch(conversation_id, data["last_seq"])
