@@ -311,6 +311,10 @@ OVERLOAD_RETRY_AFTER_SECONDS = env.int("OVERLOAD_RETRY_AFTER_SECONDS", default=1
 # arrivals cost the others 1-3 s of p99 instead of 0.4-0.5 s, for no
 # faster arrival (docs/decisions.md).
 SETUP_CONCURRENCY = env.int("SETUP_CONCURRENCY", default=1)
+# On SQLite (one writer thread), how long the holder of an opening slot
+# waits for the writer to have nothing under way before each write
+# (realtime.frames._writer_call, docs/decisions.md).
+WRITER_IDLE_WAIT_MAX_SECONDS = env.float("WRITER_IDLE_WAIT_MAX_SECONDS", default=0.1)
 # The share of a process's time its queue feed may take: after a flush that
 # took t, the next waits at least t / this (console.queue_feed._spacing).
 QUEUE_FLUSH_SHARE = env.float("QUEUE_FLUSH_SHARE", default=0.25)

@@ -8,6 +8,8 @@ live in ``chat.socket``.
 """
 
 import asyncio
+import contextlib
+import contextvars
 import functools
 import json
 import time
@@ -124,11 +126,61 @@ def database_is_sqlite() -> bool:
 def db(fn: Any) -> Any:
     """Wrap ``fn`` to run in a database thread.
 
-    SQLite allows one writer: its calls share one thread. On PostgreSQL
-    they use a pool of threads, each with its own connection, so one slow
-    query does not hold up every socket of the process.
+    SQLite allows one writer: its calls share one thread (``_writer_call``).
+    On PostgreSQL they use a pool of threads, each with its own connection,
+    so one slow query does not hold up every socket of the process.
     """
-    return database_sync_to_async(fn, thread_sensitive=database_is_sqlite())
+    if database_is_sqlite():
+        return functools.partial(_writer_call, database_sync_to_async(fn))
+    return database_sync_to_async(fn, thread_sensitive=False)
+
+
+class _Writer:
+    """SQLite's one writer thread in a loop: its calls under way, and when
+    it last had none."""
+
+    def __init__(self) -> None:
+        self.pending = 0
+        self.idle = asyncio.Event()
+        self.idle.set()
+
+
+_writers: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Writer]"
+_writers = weakref.WeakKeyDictionary()
+# True in a task while it holds an opening slot (``setup_slot``).
+_opening: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "opening", default=False
+)
+
+
+async def _writer_call(call: Any, *args: Any, **kwargs: Any) -> Any:
+    """Run ``call`` in SQLite's writer thread; openings only when it is idle.
+
+    The thread runs its calls in the order they came. While it was busy
+    with everybody's messages, a surge of openings queued their writes
+    among them, and every message waited behind the queue (bench/README.md,
+    "Sixth pass"). The holder of an opening slot waits until the thread has
+    nothing under way, at most ``WRITER_IDLE_WAIT_MAX_SECONDS``, so a
+    message waits behind one opening write at most; messages never wait
+    for the gate.
+    """
+    loop = asyncio.get_running_loop()
+    writer = _writers.get(loop)
+    if writer is None:
+        writer = _writers[loop] = _Writer()
+    if _opening.get() and writer.pending:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(
+                writer.idle.wait(), settings.WRITER_IDLE_WAIT_MAX_SECONDS
+            )
+    writer.pending += 1
+    writer.idle.clear()
+    try:
+        return await call(*args, **kwargs)
+    finally:
+        writer.pending -= 1
+        if not writer.pending:
+            writer.idle.set()
 
 
 def db_read(fn: Any) -> Any:
@@ -167,5 +219,17 @@ def setup_slot() -> asyncio.Semaphore:
     loop = asyncio.get_running_loop()
     slot = _setup_slots.get(loop)
     if slot is None:
-        slot = _setup_slots[loop] = asyncio.Semaphore(settings.SETUP_CONCURRENCY)
+        slot = _setup_slots[loop] = _OpeningSlot(settings.SETUP_CONCURRENCY)
     return slot
+
+
+class _OpeningSlot(asyncio.Semaphore):
+    """The opening slots; their holder's SQLite writes wait for an idle writer."""
+
+    async def __aenter__(self) -> None:
+        await self.acquire()
+        _opening.set(True)
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        _opening.set(False)
+        self.release()
