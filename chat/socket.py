@@ -12,6 +12,7 @@ import asyncio
 import json
 import logging
 import time
+import weakref
 from collections import deque
 from typing import Any
 from uuid import UUID
@@ -69,7 +70,7 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
         self.own_seqs: dict[UUID, set[int]] = {}
         self.deliver_lock = asyncio.Lock()
         # The events of the last ``call`` on their way (``events_sent``).
-        self.dispatching: asyncio.Task | None = None
+        self.dispatching: weakref.ref[asyncio.Task] | None = None
         if transport.is_draining():
             # This process is stopping: go to another one at once.
             await self.accept()
@@ -219,7 +220,9 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
             task = asyncio.ensure_future(events.dispatch_events(collected))
             _pending_dispatches.add(task)
             task.add_done_callback(_pending_dispatches.discard)
-            self.dispatching = task
+            # Weak: a task sent is freed at once, not kept by every socket
+            # until its next call.
+            self.dispatching = weakref.ref(task)
         return result
 
     async def events_sent(self) -> None:
@@ -227,7 +230,7 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
 
         Not cancelled with the caller: others wait for those events too.
         """
-        task = self.dispatching
+        task = self.dispatching() if self.dispatching is not None else None
         if task is not None and not task.done():
             await asyncio.wait({task})
 
