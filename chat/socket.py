@@ -228,11 +228,13 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
     async def events_sent(self) -> None:
         """Wait until the events of this socket's last ``call`` are sent.
 
-        Not cancelled with the caller: others wait for those events too.
+        At most ``LAYER_SEND_TIMEOUT_SECONDS``: with the layer down, the
+        caller goes on as if they had been. Not cancelled with the caller:
+        others wait for those events too.
         """
         task = self.dispatching() if self.dispatching is not None else None
         if task is not None and not task.done():
-            await asyncio.wait({task})
+            await asyncio.wait({task}, timeout=settings.LAYER_SEND_TIMEOUT_SECONDS)
 
     # -- delivery ---------------------------------------------------------
 

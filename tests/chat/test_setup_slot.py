@@ -10,6 +10,7 @@ import asyncio
 import uuid
 
 from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 
 from chat.models import Conversation
@@ -219,3 +220,36 @@ async def test_a_start_given_up_while_it_waits_for_its_turn_is_not_counted(
     count = await database_sync_to_async(Conversation.objects.count)()
     assert count == 1
     await visitor.disconnect()
+
+
+async def test_a_claim_shows_its_view_while_the_layer_hangs(national, settings):
+    """The view waits for the claim's own events to leave, but no longer
+    than one layer send may take: with the layer stuck, the operator
+    still sees the conversation within that time."""
+    settings.LAYER_SEND_TIMEOUT_SECONDS = 0.3
+    settings.LAYER_SEND_MAX_SECONDS = 5.0
+    visitor, started = await open_conversation()
+    user = await database_sync_to_async(make_operator)(national)
+    operator, _hello = await connect_staff(user)
+    layer = get_channel_layer()
+    stuck = asyncio.Event()
+
+    async def hanging_group_send(group, message):
+        await stuck.wait()
+
+    layer.group_send = hanging_group_send
+    try:
+        began = asyncio.get_running_loop().time()
+        await operator.send_json_to(
+            {"type": "claim", "conversation": started["conversation"]}
+        )
+        assigned = await receive_until(operator, "assigned", timeout=3)
+        took = asyncio.get_running_loop().time() - began
+    finally:
+        del layer.group_send
+        stuck.set()
+    assert assigned["conversation"]["id"] == started["conversation"]
+    # One bounded wait, not one per event of the claim (four of them).
+    assert took < 1.0, took
+    for communicator in (visitor, operator):
+        await communicator.disconnect()
