@@ -5,14 +5,15 @@ During a surge of arrivals, the openings' writes queued among everybody's
 messages and every message waited behind them. The holder of an opening
 slot now waits, before each write, until the thread has nothing under way
 (at most ``WRITER_IDLE_WAIT_MAX_SECONDS``). The calls here run in that
-thread for real; they sleep instead of writing.
+thread for real (asgiref's one thread for thread-sensitive calls); they
+sleep instead of writing.
 """
 
 import asyncio
 import functools
 import time
 
-from channels.db import database_sync_to_async
+from asgiref.sync import sync_to_async
 
 from realtime.frames import _writer_call, setup_slot
 
@@ -24,7 +25,8 @@ def in_writer(order: list[str], name: str, seconds: float = 0.0):
         time.sleep(seconds)
         order.append(name)
 
-    return functools.partial(_writer_call, database_sync_to_async(work))()
+    # The thread of SQLite's writes, without touching a connection.
+    return functools.partial(_writer_call, sync_to_async(work, thread_sensitive=True))()
 
 
 async def opening(order: list[str]) -> None:
