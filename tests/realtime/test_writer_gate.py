@@ -13,6 +13,7 @@ import asyncio
 import functools
 import time
 
+import pytest
 from asgiref.sync import sync_to_async
 
 from realtime.frames import _writer_call, setup_slot
@@ -34,31 +35,40 @@ async def opening(order: list[str]) -> None:
         await in_writer(order, "opening")
 
 
-async def test_a_message_written_while_an_opening_waits_goes_first(settings):
-    settings.WRITER_IDLE_WAIT_MAX_SECONDS = 5
+async def order_of_writes(busy: float, later: float) -> list[str]:
+    """The order in which the writer thread ran three calls.
+
+    A message keeps the writer busy for ``busy`` seconds; 0.05 s in, a
+    slot's holder asks to write; ``later`` seconds after that, another
+    message does.
+    """
     order: list[str] = []
-    busy = asyncio.ensure_future(in_writer(order, "message 1", 0.3))
+    first = asyncio.ensure_future(in_writer(order, "message 1", busy))
     await asyncio.sleep(0.05)
     opened = asyncio.ensure_future(opening(order))
-    await asyncio.sleep(0.05)
-    # Asked for after the opening, written before it: without the gate
-    # the thread would take them in the order they came.
+    await asyncio.sleep(later)
     second = asyncio.ensure_future(in_writer(order, "message 2"))
-    await asyncio.gather(busy, opened, second)
-    assert order == ["message 1", "message 2", "opening"]
+    await asyncio.gather(first, opened, second)
+    return order
 
 
-async def test_an_opening_waits_no_longer_than_the_setting(settings):
-    """A writer never idle (a saturated demo) delays openings, never stops them."""
-    settings.WRITER_IDLE_WAIT_MAX_SECONDS = 0.1
-    order: list[str] = []
-    busy = asyncio.ensure_future(in_writer(order, "message 1", 0.6))
-    await asyncio.sleep(0.05)
-    opened = asyncio.ensure_future(opening(order))
-    await asyncio.sleep(0.3)
-    later = asyncio.ensure_future(in_writer(order, "message 2"))
-    await asyncio.gather(busy, opened, later)
-    assert order == ["message 1", "opening", "message 2"]
+@pytest.mark.parametrize(
+    ("wait_max", "busy", "later", "expected"),
+    [
+        # Asked for after the opening, written before it: without the gate
+        # the thread would take them in the order they came.
+        (5, 0.3, 0.05, ["message 1", "message 2", "opening"]),
+        # A writer never idle (a saturated demo) delays openings, never
+        # stops them.
+        (0.1, 0.6, 0.3, ["message 1", "opening", "message 2"]),
+    ],
+    ids=["a-later-message-goes-first", "an-opening-waits-no-longer-than-the-setting"],
+)
+async def test_an_opening_writes_when_the_writer_is_idle(
+    settings, wait_max, busy, later, expected
+):
+    settings.WRITER_IDLE_WAIT_MAX_SECONDS = wait_max
+    assert await order_of_writes(busy=busy, later=later) == expected
 
 
 async def test_an_opening_writes_at_once_when_the_writer_is_idle():
