@@ -20,6 +20,17 @@ def visitor_communicator(app: Any = None, **kwargs: Any) -> WebsocketCommunicato
     )
 
 
+def visitor_from_address(address: str, port: int = 40000) -> WebsocketCommunicator:
+    """A visitor's socket from a client address: admission counts its starts.
+
+    Without one (the communicator's default scope) there is no client key,
+    and nothing is counted or blocked.
+    """
+    communicator = visitor_communicator()
+    communicator.scope["client"] = (address, port)
+    return communicator
+
+
 def staff_communicator(cookie: bytes, app: Any = None) -> WebsocketCommunicator:
     return WebsocketCommunicator(
         app or build_websocket_app(),

@@ -11,7 +11,6 @@ import uuid
 
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
-from channels.testing import WebsocketCommunicator
 
 from chat.models import Conversation
 from realtime.frames import setup_slot
@@ -22,6 +21,7 @@ from tests.helpers import (
     receive_until,
     staff_communicator,
     visitor_communicator,
+    visitor_from_address,
 )
 from tests.integration.client import eventually
 from tests.marks import SOCKET_TESTS
@@ -169,11 +169,7 @@ async def test_a_console_hello_waits_for_a_slot_while_messages_go_on(
         await communicator.disconnect()
 
 
-def from_address(address: str = "198.51.100.7") -> WebsocketCommunicator:
-    """A visitor's socket from a client address: its starts are counted."""
-    communicator = visitor_communicator()
-    communicator.scope["client"] = (address, 40000)
-    return communicator
+CLIENT = "198.51.100.7"
 
 
 async def test_a_start_is_counted_before_its_turn_and_given_back_if_refused(
@@ -182,13 +178,13 @@ async def test_a_start_is_counted_before_its_turn_and_given_back_if_refused(
     """A start's admission is counted before it waits for a slot (a Redis
     round trip is no database work); a start refused gives its count back."""
     settings.ADMISSION_STARTS_PER_CLIENT = 1
-    visitor = from_address()
+    visitor = visitor_from_address(CLIENT)
     assert (await visitor.connect())[0]
     await visitor.send_json_to({**START, "place": "99999"})
     assert (await receive_until(visitor, "error"))["code"] == "invalid_place"
     await visitor.send_json_to(START)
     assert (await receive_until(visitor, "started"))["type"] == "started"
-    again = from_address()
+    again = visitor_from_address(CLIENT)
     assert (await again.connect())[0]
     await again.send_json_to(START)
     assert (await receive_until(again, "error"))["code"] == "busy"
@@ -203,7 +199,7 @@ async def test_a_start_given_up_while_it_waits_for_its_turn_is_not_counted(
     slot = setup_slot()
     await slot.acquire()  # another opening holds the only slot
     try:
-        gone = from_address()
+        gone = visitor_from_address(CLIENT)
         assert (await gone.connect())[0]
         await gone.send_json_to(START)
         assert await gone.receive_nothing(timeout=0.2)
@@ -213,7 +209,7 @@ async def test_a_start_given_up_while_it_waits_for_its_turn_is_not_counted(
         await asyncio.gather(gone.future, return_exceptions=True)
     finally:
         slot.release()
-    visitor = from_address()
+    visitor = visitor_from_address(CLIENT)
     assert (await visitor.connect())[0]
     await visitor.send_json_to(START)
     assert (await receive_until(visitor, "started"))["type"] == "started"

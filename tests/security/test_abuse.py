@@ -8,7 +8,7 @@ from django.db import connection
 from chat.models import Conversation
 from tests.anonymity.conftest import dump_sqlite
 from tests.factories import make_operator
-from tests.helpers import connect_staff, drain, receive_until, visitor_communicator
+from tests.helpers import connect_staff, drain, receive_until, visitor_from_address
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -18,14 +18,8 @@ pytestmark = [
 START = {"type": "start", "place": "33000", "role": "victim"}
 
 
-def from_address(address):
-    communicator = visitor_communicator()
-    communicator.scope["client"] = (address, 5555)
-    return communicator
-
-
 async def test_marking_abusive_blocks_that_client_only(bordeaux, national):
-    abuser = from_address("198.51.100.66")
+    abuser = visitor_from_address("198.51.100.66")
     assert (await abuser.connect())[0]
     await abuser.send_json_to(START)
     started = await abuser.receive_json_from()
@@ -41,14 +35,14 @@ async def test_marking_abusive_blocks_that_client_only(bordeaux, national):
     await drain(abuser)
     await abuser.disconnect()
 
-    again = from_address("198.51.100.66")
+    again = visitor_from_address("198.51.100.66")
     assert (await again.connect())[0]
     await again.send_json_to(START)
     refused = await again.receive_json_from()
     assert refused["code"] == "blocked"
     assert "3919" in refused["message"] and refused["emergency"]
 
-    other = from_address("203.0.113.200")
+    other = visitor_from_address("203.0.113.200")
     assert (await other.connect())[0]
     await other.send_json_to(START)
     assert (await other.receive_json_from())["type"] == "started"
@@ -65,7 +59,7 @@ async def test_a_page_that_leaves_at_the_close_is_blocked_all_the_same(
     bordeaux, national
 ):
     """The key is blocked before the visitor hears "closed", not after."""
-    abuser = from_address("198.51.100.68")
+    abuser = visitor_from_address("198.51.100.68")
     assert (await abuser.connect())[0]
     await abuser.send_json_to(START)
     conversation = (await abuser.receive_json_from())["conversation"]
@@ -77,7 +71,7 @@ async def test_a_page_that_leaves_at_the_close_is_blocked_all_the_same(
     await receive_until(abuser, "closed")
     await abuser.disconnect()  # at once, as a page closed on the spot
 
-    again = from_address("198.51.100.68")
+    again = visitor_from_address("198.51.100.68")
     assert (await again.connect())[0]
     await again.send_json_to(START)
     assert (await again.receive_json_from())["code"] == "blocked"
@@ -86,7 +80,7 @@ async def test_a_page_that_leaves_at_the_close_is_blocked_all_the_same(
 
 
 async def test_only_the_operator_in_charge_may_mark(bordeaux, national):
-    visitor = from_address("198.51.100.67")
+    visitor = visitor_from_address("198.51.100.67")
     assert (await visitor.connect())[0]
     await visitor.send_json_to(START)
     conversation = (await visitor.receive_json_from())["conversation"]

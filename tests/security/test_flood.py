@@ -12,7 +12,7 @@ from django.db import connection
 from anonymity import clientkey
 from chat.models import Conversation
 from tests.anonymity.conftest import dump_sqlite
-from tests.helpers import visitor_communicator
+from tests.helpers import visitor_from_address
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -25,12 +25,6 @@ START = {"type": "start", "place": "33000", "role": "victim"}
 EMERGENCY = {"17", "112", "114", "3919", "119"}
 
 
-def from_address(address: str, port: int = 40000):
-    communicator = visitor_communicator()
-    communicator.scope["client"] = (address, port)
-    return communicator
-
-
 def assert_emergency(frame):
     assert frame["type"] == "error", frame
     assert {item["number"] for item in frame["emergency"]} == EMERGENCY, frame
@@ -40,7 +34,7 @@ def assert_emergency(frame):
 
 async def open_socket(address, port):
     """Connect; return (communicator, None) or (None, refusal frame)."""
-    communicator = from_address(address, port)
+    communicator = visitor_from_address(address, port)
     connected, _ = await communicator.connect(timeout=20)
     assert connected
     if await communicator.receive_nothing(timeout=0.02):
@@ -96,7 +90,7 @@ async def test_flood_from_one_client_is_refused_while_others_get_in(
 
     # Meanwhile a second client gets in at once.
     began = time.monotonic()
-    neighbour = from_address(NEIGHBOUR)
+    neighbour = visitor_from_address(NEIGHBOUR)
     assert (await neighbour.connect())[0]
     await neighbour.send_json_to(START)
     answer = await neighbour.receive_json_from(timeout=5)
@@ -136,7 +130,7 @@ async def test_the_service_queue_has_a_ceiling(bordeaux, national, settings):
     settings.QUEUE_CEILING_PER_SERVICE = 3
     sockets = []
     for n in range(4):
-        socket = from_address(f"192.0.2.{n + 1}")
+        socket = visitor_from_address(f"192.0.2.{n + 1}")
         assert (await socket.connect())[0]
         await socket.send_json_to(START)
         sockets.append((socket, await socket.receive_json_from(timeout=5)))

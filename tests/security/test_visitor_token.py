@@ -6,7 +6,12 @@ from channels.db import database_sync_to_async
 from django.utils import timezone
 
 from chat.models import Conversation
-from tests.helpers import drain, open_conversation, visitor_communicator
+from tests.helpers import (
+    drain,
+    open_conversation,
+    visitor_communicator,
+    visitor_from_address,
+)
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -15,9 +20,7 @@ pytestmark = [
 
 
 async def resume(token, address=None):
-    visitor = visitor_communicator()
-    if address:
-        visitor.scope["client"] = (address, 1234)
+    visitor = visitor_from_address(address) if address else visitor_communicator()
     assert (await visitor.connect())[0]
     await visitor.send_json_to({"type": "resume", "token": token, "last_seq": 0})
     return visitor, await visitor.receive_json_from(timeout=3)
