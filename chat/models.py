@@ -404,8 +404,14 @@ class Message(models.Model):
         SUPERVISOR = "supervisor", _("superviseur·e")
         SYSTEM = "system", _("système")
 
+    # No index of its own: ``message_seq_unique`` (conversation, seq) starts
+    # with it and serves every lookup by conversation. A second one cost
+    # every message an index insert (docs/decisions.md).
     conversation = models.ForeignKey(
-        Conversation, on_delete=models.CASCADE, related_name="messages"
+        Conversation,
+        on_delete=models.CASCADE,
+        related_name="messages",
+        db_index=False,
     )
     seq = models.PositiveIntegerField()
     sender = models.CharField(max_length=16, choices=Sender.choices)

@@ -184,3 +184,18 @@ def test_the_message_statement_is_prepared_once_it_has_run_five_times(
     prepared = seed.call("prepared")["statements"]
 
     assert any(statement.startswith("WITH taken AS") for statement in prepared)
+
+
+def test_a_conversations_messages_are_found_through_the_seq_index(rows):
+    """No index of its own on the message's conversation: the unique
+    (conversation, seq) one serves (chat migration 0007)."""
+    connection = rows.connection
+    connection.execute("SET enable_seqscan = off")
+    try:
+        plan = connection.execute(
+            "EXPLAIN SELECT id FROM chat_message WHERE conversation_id = %s",
+            (new_id(),),
+        ).fetchall()
+    finally:
+        connection.execute("RESET enable_seqscan")
+    assert "message_seq_unique" in "\n".join(row["QUERY PLAN"] for row in plan)
