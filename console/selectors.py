@@ -310,9 +310,10 @@ def get_psychologist_duty_for(
 def get_psychologist_duty(service: Service) -> dict[str, Any]:
     """Return who could be invited as psychologist now, and the rota.
 
-    The invite dialog shows it; ``check_invite`` enforces the same rules.
+    The invite dialog asks for it when it opens (``psychologists``);
+    ``check_invite`` enforces the same rules.
     """
-    on_duty = is_psychologist_available(service)
+    rota = get_psychologist_rota(service)
     names = (
         [
             profile.pseudonym
@@ -320,13 +321,23 @@ def get_psychologist_duty(service: Service) -> dict[str, Any]:
                 service.id, StaffProfile.Role.PSYCHOLOGIST
             )
         ]
-        if on_duty
+        if rota["on_duty"]
         else []
     )
+    return {**rota, "available": sorted(names)}
+
+
+def get_psychologist_rota(service: Service) -> dict[str, Any]:
+    """Whether the psychologists' rota is on now, and its hours.
+
+    What a conversation's view carries: read from the service row, no
+    statement. Who is online is asked by the invite dialog when it opens,
+    as it changes during a conversation anyway; a claim used to read it
+    for every view it sent (issue 14).
+    """
     return {
-        "on_duty": on_duty,
+        "on_duty": is_psychologist_available(service),
         "hours": format_hours(service.psychologist_hours or service.opening_hours),
-        "available": sorted(names),
     }
 
 
@@ -406,7 +417,7 @@ def render_conversation(
         "presence": get_visitor_presence(conversation),
         "wrap_up": conversation.status == Conversation.Status.CLOSED
         and conversation.outcome == Conversation.Outcome.VISITOR_LEFT,
-        "psychologists": get_psychologist_duty(conversation.service),
+        "psychologists": get_psychologist_rota(conversation.service),
         "started_at": iso_utc(conversation.created_at),
         "last_seq": conversation.last_seq,
         "operator": pseudonym_of(conversation.operator),

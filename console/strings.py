@@ -194,6 +194,7 @@ def get_console_strings() -> dict[str, str]:
         "directory_not_shareable": _("Numéro à donner oralement ou par message."),
         "directory_verified": _("vérifiée"),
         "psy_on_duty": _("Psychologues de permanence en ligne : %(names)s."),
+        "psy_checking": _("Permanence en cours, recherche des psychologues en ligne…"),
         "psy_none_online": _("Permanence en cours, mais aucun·e psychologue en ligne."),
         "psy_off_duty": _("Hors permanence des psychologues."),
         "psy_hours": _("Permanence : %(hours)s"),

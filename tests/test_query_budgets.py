@@ -73,10 +73,10 @@ CLAIM = 6
 # What the console reads once it has claimed (``assigned``): the
 # conversation with its operator's pseudonym and, as subqueries, whether
 # the visitor is here and whether it has participants, notes, whispers,
-# an open invitation, a consent request or a follow-up; then the
-# psychologists on duty (who is online as a subquery). History is not read
-# while last_seq is 0. Issue 14: 12 before.
-ASSIGNED_VIEW = 2
+# an open invitation, a consent request or a follow-up. History is not
+# read while last_seq is 0. Issue 14: 12 before, then 2 while the view
+# also read the psychologists online (the invite dialog asks for them).
+ASSIGNED_VIEW = 1
 # A visitor's start: the commune of the postal code, the service, the
 # service lock and its waiting count, the commune's competence, the three
 # INSERTs (conversation, passage, data key). Issue 14: 14 before

@@ -334,6 +334,14 @@ def test_psychologist_rota_and_silent_supervisor(
         "from chat.models import Service; Service.objects.filter(slug='national')"
         ".update(psychologist_hours={})",
     )
+    # Within the rota the dialog asks, as it opens, who is online: the
+    # conversation's view carries only the rota.
+    panel.get_by_role("button", name="Inviter un·e psychologue").click()
+    expect(dialog.locator("#invite-duty")).to_contain_text(
+        "Psychologues de permanence en ligne : Psychologue 9."
+    )
+    shot(operator, "07b-invite-on-duty")
+    dialog.get_by_role("button", name="Annuler").click()
 
     # 2. A silent supervisor: the composer starts on whisper.
     supervisor, sup_watch = log_in(context_factory, server, "cap-sup")

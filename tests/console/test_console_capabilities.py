@@ -54,10 +54,11 @@ async def test_psychologist_outside_the_rota_cannot_be_invited(national):
         roles=(PSY,), services=(national,), pseudonym="Psychologue 3"
     )
     psy, _ = await connect_staff(psy_user)
-    # The invite dialog shows the rota and that nobody is on duty.
+    # The view carries the rota: nobody is on duty. Who is online is asked
+    # by the invite dialog when it opens.
     assert data["psychologists"]["on_duty"] is False
-    assert data["psychologists"]["available"] == []
     assert data["psychologists"]["hours"]
+    assert "available" not in data["psychologists"]
     await staff.send_json_to({"type": "psychologists", "conversation": conversation_id})
     duty = await receive_until(staff, "psychologists")
     assert (duty["on_duty"], duty["available"]) == (False, [])

@@ -83,6 +83,8 @@ export function dutyText(conv, T) {
   if (!duty) return "";
   const hours = fill(T.psy_hours, { hours: duty.hours });
   if (!duty.on_duty) return `${T.psy_off_duty} ${hours}`;
+  // The view carries the rota; who is online comes when the dialog asks.
+  if (!duty.available) return `${T.psy_checking} ${hours}`;
   if (duty.available.length === 0) return `${T.psy_none_online} ${hours}`;
   return `${fill(T.psy_on_duty, { names: duty.available.join(", ") })} ${hours}`;
 }
