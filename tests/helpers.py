@@ -131,6 +131,20 @@ async def connect_staff(user: Any) -> tuple[WebsocketCommunicator, dict[str, Any
     return staff, hello
 
 
+async def claim(
+    staff: WebsocketCommunicator, conversation_id: str | None = None
+) -> dict[str, Any]:
+    """Claim ``conversation_id`` (or the next) from ``staff``'s console.
+
+    Returns the conversation of the ``assigned`` frame that answers it.
+    """
+    frame = {"type": "claim"}
+    if conversation_id is not None:
+        frame["conversation"] = conversation_id
+    await staff.send_json_to(frame)
+    return (await receive_until(staff, "assigned"))["conversation"]
+
+
 async def open_claimed_with_psychologist() -> tuple[
     WebsocketCommunicator, dict[str, Any], WebsocketCommunicator, WebsocketCommunicator
 ]:
@@ -155,8 +169,7 @@ async def open_claimed_with_psychologist() -> tuple[
     visitor, started = await open_conversation()
     staff, _hello = await connect_staff(operator)
     psy, _psy_hello = await connect_staff(psychologist)
-    await staff.send_json_to({"type": "claim", "conversation": started["conversation"]})
-    await receive_until(staff, "assigned")
+    await claim(staff, started["conversation"])
     return visitor, started, staff, psy
 
 

@@ -13,7 +13,13 @@ from tests.factories import (
     make_service,
     make_session_cookie,
 )
-from tests.helpers import drain, receive_until, staff_communicator, visitor_communicator
+from tests.helpers import (
+    claim,
+    drain,
+    receive_until,
+    staff_communicator,
+    visitor_communicator,
+)
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -39,8 +45,7 @@ async def test_visitor_frames_never_carry_real_names(db):
     operator = staff_communicator(cookie)
     await operator.connect()
     await operator.receive_json_from()
-    await operator.send_json_to({"type": "claim"})
-    await receive_until(operator, "assigned")
+    await claim(operator)
     await operator.send_json_to(
         {"type": "typing", "conversation": started["conversation"], "active": True}
     )

@@ -10,7 +10,7 @@ from django.test import override_settings
 from attachments.asgi import UploadLimitMiddleware
 from attachments.models import UploadToken
 from tests.factories import make_commune, make_operator, make_service
-from tests.helpers import connect_staff, receive_until, start_visitor
+from tests.helpers import claim, connect_staff, receive_until, start_visitor
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -95,8 +95,7 @@ async def test_visitor_and_staff_get_one_time_upload_tokens():
     await staff.send_json_to({"type": "upload_token", "conversation": conversation})
     refused = await receive_until(staff, "error")
     assert refused["code"] == "not_found"  # not one of theirs yet
-    await staff.send_json_to({"type": "claim", "conversation": conversation})
-    await receive_until(staff, "assigned")
+    await claim(staff, conversation)
     await staff.send_json_to({"type": "upload_token", "conversation": conversation})
     frame = await receive_until(staff, "upload_token")
     assert frame["conversation"] == conversation

@@ -17,6 +17,7 @@ from tests.factories import (
 )
 from tests.helpers import (
     assert_no_sealed_field,
+    claim,
     connect_staff,
     drain,
     receive_until,
@@ -288,11 +289,8 @@ async def test_flood_is_rate_limited_then_closed(bordeaux, national, clock):
 async def test_resume_after_drop_gets_exactly_the_missed_messages(bordeaux, national):
     visitor, started = await start_visitor()
     operator, _user = await connect_operator(national)
-    await operator.send_json_to(
-        {"type": "claim", "conversation": started["conversation"]}
-    )
-    assigned = await receive_until(operator, "assigned")
-    conversation_id = assigned["conversation"]["id"]
+    claimed = await claim(operator, started["conversation"])
+    conversation_id = claimed["id"]
     for index in range(5):
         sender = visitor if index % 2 == 0 else operator
         frame = {"type": "message", "id": str(uuid.uuid4()), "text": f"m{index + 1}"}
@@ -372,9 +370,8 @@ async def test_sync_returns_every_message_after(bordeaux, national):
 async def test_operator_and_visitor_exchange_messages_and_typing(bordeaux, national):
     visitor, started = await start_visitor()
     operator, _user = await connect_operator(national)
-    await operator.send_json_to({"type": "claim"})
-    assigned = await receive_until(operator, "assigned")
-    conversation_id = assigned["conversation"]["id"]
+    claimed = await claim(operator)
+    conversation_id = claimed["id"]
     assert conversation_id == started["conversation"]
     joined = await receive_until(visitor, "joined")
     assert joined == {"type": "joined", "role": "operator", "name": "Opératrice 12"}
@@ -430,8 +427,7 @@ async def test_operator_and_visitor_exchange_messages_and_typing(bordeaux, natio
 async def test_leave_closes_the_conversation_for_everyone(bordeaux, national):
     visitor, started = await start_visitor()
     operator, _ = await connect_operator(national)
-    await operator.send_json_to({"type": "claim"})
-    await receive_until(operator, "assigned")
+    await claim(operator)
     await visitor.send_json_to({"type": "leave"})
     assert (await receive_until(visitor, "closed"))["reason"] == "visitor_left"
     closed = await receive_until(operator, "closed")
@@ -453,8 +449,7 @@ async def test_queue_position_updates_when_someone_ahead_is_claimed(bordeaux, na
     second, started = await start_visitor()
     assert started["queue"]["position"] == 2
     operator, _ = await connect_operator(national)
-    await operator.send_json_to({"type": "claim"})
-    await receive_until(operator, "assigned")
+    await claim(operator)
     update = await receive_until(second, "queue")
     assert update["position"] == 1
     assert update["estimated_wait_s"] >= 0

@@ -22,7 +22,7 @@ from console.consumers import StaffConsoleConsumer
 from realtime import runtime
 from realtime.events import collecting_events
 from tests.factories import make_conversation, make_operator
-from tests.helpers import connect_staff, drain, receive_until, start_visitor
+from tests.helpers import claim, connect_staff, drain, receive_until, start_visitor
 from tests.marks import SOCKET_TESTS
 
 pytestmark = SOCKET_TESTS
@@ -62,9 +62,8 @@ async def claimed_conversation(service):
     visitor, started = await start_visitor()
     user = await database_sync_to_async(make_operator)(service)
     operator, _hello = await connect_staff(user)
-    await operator.send_json_to({"type": "claim"})
-    assigned = await receive_until(operator, "assigned")
-    assert assigned["conversation"]["id"] == started["conversation"]
+    claimed = await claim(operator)
+    assert claimed["id"] == started["conversation"]
     await drain(visitor, wait=0.1)
     return visitor, operator, started["conversation"]
 

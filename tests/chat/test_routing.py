@@ -16,6 +16,7 @@ from console.selectors import list_queue_items
 from tests.factories import make_operator, make_service, make_session_cookie
 from tests.helpers import (
     assert_no_sealed_field,
+    claim,
     drain,
     receive_until,
     staff_communicator,
@@ -309,11 +310,8 @@ async def test_socket_routes_by_competence_and_operator_confirms_the_force() -> 
     assert item["competence"]["force"] == "PN+GN"
     assert item["competence"]["confirm_force"] is True
 
-    await police_staff.send_json_to(
-        {"type": "claim", "conversation": started_arles["conversation"]}
-    )
-    assigned = await receive_until(police_staff, "assigned")
-    assert assigned["conversation"]["competence"]["confirm_force"] is True
+    claimed = await claim(police_staff, started_arles["conversation"])
+    assert claimed["competence"]["confirm_force"] is True
 
     # The visitor says the facts happened in the gendarmerie's part.
     await police_staff.send_json_to(
@@ -358,8 +356,7 @@ async def test_socket_confirming_the_same_force_keeps_the_conversation() -> None
     operator = await database_sync_to_async(setup)()
     visitor, started = await new_start("Arles")
     staff, _hello = await connect_staff(operator)
-    await staff.send_json_to({"type": "claim", "conversation": started["conversation"]})
-    await receive_until(staff, "assigned")
+    await claim(staff, started["conversation"])
     await staff.send_json_to(
         {
             "type": "confirm_force",

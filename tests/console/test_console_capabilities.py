@@ -18,6 +18,7 @@ from console.models import Invitation, StaffProfile
 from console.services.staff import do_release_all
 from tests.factories import make_service, make_staff
 from tests.helpers import (
+    claim,
     connect_staff,
     drain,
     open_conversation,
@@ -40,10 +41,9 @@ async def claimed(service, *, capacity=3):
     )
     await StaffProfile.objects.filter(user=user).aupdate(max_conversations=capacity)
     staff, _hello = await connect_staff(user)
-    await staff.send_json_to({"type": "claim", "conversation": conversation_id})
-    assigned = await receive_until(staff, "assigned")
+    claimed = await claim(staff, conversation_id)
     await receive_until(visitor, "joined")
-    return visitor, staff, conversation_id, user, assigned["conversation"], started
+    return visitor, staff, conversation_id, user, claimed, started
 
 
 async def test_psychologist_outside_the_rota_cannot_be_invited(national):

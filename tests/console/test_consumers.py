@@ -17,6 +17,7 @@ from tests.factories import (
 )
 from tests.helpers import (
     assert_no_sealed_field,
+    claim,
     connect_staff,
     drain,
     open_conversation,
@@ -106,10 +107,9 @@ async def test_claim_next_specific_already_claimed_and_queue_empty(national):
     visitor, started = await open_conversation()
     first, _ = await connect_staff(await new_operator(national))
     second, _ = await connect_staff(await new_operator(national))
-    await first.send_json_to({"type": "claim"})
-    assigned = await receive_until(first, "assigned")
-    assert assigned["conversation"]["id"] == started["conversation"]
-    assert assigned["conversation"]["history"] == []
+    claimed = await claim(first)
+    assert claimed["id"] == started["conversation"]
+    assert claimed["history"] == []
     await second.send_json_to(
         {"type": "claim", "conversation": started["conversation"]}
     )
@@ -193,8 +193,7 @@ async def claimed_pair(service, pseudonym="Opératrice 12"):
     visitor, started = await open_conversation()
     user = await new_operator(service, pseudonym=pseudonym)
     staff, _ = await connect_staff(user)
-    await staff.send_json_to({"type": "claim", "conversation": started["conversation"]})
-    await receive_until(staff, "assigned")
+    await claim(staff, started["conversation"])
     await receive_until(visitor, "joined")
     return visitor, staff, started["conversation"], user
 
@@ -252,10 +251,9 @@ async def test_flag_urgent_jumps_the_queue(national):
         }
     )
     assert (await receive_until(staff, "error"))["code"] == "bad_request"
-    await staff.send_json_to({"type": "claim"})
-    assigned = await receive_until(staff, "assigned")
-    assert assigned["conversation"]["id"] == second_started["conversation"]
-    assert assigned["conversation"]["urgent"] is True
+    claimed = await claim(staff)
+    assert claimed["id"] == second_started["conversation"]
+    assert claimed["urgent"] is True
     for communicator in (first, second, staff):
         await communicator.disconnect()
 
@@ -335,9 +333,8 @@ async def test_transfer_hands_over_to_another_services_queue(national, other_ser
     )
     assert (await receive_until(staff, "released"))["reason"] == "transferred"
     await receive_queue_showing(receiver, [conversation_id])
-    await receiver.send_json_to({"type": "claim"})
-    assigned = await receive_until(receiver, "assigned")
-    assert [m["text"] for m in assigned["conversation"]["history"]] == ["mon histoire"]
+    claimed = await claim(receiver)
+    assert [m["text"] for m in claimed["history"]] == ["mon histoire"]
     for communicator in (staff, receiver, visitor):
         await communicator.disconnect()
 

@@ -24,6 +24,7 @@ from console.services import do_auto_assign, do_create_login_session
 from tests.factories import make_conversation, make_service, make_staff
 from tests.helpers import (
     assert_no_sealed_field,
+    claim,
     connect_staff,
     drain,
     open_conversation,
@@ -70,8 +71,7 @@ async def claimed(service, pseudonym="Opératrice 12"):
     visitor, conversation_id = await start_visitor()
     operator = await new_staff(service, pseudonym=pseudonym)
     staff, _ = await connect_staff(operator)
-    await staff.send_json_to({"type": "claim", "conversation": conversation_id})
-    await receive_until(staff, "assigned")
+    await claim(staff, conversation_id)
     await receive_until(visitor, "joined")
     return visitor, staff, conversation_id
 

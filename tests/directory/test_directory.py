@@ -23,6 +23,7 @@ from directory.selectors import (
 from directory.services import do_verify_resource
 from tests.factories import make_operator, make_service, make_staff
 from tests.helpers import (
+    claim,
     connect_staff,
     receive_until,
     visitor_communicator,
@@ -296,8 +297,7 @@ async def test_shared_card_reaches_the_visitor_and_the_orientation_count() -> No
     await visitor.send_json_to({"type": "start", "place": "Arles", "role": "victim"})
     started = await receive_until(visitor, "started")
     staff, _hello = await connect_staff(operator)
-    await staff.send_json_to({"type": "claim", "conversation": started["conversation"]})
-    await receive_until(staff, "assigned")
+    await claim(staff, started["conversation"])
 
     client_id = str(uuid.uuid4())
     frame = {

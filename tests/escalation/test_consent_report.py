@@ -20,7 +20,7 @@ from tests.escalation.conftest import (
     staff_client,
 )
 from tests.factories import make_operator, make_staff
-from tests.helpers import connect_staff, drain, open_conversation, receive_until
+from tests.helpers import claim, connect_staff, drain, open_conversation, receive_until
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -43,9 +43,8 @@ async def consent_flow(*, accept: bool, contact=None, unit_fields=None):
     operator = await database_sync_to_async(make_operator)(service)
     visitor, started = await open_conversation()
     staff, _hello = await connect_staff(operator)
-    await staff.send_json_to({"type": "claim"})
-    assigned = await receive_until(staff, "assigned")
-    conversation_id = assigned["conversation"]["id"]
+    claimed = await claim(staff)
+    conversation_id = claimed["id"]
     assert conversation_id == started["conversation"]
 
     await staff.send_json_to(

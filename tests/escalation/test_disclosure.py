@@ -19,7 +19,7 @@ from escalation.models import AuditEvent, DisclosureRequest
 from tests.anonymity.conftest import PASSPHRASE, custodian_dir  # noqa: F401
 from tests.escalation.conftest import make_escalation_world, staff_client
 from tests.factories import make_operator, make_staff
-from tests.helpers import ORIGIN, connect_staff, receive_until
+from tests.helpers import ORIGIN, claim, connect_staff, receive_until
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -60,8 +60,7 @@ async def flagged_conversation(settings):
     await visitor.send_json_to({"type": "start", "place": "33000", "role": "victim"})
     started = await receive_until(visitor, "started")
     staff, _hello = await connect_staff(operator)
-    await staff.send_json_to({"type": "claim"})
-    await receive_until(staff, "assigned")
+    await claim(staff)
     await staff.send_json_to(
         {"type": "flag", "conversation": started["conversation"], "minor": True}
     )

@@ -8,7 +8,13 @@ from django.db import connection
 from chat.models import Conversation
 from tests.anonymity.conftest import dump_sqlite
 from tests.factories import make_operator
-from tests.helpers import connect_staff, drain, receive_until, visitor_from_address
+from tests.helpers import (
+    claim,
+    connect_staff,
+    drain,
+    receive_until,
+    visitor_from_address,
+)
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -27,8 +33,7 @@ async def test_marking_abusive_blocks_that_client_only(bordeaux, national):
 
     user = await database_sync_to_async(make_operator)(national)
     staff, _hello = await connect_staff(user)
-    await staff.send_json_to({"type": "claim", "conversation": conversation})
-    await receive_until(staff, "assigned")
+    await claim(staff, conversation)
     await staff.send_json_to({"type": "abusive", "conversation": conversation})
     closed = await receive_until(abuser, "closed")
     assert closed["reason"] == "closed_by_operator"
@@ -65,8 +70,7 @@ async def test_a_page_that_leaves_at_the_close_is_blocked_all_the_same(
     conversation = (await abuser.receive_json_from())["conversation"]
     user = await database_sync_to_async(make_operator)(national)
     staff, _hello = await connect_staff(user)
-    await staff.send_json_to({"type": "claim", "conversation": conversation})
-    await receive_until(staff, "assigned")
+    await claim(staff, conversation)
     await staff.send_json_to({"type": "abusive", "conversation": conversation})
     await receive_until(abuser, "closed")
     await abuser.disconnect()  # at once, as a page closed on the spot
