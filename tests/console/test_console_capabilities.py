@@ -41,9 +41,9 @@ async def claimed(service, *, capacity=3):
     )
     await StaffProfile.objects.filter(user=user).aupdate(max_conversations=capacity)
     staff, _hello = await connect_staff(user)
-    claimed = await claim(staff, conversation_id)
+    view = await claim(staff, conversation_id)
     await receive_until(visitor, "joined")
-    return visitor, staff, conversation_id, user, claimed, started
+    return visitor, staff, conversation_id, user, view, started
 
 
 async def test_psychologist_outside_the_rota_cannot_be_invited(national):
