@@ -335,8 +335,10 @@ def test_psychologist_rota_and_silent_supervisor(
         ".update(psychologist_hours={})",
     )
     # Within the rota the dialog asks, as it opens, who is online: the
-    # conversation's view carries only the rota.
+    # conversation's view carries only the rota, and the answer is read
+    # out when it comes.
     panel.get_by_role("button", name="Inviter un·e psychologue").click()
+    expect(dialog.locator("#invite-duty")).to_have_attribute("aria-live", "polite")
     expect(dialog.locator("#invite-duty")).to_contain_text(
         "Psychologues de permanence en ligne : Psychologue 9."
     )
