@@ -132,17 +132,20 @@ async def connect_staff(user: Any) -> tuple[WebsocketCommunicator, dict[str, Any
 
 
 async def claim(
-    staff: WebsocketCommunicator, conversation_id: str | None = None
+    staff: WebsocketCommunicator,
+    conversation_id: str | None = None,
+    timeout: float = 3,
 ) -> dict[str, Any]:
     """Claim ``conversation_id`` (or the next) from ``staff``'s console.
 
-    Returns the conversation of the ``assigned`` frame that answers it.
+    Returns the conversation of the ``assigned`` frame that answers it,
+    within ``timeout`` seconds.
     """
     frame = {"type": "claim"}
     if conversation_id is not None:
         frame["conversation"] = conversation_id
     await staff.send_json_to(frame)
-    return (await receive_until(staff, "assigned"))["conversation"]
+    return (await receive_until(staff, "assigned", timeout=timeout))["conversation"]
 
 
 async def open_claimed_with_psychologist() -> tuple[

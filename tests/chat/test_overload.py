@@ -18,6 +18,7 @@ from realtime import lag
 from tests.factories import make_operator
 from tests.helpers import (
     LaggingLoop,
+    claim,
     connect_staff,
     open_conversation,
     receive_until,
@@ -58,8 +59,7 @@ async def test_a_lagging_process_refuses_new_conversations_only(national, sheddi
 
         # The open conversation goes on: the operator claims it, both
         # write, and the visitor can resume on another socket.
-        await operator.send_json_to({"type": "claim", "conversation": conversation})
-        await receive_until(operator, "assigned", timeout=10)
+        await claim(operator, conversation, timeout=10)
         said = str(uuid.uuid4())
         await visitor.send_json_to({"type": "message", "id": said, "text": "Allô ?"})
         ack = await receive_until(visitor, "ack", timeout=10)

@@ -16,6 +16,7 @@ from chat.models import Conversation
 from realtime.frames import setup_slot
 from tests.factories import make_operator, make_session_cookie
 from tests.helpers import (
+    claim,
     connect_staff,
     open_conversation,
     receive_until,
@@ -37,8 +38,7 @@ async def claimed(service):
     user = await database_sync_to_async(make_operator)(service)
     operator, _hello = await connect_staff(user)
     conversation = started["conversation"]
-    await operator.send_json_to({"type": "claim", "conversation": conversation})
-    await receive_until(operator, "assigned", timeout=10)
+    await claim(operator, conversation, timeout=10)
     return visitor, operator, conversation
 
 
@@ -236,15 +236,12 @@ async def test_a_claim_shows_its_view_while_the_layer_hangs(national, settings):
     layer.group_send = hanging_group_send
     try:
         began = asyncio.get_running_loop().time()
-        await operator.send_json_to(
-            {"type": "claim", "conversation": started["conversation"]}
-        )
-        assigned = await receive_until(operator, "assigned", timeout=3)
+        view = await claim(operator, started["conversation"], timeout=3)
         took = asyncio.get_running_loop().time() - began
     finally:
         del layer.group_send
         stuck.set()
-    assert assigned["conversation"]["id"] == started["conversation"]
+    assert view["id"] == started["conversation"]
     # One bounded wait, not one per event of the claim (four of them).
     assert took < 1.0, took
     for communicator in (visitor, operator):

@@ -16,6 +16,7 @@ from receipts.models import Receipt
 from retention.purge import do_purge_expired
 from tests.factories import make_commune, make_operator, make_service
 from tests.helpers import (
+    claim,
     connect_staff,
     drain,
     receive_until,
@@ -60,8 +61,7 @@ async def test_receipt_brings_the_closed_conversation_back_as_a_follow_up(
     user = await database_sync_to_async(make_operator)(national)
     operator, _hello = await connect_staff(user)
     conversation_id = started["conversation"]
-    await operator.send_json_to({"type": "claim", "conversation": conversation_id})
-    await receive_until(operator, "assigned", timeout=10)
+    await claim(operator, conversation_id, timeout=10)
     await visitor.send_json_to(
         {"type": "message", "id": str(uuid.uuid4()), "text": "a"}
     )
@@ -109,9 +109,7 @@ async def test_receipt_brings_the_closed_conversation_back_as_a_follow_up(
     fresh, hello = await connect_staff(user)
     item = next(i for i in hello["queue"] if i["conversation"] == conversation_id)
     assert item["follow_up"]["previous_outcome"] == "orientation"
-    await fresh.send_json_to({"type": "claim", "conversation": conversation_id})
-    assigned = await receive_until(fresh, "assigned", timeout=10)
-    view = assigned["conversation"]
+    view = await claim(fresh, conversation_id, timeout=10)
     assert view["follow_up"]["count"] == 1
     assert [n["text"] for n in view["notes"]] == ["menaces par SMS"]
     assert [m["text"] for m in view["history"]] == ["a", "b"]
@@ -234,8 +232,7 @@ async def close_by_operator(visitor, started, national):
     user = await database_sync_to_async(make_operator)(national)
     operator, _hello = await connect_staff(user)
     conversation_id = started["conversation"]
-    await operator.send_json_to({"type": "claim", "conversation": conversation_id})
-    await receive_until(operator, "assigned", timeout=10)
+    await claim(operator, conversation_id, timeout=10)
     await visitor.send_json_to(
         {"type": "message", "id": str(uuid.uuid4()), "text": "a"}
     )
