@@ -127,15 +127,32 @@ def get_data_key(conversation_id: UUID) -> bytes:
     return dek
 
 
+def cached_data_key(conversation_id: UUID) -> bytes | None:
+    """The conversation's data key if this process holds it, without a read.
+
+    For the event loop, which must not touch the database: on None, the
+    caller takes a database thread, whose ``get_data_key`` reads it.
+    """
+    with _cache_lock:
+        return _cache.get(conversation_id)
+
+
 def _message_aad(conversation_id: UUID, seq: int, sender: str) -> bytes:
     return f"msg/v1|{conversation_id}|{seq}|{sender}".encode()
 
 
 def encrypt_message_body(
-    conversation_id: UUID, *, seq: int, sender: str, text: str
+    conversation_id: UUID,
+    *,
+    seq: int,
+    sender: str,
+    text: str,
+    key: bytes | None = None,
 ) -> bytes:
+    """The message's body sealed under the conversation's data key
+    (``key`` if the caller holds it already)."""
     return _seal(
-        get_data_key(conversation_id),
+        key if key is not None else get_data_key(conversation_id),
         text.encode(),
         _message_aad(conversation_id, seq, sender),
     )

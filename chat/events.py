@@ -13,7 +13,7 @@ from uuid import UUID
 
 from django.conf import settings
 
-from realtime.events import send_event_on_commit, send_event_rollback_unsafe
+from realtime.events import Event, send_event_on_commit, send_event_rollback_unsafe
 
 
 def conversation_group_name(conversation_id: UUID | str) -> str:
@@ -53,14 +53,14 @@ def user_group_name(user_id: int) -> str:
     return f"user.{user_id}"
 
 
-def notify_message_stored(
+def message_stored_event(
     conversation_id: UUID,
     seq: int,
     *,
     frame: dict[str, Any] | None = None,
     client_id: UUID | None = None,
-) -> None:
-    """Announce message ``seq``, carrying its visitor-side ``frame``.
+) -> Event:
+    """The event of message ``seq``, carrying its visitor-side ``frame``.
 
     A receiver whose next expected seq this is sends the frame as it is
     (staff add the conversation and client id), with no database read;
@@ -77,7 +77,7 @@ def notify_message_stored(
     if frame is not None:
         event["frame"] = frame
         event["client_id"] = str(client_id) if client_id else None
-    send_event_on_commit(conversation_group_name(conversation_id), event)
+    return conversation_group_name(conversation_id), event
 
 
 def notify_conversation_closed(conversation_id: UUID, reason: str) -> None:

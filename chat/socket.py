@@ -30,6 +30,7 @@ from chat.selectors import (
     add_staff_fields,
     list_message_frames_after,
 )
+from chat.services.messages import Draft, InCharge, store_expected_in_loop
 from chat.services.presence import do_drop_connection
 from realtime import events, lag, runtime, transport
 from realtime.close_codes import CLOSE_FLOOD, CLOSE_SERVICE_RESTART
@@ -215,6 +216,28 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
         sender. Their order does not matter: receivers read by seq.
         """
         result, collected = await db(run_collecting)(fn, *args, **kwargs)
+        self.send_events(collected)
+        return result
+
+    async def store_in_one_statement(
+        self, draft: Draft, expect_seq: int, in_charge: InCharge | None = None
+    ) -> tuple[Message, bool] | None:
+        """Store a message with one statement sent from the event loop.
+
+        PostgreSQL only (``writes_in_one_statement``). None, with nothing
+        stored: the usual path decides, without guessing the seq again.
+        Raises ``Unavailable`` when the loop has no connection free: the
+        thread path then does what this would have.
+        """
+        stored = await store_expected_in_loop(draft, expect_seq, in_charge)
+        if stored is None:
+            return None
+        message, event = stored
+        self.send_events([event])
+        return message, True
+
+    def send_events(self, collected: list[events.Event]) -> None:
+        """Send a committed write's events in the background."""
         self.dispatching = None
         if collected:
             task = asyncio.ensure_future(events.dispatch_events(collected))
@@ -223,7 +246,6 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
             # Weak: a task sent is freed at once, not kept by every socket
             # until its next call.
             self.dispatching = weakref.ref(task)
-        return result
 
     async def events_sent(self) -> None:
         """Wait until the events of this socket's last ``call`` are sent.

@@ -16,7 +16,7 @@ None: lockout is by username only, and no address is ever stored.
 
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.models import Device
@@ -215,9 +215,16 @@ def lock_console_access(
     return profile, Grant(version=version, expires_at=session_expiry(session_key))
 
 
-def account_signature(profile: StaffProfile) -> tuple:
+class AccountSignature(NamedTuple):
     """What a console socket was opened with: a change means reconnect."""
-    return (
-        tuple(sorted(profile.roles)),
-        tuple(sorted(service.id for service in profile.services.all())),
+
+    roles: tuple[str, ...]
+    service_ids: tuple[int, ...]
+
+
+def account_signature(profile: StaffProfile) -> AccountSignature:
+    """The roles and services of ``profile`` (its services prefetched)."""
+    return AccountSignature(
+        roles=tuple(sorted(profile.roles)),
+        service_ids=tuple(sorted(service.id for service in profile.services.all())),
     )

@@ -60,6 +60,7 @@ from console.services import (
     check_switch_auto_assign,
     check_transfer_conversation,
     do_auto_assign_for,
+    in_charge_draft,
 )
 from console.services.conversations import check_confirm_force
 from directory.services import check_send_resource
@@ -68,6 +69,7 @@ from realtime import events as rt_events
 from realtime import runtime
 from realtime.close_codes import CLOSE_ACCOUNT_CHANGED, CLOSE_NOT_LOGGED_IN
 from realtime.frames import database_is_sqlite, db_read, setup_slot
+from realtime.loopdb import Unavailable
 
 QUEUE_DEBOUNCE_SECONDS = 0.5
 BOARD_REFRESH_SECONDS = 5.0
@@ -342,17 +344,34 @@ class StaffConsoleConsumer(ProtocolConsumer):
             and writes_in_one_statement()
             and self.profile.has_role(StaffProfile.Role.OPERATOR)
         ):
-            # The common case in one statement (issue 14); anything it does
-            # not cover returns None and goes through ``write``.
-            stored = await self.call(
-                check_send_in_charge_message,
+            # The common case in one statement (issue 14), sent from the
+            # loop, else from a thread when the loop has no connection
+            # free; anything it does not cover goes through ``write``.
+            expect_seq = self.next_seq(conversation_id)
+            drafted = in_charge_draft(
                 self.profile,
                 self.grant,
+                self.signature.service_ids,
                 conversation_id,
                 text=frame.get("text"),
                 client_id=frame.get("id"),
-                expect_seq=self.next_seq(conversation_id),
             )
+            try:
+                if drafted is not None:
+                    draft, in_charge = drafted
+                    stored = await self.store_in_one_statement(
+                        draft, expect_seq, in_charge
+                    )
+            except Unavailable:
+                stored = await self.call(
+                    check_send_in_charge_message,
+                    self.profile,
+                    self.grant,
+                    conversation_id,
+                    text=frame.get("text"),
+                    client_id=frame.get("id"),
+                    expect_seq=expect_seq,
+                )
         if stored is None:
             stored = await self.write(
                 check_send_staff_message,

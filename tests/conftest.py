@@ -33,6 +33,11 @@ def fresh_layer(settings):
 
     queue_feed._flush_took = 0.0
     yield
+    # On PostgreSQL the sockets' loop connections would outlive the test
+    # and keep its database from being dropped.
+    from realtime import loopdb
+
+    loopdb.close_idle_connections()
     # A request through the test client leaves its language active in the
     # thread (LocaleMiddleware does not put the default back): the next
     # test would read English where the platform speaks French first.

@@ -1,5 +1,6 @@
 """The visitor's WebSocket endpoint, ``/ws/chat/`` (docs/protocol.md)."""
 
+import contextlib
 from typing import Any
 
 from django.conf import settings
@@ -15,6 +16,8 @@ from chat.services import (
     check_start_for_visitor,
     do_leave_conversation,
     do_resume_conversation,
+    visitor_draft,
+    writes_in_one_statement,
 )
 from chat.socket import ProtocolConsumer
 from console import queue_feed
@@ -31,6 +34,7 @@ from realtime.close_codes import (
     CLOSE_TRY_AGAIN_LATER,
 )
 from realtime.frames import db_read, setup_slot
+from realtime.loopdb import Unavailable
 from receipts.services import check_recover_conversation, do_issue_receipt
 from visitor.services import AttachedView, do_attach_visitor, do_detach_visitor
 
@@ -269,13 +273,24 @@ class VisitorChatConsumer(ProtocolConsumer):
     async def handle_message(self, frame: dict[str, Any]) -> None:
         conversation = self.require_conversation()
         self.expect_own_message(frame.get("id"))
-        message, _created = await self.call(
-            check_send_message,
-            conversation,
-            text=frame.get("text"),
-            client_id=frame.get("id"),
-            expect_seq=self.next_seq(conversation.id),
-        )
+        expect_seq = self.next_seq(conversation.id)
+        stored = None
+        if writes_in_one_statement():
+            draft = visitor_draft(
+                conversation.id, text=frame.get("text"), client_id=frame.get("id")
+            )
+            with contextlib.suppress(Unavailable):
+                stored = await self.store_in_one_statement(draft, expect_seq)
+                expect_seq = None  # Tried: the transaction decides.
+        if stored is None:
+            stored = await self.call(
+                check_send_message,
+                conversation,
+                text=frame.get("text"),
+                client_id=frame.get("id"),
+                expect_seq=expect_seq,
+            )
+        message, _created = stored
         self.note_own_message(message)
         ack = {"type": "ack", "id": str(message.client_id), "seq": message.seq}
         if rt_events.layer_recently_failed():

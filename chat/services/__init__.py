@@ -14,6 +14,7 @@ from chat.services.messages import (
     check_send_message,
     check_send_typing,
     do_send_message,
+    visitor_draft,
     writes_in_one_statement,
 )
 from chat.services.presence import (
@@ -29,6 +30,7 @@ __all__ = [
     "do_resume_conversation",
     "check_send_message",
     "check_send_typing",
+    "visitor_draft",
     "check_start_conversation",
     "check_start_for_visitor",
     "do_close_conversation",

@@ -20,11 +20,13 @@ from django.db.utils import load_backend
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from anonymity.crypto import encrypt_message_body
+from anonymity.crypto import cached_data_key, encrypt_message_body
 from chat import events, refusals
 from chat.errors import ChatError
 from chat.models import Conversation, Message
 from chat.selectors import render_message
+from realtime.events import Event, send_event_on_commit
+from realtime.loopdb import Unavailable, loop_connections
 
 
 def check_text(text: Any) -> str:
@@ -67,17 +69,26 @@ def check_send_message(
     messages go through ``console.services.check_send_staff_message``.
     ``expect_seq``: see ``do_send_message``.
     """
-    body = check_text(text)
-    key = check_client_id(client_id)
+    draft = visitor_draft(conversation.id, text=text, client_id=client_id)
     stored = do_send_message(
         conversation.id,
-        sender=Message.Sender.VISITOR,
-        body=body,
-        client_id=key,
+        sender=draft.sender,
+        body=draft.body,
+        client_id=draft.client_id,
         expect_seq=expect_seq,
     )
     assert stored is not None  # noqa: S101 - no in_charge, never None.
     return stored
+
+
+def visitor_draft(conversation_id: UUID, *, text: Any, client_id: Any) -> "Draft":
+    """The visitor's message checked, as ``store_expected_in_loop`` takes it."""
+    return new_draft(
+        conversation_id,
+        sender=Message.Sender.VISITOR,
+        body=check_text(text),
+        client_id=check_client_id(client_id),
+    )
 
 
 @dataclass(frozen=True)
@@ -123,15 +134,14 @@ def do_send_message(
     (``_store_expected``); a wrong one costs one statement that changes
     nothing, then the usual transaction runs.
     """
-    draft = _Draft(
-        conversation_id=conversation_id,
+    draft = new_draft(
+        conversation_id,
         sender=sender,
         body=body,
         client_id=client_id,
         author_id=author.pk if author is not None else author_id,
         author_name=author_name,
         card=card,
-        reply_at=timezone.now() if sender in STAFF_SENDERS else None,
     )
     if expect_seq is not None and client_id is not None:
         stored = _store_expected(draft, expect_seq, in_charge)
@@ -151,8 +161,31 @@ def do_send_message(
         return _store_message(draft, in_charge)
 
 
+def new_draft(
+    conversation_id: UUID,
+    *,
+    sender: str,
+    body: str,
+    client_id: UUID | None = None,
+    author_id: int | None = None,
+    author_name: str = "",
+    card: dict[str, Any] | None = None,
+) -> "Draft":
+    """A message to store, its first-reply instant taken now if staff's."""
+    return Draft(
+        conversation_id=conversation_id,
+        sender=sender,
+        body=body,
+        client_id=client_id,
+        author_id=author_id,
+        author_name=author_name,
+        card=card,
+        reply_at=timezone.now() if sender in STAFF_SENDERS else None,
+    )
+
+
 @dataclass(frozen=True)
-class _Draft:
+class Draft:
     """A message as its caller gives it, before it has a seq.
 
     ``reply_at`` is when a staff message counts as the first staff reply
@@ -169,8 +202,9 @@ class _Draft:
     card: dict[str, Any] | None
     reply_at: datetime | None
 
-    def as_message(self, seq: int) -> Message:
-        """The unsaved message under ``seq``, its body encrypted under it."""
+    def as_message(self, seq: int, key: bytes | None = None) -> Message:
+        """The unsaved message under ``seq``, its body encrypted under it
+        (with the conversation's data ``key`` if the caller holds it)."""
         return Message(
             conversation_id=self.conversation_id,
             seq=seq,
@@ -179,14 +213,22 @@ class _Draft:
             author_name=self.author_name,
             client_id=self.client_id,
             ciphertext=encrypt_message_body(
-                self.conversation_id, seq=seq, sender=self.sender, text=self.body
+                self.conversation_id,
+                seq=seq,
+                sender=self.sender,
+                text=self.body,
+                key=key,
             ),
             card=self.card,
         )
 
     def announce(self, message: Message) -> None:
-        """Register the stored message's event, its frame rendered from the body."""
-        events.notify_message_stored(
+        """Register the stored message's event, to leave once committed."""
+        send_event_on_commit(*self.stored_event(message))
+
+    def stored_event(self, message: Message) -> Event:
+        """The stored message's event, its frame rendered from the body."""
+        return events.message_stored_event(
             message.conversation_id,
             message.seq,
             frame=render_message(message, for_staff=False, text=self.body),
@@ -195,7 +237,7 @@ class _Draft:
 
 
 def _store_message(
-    draft: _Draft, in_charge: InCharge | None
+    draft: Draft, in_charge: InCharge | None
 ) -> tuple[Message, bool] | None:
     # One UPDATE takes the row lock and the next seq at once: the lock
     # serializes writers of one conversation until the commit, so seq has
@@ -293,7 +335,7 @@ def _vendor(engine: str) -> str:
 
 
 def _store_expected(
-    draft: _Draft, seq: int, in_charge: InCharge | None
+    draft: Draft, seq: int, in_charge: InCharge | None
 ) -> tuple[Message, bool] | None:
     """Store a message under ``seq`` in one statement, or store nothing.
 
@@ -305,14 +347,70 @@ def _store_expected(
     seq stays gapless. None means the usual transaction must decide: a
     wrong guess, a resend, a closed conversation or an unmet condition.
     A BEGIN, an UPDATE, an INSERT and a COMMIT become one round trip.
+    The sockets send the same statement from the event loop first
+    (``store_expected_in_loop``); this is its path through a thread.
     """
     db = connections[DEFAULT_DB_ALIAS]
     if db.vendor != "postgresql" or db.in_atomic_block:
         return None
+    statement = _expected_statement(draft, seq, in_charge, db)
+    if statement is None:
+        return None
+    sql, params, message = statement
+    try:
+        with db.cursor() as cursor:
+            cursor.execute(sql, params)
+            row = cursor.fetchone()
+    except IntegrityError:
+        return None
+    if row is None:
+        return None
+    _saved(message, row[0], db)
+    draft.announce(message)
+    return message, True
+
+
+async def store_expected_in_loop(
+    draft: Draft, seq: int, in_charge: InCharge | None = None
+) -> tuple[Message, Event] | None:
+    """``_store_expected`` sent by the event loop itself (PostgreSQL).
+
+    Returns the stored message and the event that announces it, for the
+    caller to send; None, with nothing stored, when the usual path must
+    decide (its transaction, without guessing again). Raises
+    ``realtime.loopdb.Unavailable`` when the loop cannot send it now (no
+    connection free, or the conversation's data key not yet read by this
+    process): the caller then takes its thread path, guess included. Call
+    only when ``writes_in_one_statement()``.
+    """
+    key = cached_data_key(draft.conversation_id)
+    if key is None:
+        raise Unavailable
+    db = _prep_db()
+    statement = _expected_statement(draft, seq, in_charge, db, key)
+    if statement is None:
+        return None
+    sql, params, message = statement
+    row = await loop_connections().fetch_one(sql, params)
+    if row is None:
+        return None
+    _saved(message, row[0], db)
+    return message, draft.stored_event(message)
+
+
+def _expected_statement(
+    draft: Draft,
+    seq: int,
+    in_charge: InCharge | None,
+    db: Any,
+    key: bytes | None = None,
+) -> tuple[str, list[Any], Message] | None:
+    """The one statement storing ``draft`` under ``seq``, its parameters
+    and the unsaved message; None if it cannot apply."""
     if in_charge is not None and not in_charge.service_ids:
         return None
     conversation_id = draft.conversation_id
-    message = draft.as_message(seq)
+    message = draft.as_message(seq, key)
     params: list[Any] = [
         *_count_params(db, conversation_id, draft.sender, draft.reply_at),
         Conversation.Status.CLOSED,
@@ -332,24 +430,25 @@ def _store_expected(
         Message._meta.get_field("client_id").get_db_prep_value(draft.client_id, db),
     ]
     params += _insert_params(message, db)
-    try:
-        with db.cursor() as cursor:
-            sql = _expected_sql(in_charge is not None, services, condition)
-            cursor.execute(sql, params)
-            row = cursor.fetchone()
-    except IntegrityError:
-        return None
-    if row is None:
-        return None
-    _saved(message, row[0], db)
-    draft.announce(message)
-    return message, True
+    return _expected_sql(in_charge is not None, services, condition), params, message
+
+
+@cache
+def _prep_db() -> Any:
+    """A connection object that never connects, for what the loop prepares.
+
+    Preparing parameters and quoting names asks a connection object for
+    its operations and features only. ``connections[alias]`` in the event
+    loop would make one per task (asgiref keeps them in a context
+    variable); this one is made once per process.
+    """
+    return connections.create_connection(DEFAULT_DB_ALIAS)
 
 
 @cache
 def _expected_sql(in_charge: bool, services: int, condition: str) -> str:
     """The one statement of ``_store_expected`` (PostgreSQL)."""
-    db = connections[DEFAULT_DB_ALIAS]
+    db = _prep_db()
     quote = db.ops.quote_name
     guard = _in_charge_guard(services) if in_charge else ""
     if condition:

@@ -36,6 +36,7 @@ from console.services.participation import (
     do_invite,
     do_leave_as_participant,
     do_watch_conversation,
+    in_charge_draft,
 )
 from console.services.staff import (
     check_staff_login,
@@ -75,6 +76,7 @@ __all__ = [
     "check_leave_conversation",
     "check_save_canned",
     "check_send_in_charge_message",
+    "in_charge_draft",
     "check_send_staff_message",
     "check_send_staff_typing",
     "check_send_whisper",

@@ -21,10 +21,12 @@ from chat.errors import ChatError
 from chat.hours import format_hours, is_psychologist_available
 from chat.models import Conversation, Message, Note, Service
 from chat.services.messages import (
+    Draft,
     InCharge,
     check_client_id,
     check_text,
     do_send_message,
+    new_draft,
 )
 from chat.services.queue import do_notify_queue_changed
 from chat.signals import announce_arrival
@@ -540,6 +542,43 @@ def check_send_in_charge_message(
         condition=condition,
         expect_seq=expect_seq,
     )
+
+
+def in_charge_draft(
+    profile: StaffProfile,
+    grant: Grant,
+    service_ids: tuple[int, ...],
+    conversation_id: Any,
+    *,
+    text: Any,
+    client_id: Any,
+) -> tuple[Draft, InCharge] | None:
+    """``check_send_in_charge_message`` for ``store_expected_in_loop``.
+
+    The message and the condition of its one statement, without touching
+    the database: ``service_ids`` are those of the socket's account
+    signature (``profile``'s own services, read when it was checked).
+    None when the statement cannot apply: the caller takes the full path.
+    """
+    body = check_text(text)
+    key = check_client_id(client_id)
+    if not profile.has_role(StaffProfile.Role.OPERATOR):
+        return None
+    condition = access_condition(profile.user_id, grant)
+    if condition is None:
+        return None
+    draft = new_draft(
+        parse_conversation_id(conversation_id),
+        sender=Message.Sender.OPERATOR,
+        author_id=profile.user_id,
+        author_name=profile.pseudonym,
+        body=body,
+        client_id=key,
+    )
+    in_charge = InCharge(
+        operator_id=profile.user_id, service_ids=service_ids, condition=condition
+    )
+    return draft, in_charge
 
 
 def _send_in_charge(
