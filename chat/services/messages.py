@@ -70,13 +70,7 @@ def check_send_message(
     ``expect_seq``: see ``do_send_message``.
     """
     draft = visitor_draft(conversation.id, text=text, client_id=client_id)
-    stored = do_send_message(
-        conversation.id,
-        sender=draft.sender,
-        body=draft.body,
-        client_id=draft.client_id,
-        expect_seq=expect_seq,
-    )
+    stored = do_store_draft(draft, expect_seq=expect_seq)
     assert stored is not None  # noqa: S101 - no in_charge, never None.
     return stored
 
@@ -143,7 +137,17 @@ def do_send_message(
         author_name=author_name,
         card=card,
     )
-    if expect_seq is not None and client_id is not None:
+    return do_store_draft(draft, in_charge=in_charge, expect_seq=expect_seq)
+
+
+def do_store_draft(
+    draft: "Draft",
+    *,
+    in_charge: InCharge | None = None,
+    expect_seq: int | None = None,
+) -> tuple[Message, bool] | None:
+    """``do_send_message`` for a message already drafted (``new_draft``)."""
+    if expect_seq is not None and draft.client_id is not None:
         stored = _store_expected(draft, expect_seq, in_charge)
         if stored is not None:
             return stored

@@ -26,6 +26,7 @@ from chat.services.messages import (
     check_client_id,
     check_text,
     do_send_message,
+    do_store_draft,
     new_draft,
 )
 from chat.services.queue import do_notify_queue_changed
@@ -527,21 +528,18 @@ def check_send_in_charge_message(
     None, with nothing stored, whenever any of that or ``expect_seq`` does
     not hold: the caller then takes the full path.
     """
-    body = check_text(text)
-    key = check_client_id(client_id)
-    if not profile.has_role(StaffProfile.Role.OPERATOR):
-        return None
-    condition = access_condition(profile.user_id, grant)
-    if condition is None:
-        return None
-    return _send_in_charge(
+    drafted = in_charge_draft(
         profile,
+        grant,
+        _service_ids(profile),
         conversation_id,
-        body,
-        key,
-        condition=condition,
-        expect_seq=expect_seq,
+        text=text,
+        client_id=client_id,
     )
+    if drafted is None:
+        return None
+    draft, in_charge = drafted
+    return do_store_draft(draft, in_charge=in_charge, expect_seq=expect_seq)
 
 
 def in_charge_draft(
@@ -567,45 +565,38 @@ def in_charge_draft(
     condition = access_condition(profile.user_id, grant)
     if condition is None:
         return None
-    draft = new_draft(
-        parse_conversation_id(conversation_id),
-        sender=Message.Sender.OPERATOR,
-        author_id=profile.user_id,
-        author_name=profile.pseudonym,
-        body=body,
-        client_id=key,
-    )
     in_charge = InCharge(
         operator_id=profile.user_id, service_ids=service_ids, condition=condition
     )
-    return draft, in_charge
+    return _operator_draft(profile, conversation_id, body, key), in_charge
 
 
 def _send_in_charge(
-    profile: StaffProfile,
-    conversation_id: Any,
-    body: str,
-    key: UUID,
-    *,
-    condition: tuple[str, tuple] | None = None,
-    expect_seq: int | None = None,
+    profile: StaffProfile, conversation_id: Any, body: str, key: UUID
 ) -> tuple[Message, bool] | None:
     """The operator's message, stored only while they are in charge of it
     in one of their services (``InCharge``); None stores nothing."""
-    return do_send_message(
+    in_charge = InCharge(operator_id=profile.user_id, service_ids=_service_ids(profile))
+    return do_store_draft(
+        _operator_draft(profile, conversation_id, body, key), in_charge=in_charge
+    )
+
+
+def _operator_draft(
+    profile: StaffProfile, conversation_id: Any, body: str, key: UUID
+) -> Draft:
+    return new_draft(
         parse_conversation_id(conversation_id),
         sender=Message.Sender.OPERATOR,
         author_id=profile.user_id,
         author_name=profile.pseudonym,
         body=body,
         client_id=key,
-        in_charge=InCharge(
-            operator_id=profile.user_id,
-            service_ids=tuple(s.id for s in profile.services.all()),
-            condition=condition,
-        ),
-        expect_seq=expect_seq,
     )
+
+
+def _service_ids(profile: StaffProfile) -> tuple[int, ...]:
+    return tuple(service.id for service in profile.services.all())
 
 
 @transaction.atomic
