@@ -11,6 +11,7 @@ killed under them.
 
 import asyncio
 import time
+import uuid
 
 import psycopg
 import pytest
@@ -194,3 +195,61 @@ async def test_messages_survive_the_loops_connections_being_killed(
     assert visitor.view().contiguous() == staff.view(conversation).contiguous() == 20
     # New connections replaced the killed ones.
     assert set(loop_backends(database_url)).isdisjoint(killed)
+
+
+async def test_a_closed_conversation_refuses_both_sides_messages(
+    servers, rows, make_team, clients, database_url
+):
+    """The loop's statement holds the same conditions as the thread's: a
+    closed conversation takes no message, from either side."""
+    a, b = servers
+    team = make_team(1)
+    visitor = clients.visitor(a)
+    await visitor.connect()
+    conversation = (await visitor.start(place="33000", service=team.service))[
+        "conversation"
+    ]
+    staff = clients.staff(b, team.operators[0])
+    await staff.connect()
+    assert (await staff.claim(conversation))["type"] == "assigned"
+    await visitor.send_message("avant")
+    await staff.send_message("avant aussi", conversation)
+    await eventually(
+        lambda: not visitor.outbox and not staff.outbox, timeout=10, message="acks"
+    )
+    assert loop_backends(database_url)
+
+    await staff.send(
+        {"type": "close", "conversation": conversation, "outcome": "other"}
+    )
+    await eventually(
+        lambda: rows.conversation(conversation)["status"] == "closed",
+        timeout=10,
+        message="closed",
+    )
+    mark = visitor.mark(), staff.mark()
+    await visitor.send({"type": "message", "id": new_id(), "text": "après"})
+    await staff.send(
+        {
+            "type": "message",
+            "id": new_id(),
+            "conversation": conversation,
+            "text": "après aussi",
+        }
+    )
+
+    refused = await visitor.expect(("error", "ack"), start=mark[0], timeout=10)
+    assert refused["type"] == "error" and refused["code"] == "bad_state", refused
+    refused = await staff.expect(
+        ("error", "ack"),
+        start=mark[1],
+        timeout=10,
+        where=lambda frame: frame.get("type") == "error" or "seq" in frame,
+    )
+    assert refused["type"] == "error", refused
+    assert [message["seq"] for message in rows.messages(conversation)] == [1, 2]
+    assert rows.conversation(conversation)["last_seq"] == 2
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
