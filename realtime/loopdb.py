@@ -11,7 +11,10 @@ with psycopg's asynchronous connections.
 Nothing waits for a connection here: when every connection of the
 process is in use (``LOOP_DB_CONNECTIONS``), or the database could not
 be reached a moment ago, ``fetch_one`` raises ``Unavailable`` at once and
-the caller takes its thread path, as before. A statement that fails
+the caller takes its thread path, as before. Nor does the loop take
+PostgreSQL's last ``RESERVED_SLOTS`` connection slots: a new connection
+that finds fewer left is closed, and the loop does not try again for a
+second. A statement that fails
 for any reason returns None: the caller's usual path decides, and it
 is idempotent on the message's client id, so a statement that committed
 before its connection broke is found there, not stored twice.
@@ -40,6 +43,25 @@ RETRY_CONNECT_SECONDS = 1.0
 APPLICATION_NAME = "ecoute-loop"
 # A connection idle this long is closed (a burst's extra connections).
 MAX_IDLE_SECONDS = 60.0
+# The loop keeps its hands off PostgreSQL's last connection slots: Django's
+# threads, whose writes cannot fall back on anything, must still connect.
+RESERVED_SLOTS = 10
+
+
+# What PostgreSQL has left for other clients once this connection is in:
+# its connection limit, less the slots kept for superusers and every row of
+# pg_stat_activity. A role without pg_read_all_stats cannot tell other
+# roles' sessions from the server's own processes there, so those are
+# counted too: the figure errs on the side of leaving slots free.
+FREE_SLOTS_SQL = (
+    "SELECT current_setting('max_connections')::int"
+    " - current_setting('superuser_reserved_connections')::int"
+    " - count(*) FROM pg_stat_activity"
+)
+
+
+class _TooFewSlots(Exception):
+    pass
 
 
 class Unavailable(Exception):
@@ -55,9 +77,11 @@ class LoopConnections:
         params: Callable[[], dict[str, Any]],
         max_size: int,
         max_idle_seconds: float = MAX_IDLE_SECONDS,
+        reserve: int = RESERVED_SLOTS,
     ) -> None:
         self._params = params
         self.max_size = max_size
+        self.reserve = reserve
         self.max_idle_seconds = max_idle_seconds
         # Idle connections and since when, the most recently used last: a
         # statement takes the last, so after a burst the first ones stay
@@ -96,15 +120,23 @@ class LoopConnections:
         if time.monotonic() - self._failed_at < RETRY_CONNECT_SECONDS:
             raise Unavailable
         self._held += 1
+        conn = None
         try:
-            return await psycopg.AsyncConnection.connect(
+            conn = await psycopg.AsyncConnection.connect(
                 **self._params(), autocommit=True
             )
+            cursor = await conn.execute(FREE_SLOTS_SQL)
+            (free,) = await cursor.fetchone()
+            if free < self.reserve:
+                raise _TooFewSlots
+            return conn
         except BaseException as error:
             self._held -= 1
-            if isinstance(error, psycopg.Error):
+            if conn is not None:
+                _finish(conn)
+            if isinstance(error, psycopg.Error | _TooFewSlots):
                 self._failed_at = time.monotonic()
-                logger.warning("loop connection failed: %s", type(error).__name__)
+                logger.warning("loop connection refused: %s", type(error).__name__)
                 raise Unavailable from None
             raise
 

@@ -253,3 +253,35 @@ async def test_a_closed_conversation_refuses_both_sides_messages(
 
 def new_id() -> str:
     return str(uuid.uuid4())
+
+
+async def test_the_loop_leaves_postgresqls_last_connection_slots_to_others(
+    database_url,
+):
+    """Django's threads must still connect when the loop is busy: a new
+    loop connection that finds fewer than ``reserve`` slots left is closed
+    at once, and the loop does not try again for a while."""
+    conninfo = libpq_conninfo(database_url)
+    with psycopg.connect(conninfo, autocommit=True) as admin:
+        limit = admin.execute("SHOW max_connections").fetchone()[0]
+    greedy = loopdb.LoopConnections(
+        lambda: {"conninfo": conninfo, "application_name": "ecoute-loop-greedy"},
+        max_size=2,
+        reserve=int(limit),
+    )
+    modest = loopdb.LoopConnections(
+        lambda: {"conninfo": conninfo}, max_size=2, reserve=1
+    )
+
+    with pytest.raises(loopdb.Unavailable):
+        await greedy.fetch_one("SELECT 1", [])
+    with pytest.raises(loopdb.Unavailable):
+        await greedy.fetch_one("SELECT 1", [])
+    with psycopg.connect(conninfo, autocommit=True) as admin:
+        left_open = admin.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s",
+            ("ecoute-loop-greedy",),
+        ).fetchone()[0]
+    assert left_open == 0
+    assert await modest.fetch_one("SELECT 1", []) == (1,)
+    modest.close_idle()
