@@ -1,3 +1,4 @@
+import gc
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -6,6 +7,35 @@ from datetime import timedelta
 import pytest
 
 from django.utils import timezone, translation
+
+
+@pytest.fixture(scope="session", autouse=True)
+def connections_of_ended_threads(request):
+    """On PostgreSQL, close the connections database threads left open.
+
+    Each test's event loop runs its database calls in threads that end
+    with it; their Django connections close only once collected, and
+    PostgreSQL refuses to drop the test database while one is open ("is
+    being accessed by other users"), leaving it behind.
+    """
+    from django.conf import settings
+
+    if "sqlite" in settings.DATABASES["default"]["ENGINE"]:
+        yield
+        return
+    request.getfixturevalue("django_db_setup")
+    yield
+    gc.collect()
+    # A connection still referenced somewhere (one in a run of tests/chat
+    # and tests/console) is ended from the server side.
+    from django.db import connection
+
+    with request.getfixturevalue("django_db_blocker").unblock():
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
 
 
 @pytest.fixture(autouse=True)
