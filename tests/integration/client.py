@@ -52,6 +52,21 @@ async def eventually(
         await asyncio.sleep(interval)
 
 
+async def claimed_pair(
+    clients: Any, visitor_server: DaphneServer, staff_server: DaphneServer, team: Any
+) -> tuple[ProtocolClient, ProtocolClient, str]:
+    """A visitor's conversation in ``team``'s service, claimed by its first
+    operator on ``staff_server``: the visitor, the operator and its id."""
+    visitor = clients.visitor(visitor_server, label="visitor")
+    await visitor.connect()
+    await visitor.start(service=team.service)
+    staff = clients.staff(staff_server, team.operators[0])
+    await staff.connect()
+    assigned = await staff.claim(visitor.conversation)
+    assert assigned["type"] == "assigned", assigned
+    return visitor, staff, visitor.conversation
+
+
 @dataclass
 class Received:
     """One frame, with when and on which socket it arrived."""

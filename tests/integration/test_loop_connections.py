@@ -17,7 +17,7 @@ import psycopg
 import pytest
 
 from realtime import loopdb
-from tests.integration.client import eventually
+from tests.integration.client import claimed_pair, eventually
 from tests.integration.processes import libpq_conninfo
 
 pytestmark = pytest.mark.integration
@@ -148,16 +148,7 @@ def kill(database_url: str, pids: list[int]) -> None:
 async def test_messages_survive_the_loops_connections_being_killed(
     servers, rows, make_team, clients, database_url
 ):
-    a, b = servers
-    team = make_team(1)
-    visitor = clients.visitor(a)
-    await visitor.connect()
-    conversation = (await visitor.start(place="33000", service=team.service))[
-        "conversation"
-    ]
-    staff = clients.staff(b, team.operators[0])
-    await staff.connect()
-    assert (await staff.claim(conversation))["type"] == "assigned"
+    visitor, staff, conversation = await claimed_pair(clients, *servers, make_team(1))
 
     async def exchange(first: int) -> None:
         for n in range(first, first + 5):
@@ -202,16 +193,7 @@ async def test_a_closed_conversation_refuses_both_sides_messages(
 ):
     """The loop's statement holds the same conditions as the thread's: a
     closed conversation takes no message, from either side."""
-    a, b = servers
-    team = make_team(1)
-    visitor = clients.visitor(a)
-    await visitor.connect()
-    conversation = (await visitor.start(place="33000", service=team.service))[
-        "conversation"
-    ]
-    staff = clients.staff(b, team.operators[0])
-    await staff.connect()
-    assert (await staff.claim(conversation))["type"] == "assigned"
+    visitor, staff, conversation = await claimed_pair(clients, *servers, make_team(1))
     await visitor.send_message("avant")
     await staff.send_message("avant aussi", conversation)
     await eventually(

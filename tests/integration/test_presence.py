@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from tests.integration.client import ProtocolClient, eventually
+from tests.integration.client import ProtocolClient, claimed_pair, eventually
 from tests.integration.processes import TEST_TIMINGS
 
 HEARTBEAT = float(TEST_TIMINGS["PRESENCE_HEARTBEAT_SECONDS"])
@@ -29,15 +29,10 @@ async def send_acked(sender: ProtocolClient, text: str, conversation: str) -> in
 
 async def claimed_conversation(clients, visitor_server, staff_server, team):
     """A visitor, an operator on another process, and four messages between them."""
-    visitor = clients.visitor(visitor_server, label="visitor")
-    await visitor.connect()
-    await visitor.start(service=team.service)
-    staff = clients.staff(staff_server, team.operators[0])
-    await staff.connect()
-    assigned = await staff.claim(visitor.conversation)
-    assert assigned["type"] == "assigned", assigned
+    visitor, staff, conversation = await claimed_pair(
+        clients, visitor_server, staff_server, team
+    )
     await visitor.expect("joined", name=team.operators[0].pseudonym, timeout=5)
-    conversation = visitor.conversation
     for number in (1, 2):
         # One at a time, so the seqs are known: 1 visitor, 2 operator, ...
         for sender, text in (
