@@ -226,8 +226,9 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
 
         PostgreSQL only (``writes_in_one_statement``). None, with nothing
         stored: the usual path decides, without guessing the seq again.
-        Raises ``Unavailable`` when the loop has no connection free: the
-        thread path then does what this would have.
+        Raises ``Unavailable`` when the loop cannot send it (the database
+        out of its reach a moment ago, say): the thread path then does what
+        this would have.
         """
         stored = await store_expected_in_loop(draft, expect_seq, in_charge)
         if stored is None:

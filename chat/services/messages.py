@@ -379,13 +379,15 @@ async def store_expected_in_loop(
 ) -> tuple[Message, Event] | None:
     """``_store_expected`` sent by the event loop itself (PostgreSQL).
 
-    Returns the stored message and the event that announces it, for the
-    caller to send; None, with nothing stored, when the usual path must
-    decide (its transaction, without guessing again). Raises
-    ``realtime.loopdb.Unavailable`` when the loop cannot send it now (no
-    connection free, or the conversation's data key not yet read by this
-    process): the caller then takes its thread path, guess included. Call
-    only when ``writes_in_one_statement()``.
+    The statement leaves with the others of its process's next batch
+    (``realtime.loopdb``). Returns the stored message and the event that
+    announces it, for the caller to send; None, with nothing stored, when
+    the usual path must decide (its transaction, without guessing again).
+    Raises ``realtime.loopdb.Unavailable`` when the loop cannot send it
+    (the database out of its reach a moment ago, or the conversation's
+    data key not yet read by this process): the caller then takes its
+    thread path, guess included. Call only when
+    ``writes_in_one_statement()``.
     """
     key = cached_data_key(draft.conversation_id)
     if key is None:
@@ -395,7 +397,9 @@ async def store_expected_in_loop(
     if statement is None:
         return None
     sql, params, message = statement
-    row = await loop_connections().fetch_one(sql, params)
+    row = await loop_connections().fetch_one(
+        sql, params, order=str(draft.conversation_id)
+    )
     if row is None:
         return None
     _saved(message, row[0], db)
