@@ -312,11 +312,12 @@ OVERLOAD_RETRY_AFTER_SECONDS = env.int("OVERLOAD_RETRY_AFTER_SECONDS", default=1
 # faster arrival (docs/decisions.md).
 SETUP_CONCURRENCY = env.int("SETUP_CONCURRENCY", default=1)
 # On PostgreSQL, how many connections each process's event loop may hold
-# for the writes of one statement (realtime/loopdb.py); with every one of
-# them in use, a write takes a database thread as before. Opened as needed,
-# closed after a minute idle; count them in max_connections
-# (docs/deployment.md).
-LOOP_DB_CONNECTIONS = env.int("LOOP_DB_CONNECTIONS", default=32)
+# for the writes of one statement (realtime/loopdb.py): each sends one
+# batch of them at a time, and the writes that come meanwhile wait for
+# the next batch. Opened as needed, closed after a minute idle; count them
+# in max_connections (docs/deployment.md). Eight: 4, 8, 16 and 32 carried
+# as many messages at saturation (bench/README.md, "Ninth pass").
+LOOP_DB_CONNECTIONS = env.int("LOOP_DB_CONNECTIONS", default=8)
 # On SQLite (one writer thread), how long the holder of an opening slot
 # waits for the writer to have nothing under way before each write
 # (realtime.frames._writer_call, docs/decisions.md).
