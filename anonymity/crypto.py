@@ -137,6 +137,21 @@ def cached_data_key(conversation_id: UUID) -> bytes | None:
         return _cache.get(conversation_id)
 
 
+def load_data_key(conversation_id: UUID) -> None:
+    """Have this process hold the conversation's data key, reading it if
+    it does not yet (nothing if the key was destroyed).
+
+    For the event loop's writes, which take the key only from the cache
+    (``cached_data_key``): a thread that is reading for the conversation
+    anyway loads it, so that its first message need not take a thread.
+    """
+    if cached_data_key(conversation_id) is None:
+        try:
+            get_data_key(conversation_id)
+        except DecryptionError:
+            pass
+
+
 def _message_aad(conversation_id: UUID, seq: int, sender: str) -> bytes:
     return f"msg/v1|{conversation_id}|{seq}|{sender}".encode()
 

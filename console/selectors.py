@@ -19,7 +19,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from anonymity.crypto import decrypt_note, read_or_unreadable
+from anonymity.crypto import decrypt_note, load_data_key, read_or_unreadable
 from chat.competence import queue_competence_fields, render_competence
 from chat.errors import ChatError
 from chat.hours import format_hours, is_psychologist_available
@@ -716,6 +716,11 @@ def get_assigned_conversation(
     place = get_staff_place(profile, conversation)
     if place is None:
         return None
+    # This staff member's messages are stored by the event loop only with
+    # the conversation's data key already in this process's cache: a
+    # process other than the one that opened the conversation reads it
+    # here, not on a thread at the first message.
+    load_data_key(conversation.id)
     return render_conversation(conversation, viewer=profile, place=place)
 
 

@@ -18,6 +18,7 @@ from django.db import connection, transaction
 from django.db.backends.utils import CursorWrapper
 from django.test.utils import CaptureQueriesContext
 
+from anonymity.crypto import cached_data_key, forget_data_keys
 from chat.selectors import list_message_frames_after
 from chat.services import check_start_for_visitor
 from chat.services.messages import do_send_message
@@ -241,6 +242,21 @@ def test_the_view_read_after_a_claim(claimed):
     assert view["operator"] == profile.pseudonym
     assert view["history"] == view["notes"] == view["participants"] == []
     assert len(read) == ASSIGNED_VIEW, read
+
+
+def test_the_view_read_in_another_process_loads_the_data_key(claimed):
+    """A process that did not open the conversation reads its data key
+    with the view, once: its event loop can then store the staff's first
+    message itself, without a thread."""
+    conversation, profile, _session_key = claimed
+    forget_data_keys()
+    with Statements() as read:
+        get_assigned_conversation(profile, conversation.id)
+    assert cached_data_key(conversation.id) is not None
+    assert len(read) == ASSIGNED_VIEW + 1, read
+    with Statements() as again:
+        get_assigned_conversation(profile, conversation.id)
+    assert len(again) == ASSIGNED_VIEW, again
 
 
 def test_a_queue_snapshot_is_one_read_for_every_service(national):
