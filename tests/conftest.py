@@ -3,6 +3,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -202,3 +203,21 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     for report in skipped:
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else ""
         terminalreporter.write_line(f"  SKIPPED {report.nodeid}: {reason}", red=True)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Remove what SQLite's test database leaves behind it.
+
+    Django deletes the database file, but a database thread's connection
+    still open then keeps its ``-wal`` and ``-shm`` files: each run left
+    two more in ``var/``.
+    """
+    from django.conf import settings
+
+    database = settings.DATABASES["default"]
+    name = database.get("TEST", {}).get("NAME")
+    if database["ENGINE"] != "django.db.backends.sqlite3" or not name:
+        return
+    if not Path(name).exists():
+        for suffix in ("-wal", "-shm"):
+            Path(name + suffix).unlink(missing_ok=True)
