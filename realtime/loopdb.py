@@ -113,7 +113,6 @@ class LoopConnections:
         # sender takes the last, so after a burst the first ones stay idle
         # and are closed once they have been for ``max_idle_seconds``.
         self._idle: list[tuple[psycopg.AsyncConnection, float]] = []
-        self._held = 0  # connected or connecting, idle or in use
         self._failed_at = float("-inf")
         self._loop: asyncio.AbstractEventLoop | None = None
         self._queue: list[_Pending] = []
@@ -235,7 +234,6 @@ class LoopConnections:
             return self._idle.pop()[0]
         if self._connect_failed_lately():
             raise Unavailable
-        self._held += 1
         conn = None
         try:
             conn = await psycopg.AsyncConnection.connect(
@@ -247,7 +245,6 @@ class LoopConnections:
                 raise _TooFewSlots
             return conn
         except BaseException as error:
-            self._held -= 1
             if conn is not None:
                 _finish(conn)
             if isinstance(error, psycopg.Error | _TooFewSlots):
@@ -266,14 +263,12 @@ class LoopConnections:
         if sound and idle and not conn.closed and not conn.broken:
             self._idle.append((conn, time.monotonic()))
             return
-        self._held -= 1
         _finish(conn)
 
     def _close_one_stale(self) -> None:
         conn, since = self._idle[0]
         if time.monotonic() - since > self.max_idle_seconds:
             del self._idle[0]
-            self._held -= 1
             _finish(conn)
 
     def close_idle(self) -> int:
@@ -281,7 +276,6 @@ class LoopConnections:
         closed = len(self._idle)
         for conn, _since in self._idle:
             _finish(conn)
-        self._held -= closed
         self._idle.clear()
         return closed
 
