@@ -145,11 +145,10 @@ def load_data_key(conversation_id: UUID) -> None:
     (``cached_data_key``): a thread that is reading for the conversation
     anyway loads it, so that its first message need not take a thread.
     """
-    if cached_data_key(conversation_id) is None:
-        try:
-            get_data_key(conversation_id)
-        except DecryptionError:
-            pass
+    try:
+        get_data_key(conversation_id)
+    except DecryptionError:
+        pass
 
 
 def _message_aad(conversation_id: UUID, seq: int, sender: str) -> bytes:
