@@ -216,3 +216,19 @@ def test_console_strings_are_translated(db):
     assert strings["directory"] == "Directory"
     assert strings["wrap_up_quick_exit"].startswith("The person left the page")
     assert strings["supervisor_speaks"].startswith("Careful")
+
+
+def test_every_staff_role_has_a_label_on_the_console(db):
+    """The board lists each staff member's roles through these labels: a
+    role without one showed its code ("custodian") to a French reader."""
+    from console.models import StaffProfile
+    from console.strings import get_console_strings
+
+    strings = get_console_strings()
+    assert strings["custodian"] == "Dépositaire de clé"
+    assert strings["load"] == "Charge"
+    with translation.override("en"):
+        english = get_console_strings()
+    for role in StaffProfile.Role.values:
+        assert strings[role] != role and english[role] != role, role
+    assert english["custodian"] == "Key custodian"
