@@ -345,8 +345,9 @@ class StaffConsoleConsumer(ProtocolConsumer):
             and self.profile.has_role(StaffProfile.Role.OPERATOR)
         ):
             # The common case in one statement (issue 14), sent from the
-            # loop, else from a thread when the loop has no connection
-            # free; anything it does not cover goes through ``write``.
+            # loop, else from a thread when the loop cannot send it (the
+            # database out of its reach a moment ago, the data key not
+            # cached); anything it does not cover goes through ``write``.
             expect_seq = self.next_seq(conversation_id)
             drafted = in_charge_draft(
                 self.profile,

@@ -79,8 +79,8 @@ class _TooFewSlots(Exception):
 
 
 class Unavailable(Exception):
-    """The loop cannot send the statement now (no connection is free, say):
-    the caller takes its thread path."""
+    """The loop cannot send the statement now (the database was out of its
+    reach a moment ago, say): the caller takes its thread path."""
 
 
 @dataclass
