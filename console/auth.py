@@ -200,19 +200,38 @@ def lock_console_access(
             read_access_version(profile.user_id) == grant.version
         ):
             return held
-    profile = None
-    if session_key:
-        store = import_string(f"{settings.SESSION_ENGINE}.SessionStore")(session_key)
-        user_id = store.load().get(SESSION_KEY)
-        if user_id is not None:
-            version = read_access_version(int(user_id))
-            # The session again, now under the stamp's lock: a logout that
-            # committed between the first read and the lock bumped the
-            # stamp, and the session read before it would still look valid.
-            profile = get_console_access(session_key)[1]
-    if profile is None:
+    _code, profile, grant = get_console_grant(session_key)
+    if profile is None or grant is None:
         raise ChatError("revoked", _("Votre accès a changé : reconnectez-vous."))
-    return profile, Grant(version=version, expires_at=session_expiry(session_key))
+    return profile, grant
+
+
+def get_console_grant(
+    session_key: str | None,
+) -> tuple[int, StaffProfile | None, Grant | None]:
+    """``get_console_access``, with the grant its socket may hold after it.
+
+    The stamp is read (share-locked) before the session is read again, so a
+    change that revokes access and commits after that read has bumped it:
+    the socket's next write then checks everything again. A logout that
+    committed between the first read of the session and the stamp's is
+    seen by the second read. A console's hello takes its grant here, so
+    its first write is one read too.
+    """
+    if not session_key:
+        return CLOSE_NOT_LOGGED_IN, None, None
+    store = import_string(f"{settings.SESSION_ENGINE}.SessionStore")(session_key)
+    user_id = store.load().get(SESSION_KEY)
+    if user_id is None:
+        return CLOSE_NOT_LOGGED_IN, None, None
+    version = read_access_version(int(user_id))
+    code, profile = get_console_access(session_key)
+    if profile is None:
+        return code, None, None
+    if profile.user_id != int(user_id):
+        # Another user's session under the same key: check in full next time.
+        return code, profile, None
+    return code, profile, Grant(version=version, expires_at=session_expiry(session_key))
 
 
 class AccountSignature(NamedTuple):

@@ -24,8 +24,9 @@ from chat.services import (
 from chat.socket import ProtocolConsumer
 from console import queue_feed
 from console.auth import (
+    Grant,
     account_signature,
-    get_console_access,
+    get_console_grant,
     lock_console_access,
 )
 from console.models import StaffProfile
@@ -77,9 +78,9 @@ BOARD_REFRESH_SECONDS = 5.0
 
 def get_access_and_signature(
     session_key: str | None,
-) -> tuple[int, Any, tuple | None]:
-    code, profile = get_console_access(session_key)
-    return code, profile, account_signature(profile) if profile else None
+) -> tuple[int, Any, tuple | None, Grant | None]:
+    code, profile, grant = get_console_grant(session_key)
+    return code, profile, account_signature(profile) if profile else None, grant
 
 
 class StaffConsoleConsumer(ProtocolConsumer):
@@ -135,7 +136,7 @@ class StaffConsoleConsumer(ProtocolConsumer):
         # shift change opens dozens at once: it takes its turn in the
         # process's opening slot (realtime.frames.setup_slot).
         async with setup_slot():
-            code, profile, signature = await db_read(get_access_and_signature)(
+            code, profile, signature, grant = await db_read(get_access_and_signature)(
                 self.session_key
             )
             if profile is None:
@@ -143,6 +144,8 @@ class StaffConsoleConsumer(ProtocolConsumer):
                 return
             self.profile = profile
             self.signature = signature
+            # The first write relies on this check too (``write``).
+            self.grant = grant
             self.service_ids = [service.id for service in profile.services.all()]
             for group in self.groups_to_join():
                 await self.channel_layer.group_add(group, self.channel_name)
@@ -233,7 +236,7 @@ class StaffConsoleConsumer(ProtocolConsumer):
         """
         if self.profile is None:
             return False
-        code, profile, signature = await db_read(get_access_and_signature)(
+        code, profile, signature, grant = await db_read(get_access_and_signature)(
             self.session_key
         )
         if profile is None or signature != self.signature:
@@ -241,6 +244,7 @@ class StaffConsoleConsumer(ProtocolConsumer):
             await self.close(code=code if profile is None else CLOSE_ACCOUNT_CHANGED)
             return False
         self.profile = profile
+        self.grant = grant
         return True
 
     async def write(
@@ -303,6 +307,7 @@ class StaffConsoleConsumer(ProtocolConsumer):
             conversation, data = await self.write(
                 check_claim_conversation,
                 target,
+                savepoint=False,
                 read_after=lambda profile, claimed: get_assigned_conversation(
                     profile, claimed.id
                 ),

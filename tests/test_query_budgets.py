@@ -19,11 +19,12 @@ from django.db.backends.utils import CursorWrapper
 from django.test.utils import CaptureQueriesContext
 
 from anonymity.crypto import cached_data_key, forget_data_keys
+from chat.errors import ChatError
 from chat.selectors import list_message_frames_after
 from chat.services import check_start_for_visitor
 from chat.services.messages import do_send_message
 from console import queue_feed
-from console.auth import account_signature, lock_console_access
+from console.auth import account_signature, get_console_grant, lock_console_access
 from console.models import StaffProfile
 from console.selectors import get_assigned_conversation, list_queue_snapshots
 from console.services import (
@@ -206,6 +207,37 @@ def test_a_staff_message_as_the_console_writes_it(claimed):
     assert created and message.seq == 1
     assert len(held) == STAFF_ACCESS_HELD, held
     assert len(write) == STAFF_MESSAGE, write
+
+
+def test_a_console_hello_gives_its_first_write_the_held_check(claimed):
+    """The hello's check of the account hands the socket its grant, so the
+    console's first write reads the stamp only."""
+    _conversation, profile, session_key = claimed
+    code, checked, grant = get_console_grant(session_key)
+    assert (code, checked.pk) == (0, profile.pk)
+    with transaction.atomic():
+        with Statements() as first_write:
+            again = lock_console_access(session_key, (checked, grant))
+    assert again == (checked, grant)
+    assert len(first_write) == STAFF_ACCESS_HELD, first_write
+
+
+def test_the_console_claims_without_a_savepoint(national):
+    """Inside the console's write, a refusal ends the transaction anyway:
+    no savepoint around the claim. Alone, a refused claim keeps the
+    caller's transaction usable."""
+    conversation, _token = make_conversation(national)
+    profile = StaffProfile.objects.get(user=make_staff(services=(national,)))
+    with transaction.atomic():
+        with CaptureQueriesContext(connection) as claim:
+            check_claim_conversation(profile, str(conversation.id), savepoint=False)
+    assert not [
+        query for query in claim.captured_queries if "SAVEPOINT" in query["sql"]
+    ]
+    with transaction.atomic():
+        with pytest.raises(ChatError, match="déjà prise en charge"):
+            check_claim_conversation(profile, str(conversation.id))
+        assert StaffProfile.objects.filter(pk=profile.pk).exists()
 
 
 def test_a_claim(national):
