@@ -11,7 +11,7 @@ from datetime import timedelta
 from uuid import UUID
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
@@ -19,6 +19,33 @@ from chat import events
 from chat.models import Connection, Conversation, Message
 from chat.services.conversations import do_release_conversation
 from chat.services.queue import do_notify_queue_changed
+
+
+def _upsert_connection_sql() -> str:
+    meta = Connection._meta
+    columns = [
+        meta.get_field(name).column
+        for name in (
+            "channel_name",
+            "server_id",
+            "conversation",
+            "user",
+            "connected_at",
+            "heartbeat_at",
+        )
+    ]
+    kept = ", ".join(f"{column} = excluded.{column}" for column in columns[1:4])
+    return (
+        f"INSERT INTO {meta.db_table} ({', '.join(columns)})"  # noqa: S608 - names only.
+        f" VALUES ({', '.join(['%s'] * len(columns))})"
+        f" ON CONFLICT ({columns[0]}) DO UPDATE SET {kept},"
+        f" {columns[5]} = excluded.{columns[5]}"
+    )
+
+
+# The presence row's upsert, from the model's names: the first column is
+# the unique channel name; a refresh keeps the row's ``connected_at``.
+UPSERT_CONNECTION_SQL = _upsert_connection_sql()
 
 
 def do_register_connection(
@@ -31,22 +58,27 @@ def do_register_connection(
     """Record the socket's presence row, or refresh it; one statement.
 
     An upsert on the channel name (INSERT ... ON CONFLICT DO UPDATE, on
-    SQLite and PostgreSQL alike) rather than a read, then a write.
+    SQLite and PostgreSQL alike) rather than a read, then a write. Written
+    out: ``bulk_create`` wraps even one row in a transaction of its own,
+    two more round trips on PostgreSQL for every socket that attaches
+    (docs/decisions.md, "Hot reads of a fixed shape").
     """
-    Connection.objects.bulk_create(
-        [
-            Connection(
-                channel_name=channel_name,
-                server_id=server_id,
-                conversation_id=conversation_id,
-                user_id=user_id,
-                heartbeat_at=timezone.now(),
-            )
-        ],
-        update_conflicts=True,
-        unique_fields=["channel_name"],
-        update_fields=["server_id", "conversation_id", "user_id", "heartbeat_at"],
-    )
+    now = timezone.now()
+    values = {
+        "channel_name": channel_name,
+        "server_id": server_id,
+        "conversation": conversation_id,
+        "user": user_id,
+        "connected_at": now,
+        "heartbeat_at": now,
+    }
+    fields = [Connection._meta.get_field(name) for name in values]
+    params = [
+        field.get_db_prep_value(value, connection)
+        for field, value in zip(fields, values.values(), strict=True)
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(UPSERT_CONNECTION_SQL, params)
 
 
 def do_drop_connection(channel_name: str) -> None:

@@ -22,3 +22,16 @@ def test_registering_a_channel_again_refreshes_its_one_row():
     assert row.server_id == "s2"
     assert row.conversation_id == conversation.id
     assert row.heartbeat_at >= first.heartbeat_at
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_upsert_is_one_statement_with_no_transaction_around_it():
+    """Every socket that attaches writes its row: ``bulk_create`` wrapped
+    the one statement in BEGIN and COMMIT, two more round trips."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as upsert:
+        do_register_connection("chan-1", server_id="s1", user_id=None)
+    assert [query["sql"].split()[0] for query in upsert.captured_queries] == ["INSERT"]
+    assert Connection.objects.get(channel_name="chan-1").server_id == "s1"
