@@ -16,7 +16,12 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from chat.errors import ChatError
-from console.auth import access_version_sql, account_signature, lock_console_access
+from console.auth import (
+    access_version_sql,
+    account_signature,
+    get_console_grant,
+    lock_console_access,
+)
 from console.models import AccessStamp, StaffProfile
 from console.services import do_create_login_session
 from console.services.staff import do_end_all_sessions
@@ -162,3 +167,34 @@ def test_grant_carries_the_session_expiry(held):
 def test_stamp_sql_names_the_model_table():
     assert f'"{AccessStamp._meta.db_table}"' in access_version_sql("postgresql")
     assert access_version_sql("sqlite").endswith("%s")
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        deactivate,
+        change_password,
+        remove_device,
+        unconfirm_device,
+        end_all_sessions,
+    ],
+)
+def test_the_hellos_grant_is_refused_after_every_revoking_change(service, change):
+    """A console's hello hands its socket a grant (``get_console_grant``):
+    a change after it refuses the first write as the full check would."""
+    user = make_staff(services=(service,))
+    key = do_create_login_session(user)
+    code, profile, grant = get_console_grant(key)
+    assert (code, profile.user_id) == (0, user.pk) and grant is not None
+    change(user, service)
+    with pytest.raises(ChatError) as refused:
+        lock_console_access(key, (profile, grant))
+    assert refused.value.code == "revoked"
+
+
+def test_no_grant_without_a_valid_session(held):
+    user, key, _grant = held
+    assert get_console_grant(None) == (4401, None, None)
+    assert get_console_grant("no-such-session") == (4401, None, None)
+    Session.objects.filter(session_key=key).delete()
+    assert get_console_grant(key) == (4401, None, None)
