@@ -229,7 +229,8 @@ def get_console_grant(
     if profile is None:
         return code, None, None
     if profile.user_id != int(user_id):
-        # Another user's session under the same key: check in full next time.
+        # The key's session changed user between the two reads: no grant,
+        # so a write refuses and the console logs in again.
         return code, profile, None
     return code, profile, Grant(version=version, expires_at=session_expiry(session_key))
 

@@ -95,16 +95,17 @@ def drop_roles(user, service):
     profile.save()
 
 
-@pytest.mark.parametrize(
-    "change",
-    [
-        deactivate,
-        change_password,
-        remove_device,
-        unconfirm_device,
-        end_all_sessions,
-    ],
-)
+# Every change that must revoke console access, for both kinds of grant.
+REVOKING_CHANGES = [
+    deactivate,
+    change_password,
+    remove_device,
+    unconfirm_device,
+    end_all_sessions,
+]
+
+
+@pytest.mark.parametrize("change", REVOKING_CHANGES)
 def test_every_revoking_change_refuses_the_next_write(held, service, change):
     user, key, grant = held
     change(user, service)
@@ -169,16 +170,7 @@ def test_stamp_sql_names_the_model_table():
     assert access_version_sql("sqlite").endswith("%s")
 
 
-@pytest.mark.parametrize(
-    "change",
-    [
-        deactivate,
-        change_password,
-        remove_device,
-        unconfirm_device,
-        end_all_sessions,
-    ],
-)
+@pytest.mark.parametrize("change", REVOKING_CHANGES)
 def test_the_hellos_grant_is_refused_after_every_revoking_change(service, change):
     """A console's hello hands its socket a grant (``get_console_grant``):
     a change after it refuses the first write as the full check would."""
