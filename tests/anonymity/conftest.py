@@ -31,34 +31,42 @@ def private_key_for(folder: Path, key_id: str):
     return load_private_key(folder / f"sealing-{key_id}.key.pem", PASSPHRASE.encode())
 
 
-def dump_sqlite(path: str) -> str:
-    """Return every table and column of a SQLite file as text, hex for blobs."""
-    import sqlite3
+def dump_database() -> str:
+    """Return every row of every table as text, hex and Latin-1 for bytes.
 
-    connection = sqlite3.connect(path)
+    Through Django's connection, so on SQLite and PostgreSQL alike: a
+    search of it for an address finds one stored anywhere. (It read the
+    SQLite file by its path before, and on PostgreSQL opened an empty
+    SQLite file of the database's name instead: nothing could be found.)
+    """
+    from django.db import connection
+
     lines = []
-    for (table,) in connection.execute(
-        "select name from sqlite_master where type='table'"
-    ):
-        for row in connection.execute(f'select * from "{table}"'):  # noqa: S608
-            lines.append(
-                table
-                + " "
-                + " ".join(
-                    value.hex() if isinstance(value, bytes) else str(value)
+    with connection.cursor() as cursor:
+        for table in connection.introspection.table_names(cursor):
+            cursor.execute(f"SELECT * FROM {connection.ops.quote_name(table)}")  # noqa: S608
+            for row in cursor.fetchall():
+                values = [
+                    bytes(value) if isinstance(value, memoryview) else value
                     for value in row
+                ]
+                lines.append(
+                    table
+                    + " "
+                    + " ".join(
+                        value.hex() if isinstance(value, bytes) else str(value)
+                        for value in values
+                    )
                 )
-            )
-            lines.append(
-                table
-                + " "
-                + " ".join(
-                    value.decode("latin-1") if isinstance(value, bytes) else ""
-                    for value in row
+                lines.append(
+                    table
+                    + " "
+                    + " ".join(
+                        value.decode("latin-1") if isinstance(value, bytes) else ""
+                        for value in values
+                    )
                 )
-            )
-    connection.close()
     return "\n".join(lines)
 
 
-__all__ = ["dump_sqlite", "private_key_for", "subprocess", "sys"]
+__all__ = ["dump_database", "private_key_for", "subprocess", "sys"]
