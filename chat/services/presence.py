@@ -20,31 +20,35 @@ from chat.models import Connection, Conversation, Message
 from chat.services.conversations import do_release_conversation
 from chat.services.queue import do_notify_queue_changed
 
+# The presence row's columns, in the upsert's order: the unique channel
+# name first; a refresh keeps the row's ``connected_at``.
+_UPSERT_FIELDS = [
+    Connection._meta.get_field(name)
+    for name in (
+        "channel_name",
+        "server_id",
+        "conversation",
+        "user",
+        "connected_at",
+        "heartbeat_at",
+    )
+]
+
 
 def _upsert_connection_sql() -> str:
-    meta = Connection._meta
-    columns = [
-        meta.get_field(name).column
-        for name in (
-            "channel_name",
-            "server_id",
-            "conversation",
-            "user",
-            "connected_at",
-            "heartbeat_at",
-        )
-    ]
-    kept = ", ".join(f"{column} = excluded.{column}" for column in columns[1:4])
+    columns = [field.column for field in _UPSERT_FIELDS]
+    kept = ", ".join(
+        f"{column} = excluded.{column}"
+        for column in columns
+        if column not in (columns[0], "connected_at")
+    )
     return (
-        f"INSERT INTO {meta.db_table} ({', '.join(columns)})"  # noqa: S608 - names only.
+        f"INSERT INTO {Connection._meta.db_table} ({', '.join(columns)})"  # noqa: S608 - names only.
         f" VALUES ({', '.join(['%s'] * len(columns))})"
-        f" ON CONFLICT ({columns[0]}) DO UPDATE SET {kept},"
-        f" {columns[5]} = excluded.{columns[5]}"
+        f" ON CONFLICT ({columns[0]}) DO UPDATE SET {kept}"
     )
 
 
-# The presence row's upsert, from the model's names: the first column is
-# the unique channel name; a refresh keeps the row's ``connected_at``.
 UPSERT_CONNECTION_SQL = _upsert_connection_sql()
 
 
@@ -64,18 +68,10 @@ def do_register_connection(
     (docs/decisions.md, "Hot reads of a fixed shape").
     """
     now = timezone.now()
-    values = {
-        "channel_name": channel_name,
-        "server_id": server_id,
-        "conversation": conversation_id,
-        "user": user_id,
-        "connected_at": now,
-        "heartbeat_at": now,
-    }
-    fields = [Connection._meta.get_field(name) for name in values]
+    values = (channel_name, server_id, conversation_id, user_id, now, now)
     params = [
         field.get_db_prep_value(value, connection)
-        for field, value in zip(fields, values.values(), strict=True)
+        for field, value in zip(_UPSERT_FIELDS, values, strict=True)
     ]
     with connection.cursor() as cursor:
         cursor.execute(UPSERT_CONNECTION_SQL, params)

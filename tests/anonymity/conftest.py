@@ -50,22 +50,15 @@ def dump_database() -> str:
                     bytes(value) if isinstance(value, memoryview) else value
                     for value in row
                 ]
-                lines.append(
-                    table
-                    + " "
-                    + " ".join(
-                        value.hex() if isinstance(value, bytes) else str(value)
-                        for value in values
-                    )
+                as_hex = " ".join(
+                    value.hex() if isinstance(value, bytes) else str(value)
+                    for value in values
                 )
-                lines.append(
-                    table
-                    + " "
-                    + " ".join(
-                        value.decode("latin-1") if isinstance(value, bytes) else ""
-                        for value in values
-                    )
+                as_text = " ".join(
+                    value.decode("latin-1") if isinstance(value, bytes) else ""
+                    for value in values
                 )
+                lines += [f"{table} {as_hex}", f"{table} {as_text}"]
     return "\n".join(lines)
 
 
