@@ -32,6 +32,7 @@ from chat.models import (
     Conversation,
     Service,
 )
+from realtime.prepared import Prepared
 
 Force = CommuneCompetence.Force
 Source = CommuneCompetence.Source
@@ -96,9 +97,10 @@ def get_competence(commune: Commune) -> Competence:
     codes = [commune.code_insee]
     if commune.parent_code and commune.parent_code != commune.code_insee:
         codes.append(commune.parent_code)
+    # Its own code twice when it has no parent: one shape, built once per
+    # connection (realtime.prepared).
     rows = {
-        row.code_insee: row
-        for row in CommuneCompetence.objects.filter(code_insee__in=codes)
+        row.code_insee: row for row in _COMPETENCE.all(own=codes[0], parent=codes[-1])
     }
     for code in codes:
         row = rows.get(code)
@@ -110,6 +112,13 @@ def get_competence(commune: Commune) -> Competence:
         ),
         source=Source.ESTIMATE,
     )
+
+
+_COMPETENCE = Prepared(
+    lambda own, parent: CommuneCompetence.objects.filter(code_insee__in=[own, parent]),
+    own=CommuneCompetence._meta.get_field("code_insee"),
+    parent=CommuneCompetence._meta.get_field("code_insee"),
+)
 
 
 def competence_of(row: CommuneCompetence) -> Competence:

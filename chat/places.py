@@ -29,6 +29,7 @@ from django.db.models import F, Q
 from django.db.models.expressions import OrderBy
 
 from chat.models import Commune, PostalCode
+from realtime.prepared import Prepared
 
 MAX_INPUT_LENGTH = 120
 MIN_SEARCH_LENGTH = 2
@@ -246,10 +247,17 @@ def _drop_divided_parents(communes: Iterable[Commune]) -> list[Commune]:
 
 def _communes_by_postal_code(code: str) -> list[Commune]:
     """Return the current communes a postal code covers."""
-    communes = Commune.objects.filter(
+    return _drop_divided_parents(_BY_POSTAL_CODE.all(code=code))
+
+
+# Every start by postal code reads it: built once per connection
+# (realtime.prepared).
+_BY_POSTAL_CODE = Prepared(
+    lambda code: Commune.objects.filter(
         postal_codes__code=code, kind__in=CURRENT_KINDS
-    ).distinct()
-    return _drop_divided_parents(communes)
+    ).distinct(),
+    code=PostalCode._meta.get_field("code"),
+)
 
 
 def _communes_by_insee_code(code: str) -> list[Commune]:

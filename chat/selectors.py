@@ -10,10 +10,13 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
+from django.db.models import QuerySet
+
 from anonymity.crypto import decrypt_message_body, read_or_unreadable
 from chat import refusals
 from chat.competence import route_to_force
 from chat.models import Commune, Conversation, Message, Service
+from realtime.prepared import Prepared
 
 HISTORY_LIMIT = 500
 
@@ -132,12 +135,27 @@ def _pick_service(
 
 def get_service_by_slug_or_group(slug: str) -> Service | None:
     """Return the active visitor-facing service ``slug``, or a group's first."""
-    services = Service.objects.filter(active=True, accepts_visitors=True)
-    service = services.filter(slug=slug).first()
+    service = _BY_SLUG.first(slug=slug)
     if service is None and slug:
-        group = services.filter(routing_group=slug).order_by("-priority", "id")
-        service = group.first()
+        service = _GROUP_FIRST.first(slug=slug)
     return service
+
+
+def _visitor_facing() -> QuerySet[Service]:
+    return Service.objects.filter(active=True, accepts_visitors=True)
+
+
+# Every start reads them: built once per connection (realtime.prepared).
+_BY_SLUG = Prepared(
+    lambda slug: _visitor_facing().filter(slug=slug).order_by("pk")[:1],
+    slug=Service._meta.get_field("slug"),
+)
+_GROUP_FIRST = Prepared(
+    lambda slug: (
+        _visitor_facing().filter(routing_group=slug).order_by("-priority", "id")[:1]
+    ),
+    slug=Service._meta.get_field("routing_group"),
+)
 
 
 def list_services_for_commune(commune: Commune | None, *, role: str) -> list[Service]:

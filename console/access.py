@@ -18,14 +18,19 @@ anonymity, realtime) may import this module (docs/architecture.md
 "Layers").
 """
 
+import functools
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from django.contrib.auth.models import User
+from django.db.models import DateTimeField, Field, QuerySet
 
 from chat import refusals
 from chat.models import Conversation, Message
 from console.models import Participant, StaffProfile
+from realtime.prepared import Prepared
 
 
 def get_staff_profile(user: User) -> StaffProfile | None:
@@ -52,7 +57,8 @@ def access_conversation_for_staff(
     *,
     only: tuple[str, ...] = (),
     related: tuple[str, ...] = DEFAULT_RELATED,
-    annotations: dict[str, Any] | None = None,
+    annotate: Callable[[datetime], dict[str, Any]] | None = None,
+    since: datetime | None = None,
 ) -> Conversation:
     """Return a conversation of one of the staff member's services.
 
@@ -62,21 +68,17 @@ def access_conversation_for_staff(
     one is checked by the ``access_conversation_as_*`` functions below or
     by the service function. Missing and forbidden raise the same
     ``not_found``.
+
+    ``only``: the hot paths (a staff message) load just the fields they
+    read; ``related``: the rows read with it; ``annotate(since)``: what
+    else the same statement reads (the staff view's flags). Each shape is
+    built once per connection (``realtime.prepared``): building it cost
+    more than the rest of a claim's view.
     """
     key = parse_conversation_id(conversation_id)
-    # ``only``: the hot paths (a staff message) load just the fields they
-    # read; building the full query with its two joins cost more than the
-    # rest of storing a message. ``related``: the rows read with it;
-    # ``annotations``: what else the same statement reads.
-    loaded = (
-        Conversation.objects.only(*only)
-        if only
-        else Conversation.objects.select_related(*related)
-    )
-    if annotations:
-        loaded = loaded.annotate(**annotations)
-    conversation = (
-        loaded.filter(id=key).filter(service__in=profile.services.all()).first()
+    values = {"key": key, "since": since} if annotate else {"key": key}
+    conversation = _in_services(only, related, annotate).first(
+        profile=profile.pk, **values
     )
     if (
         conversation is None
@@ -84,10 +86,53 @@ def access_conversation_for_staff(
             conversation_id=key, user_id=profile.user_id, left_at__isnull=True
         ).exists()
     ):
-        conversation = loaded.filter(id=key).first()
+        conversation = _by_id(only, related, annotate).first(**values)
     if conversation is None:
         raise refusals.conversation_not_found()
     return conversation
+
+
+def _conversations(
+    only: tuple[str, ...],
+    related: tuple[str, ...],
+    annotate: Callable[[datetime], dict[str, Any]] | None,
+    key: UUID,
+    since: datetime | None = None,
+) -> QuerySet[Conversation]:
+    loaded = (
+        Conversation.objects.only(*only)
+        if only
+        else Conversation.objects.select_related(*related)
+    )
+    if annotate is not None:
+        loaded = loaded.annotate(**annotate(since))
+    return loaded.filter(id=key)
+
+
+def _values(annotate: Any) -> dict[str, Field]:
+    values = {"key": Conversation._meta.pk}
+    if annotate is not None:
+        values["since"] = DateTimeField()
+    return values
+
+
+@functools.cache
+def _in_services(only: tuple, related: tuple, annotate: Any) -> Prepared:
+    def build(profile: int, **values: Any) -> QuerySet[Conversation]:
+        services = StaffProfile.services.through.objects.filter(staffprofile=profile)
+        return _conversations(only, related, annotate, **values).filter(
+            service__in=services.values("service_id")
+        )[:1]
+
+    return Prepared(build, profile=StaffProfile._meta.pk, **_values(annotate))
+
+
+@functools.cache
+def _by_id(only: tuple, related: tuple, annotate: Any) -> Prepared:
+    def build(**values: Any) -> QuerySet[Conversation]:
+        return _conversations(only, related, annotate, **values)[:1]
+
+    return Prepared(build, **_values(annotate))
 
 
 def get_participant(profile: StaffProfile, conversation_id: UUID) -> Participant | None:

@@ -5,7 +5,6 @@ Everything a console socket shows is built here. Staff-only content
 who is in the conversation, or, for an invitation, one it is offered to.
 """
 
-import functools
 from datetime import datetime, time, timedelta
 from typing import Any
 from uuid import UUID
@@ -13,8 +12,7 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import BooleanField, Count, DateTimeField, Exists, OuterRef, Q
-from django.db.models.expressions import RawSQL
+from django.db.models import Count, Exists, OuterRef, Q
 from django.utils import timezone, translation
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -626,27 +624,14 @@ def get_hello(profile: StaffProfile) -> dict[str, Any]:
 ASSIGNED_RELATED = ("service", "operator__staff")
 
 
-def assigned_flags() -> dict[str, RawSQL]:
+def assigned_flags(fresh: datetime) -> dict[str, Exists]:
     """What the staff view may have to read, asked with the conversation.
 
     Each flag false spares ``render_conversation`` a read: a conversation
     just claimed has no participant, note, whisper, invitation, consent or
-    follow-up yet, and no history (``last_seq``). Each is an EXISTS
-    subquery compiled once per process (``_compiled_flags``): compiling
-    them for every claim cost more than the rest of its view.
+    follow-up yet, and no history (``last_seq``). ``fresh``: the time a
+    visitor's socket must have been seen since to be here.
     """
-    fresh = timezone.now() - timedelta(seconds=settings.PRESENCE_STALE_SECONDS)
-    flags = {}
-    for name, (sql, params, fresh_at) in _compiled_flags(connection.vendor).items():
-        if fresh_at is not None:
-            params = list(params)
-            params[fresh_at] = _FRESH_FIELD.get_db_prep_value(fresh, connection)
-        # Compiled by Django from the subqueries above: no input in the SQL.
-        flags[name] = RawSQL(sql, params, output_field=BooleanField())  # noqa: S611
-    return flags
-
-
-def _flag_subqueries(fresh: datetime) -> dict[str, Exists]:
     of_it = {"conversation_id": OuterRef("id")}
     return {
         "visitor_here": Exists(
@@ -666,31 +651,6 @@ def _flag_subqueries(fresh: datetime) -> dict[str, Exists]:
     }
 
 
-# Stands for the time a visitor's socket must have been seen since, while
-# the flags are compiled; the real one replaces it at each read.
-_FRESH_MARK = datetime(2000, 1, 1, tzinfo=ZoneInfo("UTC"))
-_FRESH_FIELD = DateTimeField()
-
-
-@functools.cache
-def _compiled_flags(vendor: str) -> dict[str, tuple[str, tuple, int | None]]:
-    """Each flag's SQL and parameters, and where the fresh time goes.
-
-    The subqueries refer to the outer conversation by its table's name,
-    which a query of ``Conversation`` keeps as its alias. ``vendor`` keys
-    the cache: the SQL is the same on every connection of a backend.
-    """
-    query = Conversation.objects.all().query
-    compiler = query.get_compiler(connection=connection)
-    mark = _FRESH_FIELD.get_db_prep_value(_FRESH_MARK, connection)
-    compiled = {}
-    for name, subquery in _flag_subqueries(_FRESH_MARK).items():
-        sql, params = compiler.compile(subquery.resolve_expression(query))
-        fresh_at = next((i for i, value in enumerate(params) if value == mark), None)
-        compiled[name] = (sql, tuple(params), fresh_at)
-    return compiled
-
-
 def _may_have(conversation: Conversation, flag: str) -> bool:
     """False only when the conversation was read with ``flag`` false."""
     return getattr(conversation, flag, True)
@@ -702,14 +662,16 @@ def get_assigned_conversation(
     """Return the staff view of a conversation this staff member is in.
 
     The operator's pseudonym and what the view may have to read come in
-    the statement that checks access (``assigned_flags``).
+    the statement that checks access (``assigned_flags``), built once per
+    connection.
     """
     try:
         conversation = access_conversation_for_staff(
             profile,
             conversation_id,
             related=ASSIGNED_RELATED,
-            annotations=assigned_flags(),
+            annotate=assigned_flags,
+            since=timezone.now() - timedelta(seconds=settings.PRESENCE_STALE_SECONDS),
         )
     except ChatError:
         return None

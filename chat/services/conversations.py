@@ -10,7 +10,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Min
+from django.db.models import F, Func, IntegerField, Min
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -28,6 +28,7 @@ from chat.selectors import (
 )
 from chat.services.queue import do_notify_queue_changed
 from chat.signals import announce_arrival
+from realtime.prepared import Prepared
 
 
 def check_start_conversation(
@@ -193,10 +194,8 @@ def do_start_conversation(
     token = secrets.token_urlsafe(32)
     now = timezone.now()
     # The service row's lock makes the ceiling exact across processes.
-    locked = Service.objects.select_for_update().filter(pk=service.pk).exists()
-    waiting = Conversation.objects.filter(
-        service=service, status=Conversation.Status.WAITING
-    ).count()
+    locked = _SERVICE_LOCK.first(service=service.pk) is not None
+    waiting = _WAITING_COUNT.first(service=service.pk)
     if waiting >= settings.QUEUE_CEILING_PER_SERVICE:
         raise refusal(
             "queue_full",
@@ -235,6 +234,25 @@ def do_start_conversation(
     do_notify_queue_changed(service, by=conversation.id)
     return conversation, token
 
+
+# Every start reads these: built once per connection (realtime.prepared).
+_SERVICE_LOCK = Prepared(
+    lambda service: (
+        Service.objects.select_for_update()
+        .filter(pk=service)
+        .values_list("pk", flat=True)[:1]
+    ),
+    service=Service._meta.pk,
+)
+_WAITING_COUNT = Prepared(
+    lambda service: (
+        Conversation.objects.filter(service=service, status=Conversation.Status.WAITING)
+        .order_by()
+        .annotate(n=Func(F("pk"), function="COUNT", output_field=IntegerField()))
+        .values_list("n", flat=True)
+    ),
+    service=Service._meta.pk,
+)
 
 TOKEN_OVERLAP_SECONDS = 30
 

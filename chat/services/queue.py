@@ -10,11 +10,12 @@ from uuid import UUID
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import F, Func, IntegerField, OuterRef, Q, Subquery
+from django.db.models import F, Func, IntegerField, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from chat import events
 from chat.models import ClaimRecord, Conversation, Service
+from realtime.prepared import Prepared
 
 RECENT_WAITS_WINDOW = timedelta(hours=24)
 RECENT_WAITS_COUNT = 50
@@ -72,22 +73,32 @@ def read_queue_place(conversation: Conversation) -> int:
     The 1-based place while it waits, else 0. One statement: the row and
     the count of those ahead of it in ``QUEUE_ORDER``.
     """
+    row = _QUEUE_PLACE.first(key=conversation.id)
+    if row is None:
+        raise Conversation.DoesNotExist
+    status, urgent, queue_key, before = row
+    conversation.status = status
+    conversation.urgent = urgent
+    conversation.queue_key = queue_key
+    return before + 1 if status == Conversation.Status.WAITING else 0
+
+
+def _queue_place(key: UUID) -> QuerySet[Conversation]:
     ahead = Conversation.objects.filter(
         _ahead_in_queue(OuterRef),
         service_id=OuterRef("service_id"),
         status=Conversation.Status.WAITING,
     )
     count = ahead.order_by().annotate(n=Func(F("pk"), function="COUNT")).values("n")
-    status, urgent, queue_key, before = (
-        Conversation.objects.filter(id=conversation.id)
+    return (
+        Conversation.objects.filter(id=key)
         .annotate(ahead=Subquery(count, output_field=IntegerField()))
         .values_list("status", "urgent", "queue_key", "ahead")
-        .get()
     )
-    conversation.status = status
-    conversation.urgent = urgent
-    conversation.queue_key = queue_key
-    return before + 1 if status == Conversation.Status.WAITING else 0
+
+
+# Every attach reads it: built once per connection (realtime.prepared).
+_QUEUE_PLACE = Prepared(_queue_place, key=Conversation._meta.pk)
 
 
 def get_seconds_per_place(service_id: int) -> float:

@@ -42,6 +42,7 @@ from console.access import (
 )
 from console.models import StaffProfile
 from console.selectors import count_staff_load
+from realtime.prepared import Prepared
 
 CLAIM_ATTEMPTS = 20
 
@@ -131,7 +132,7 @@ def _claim_conversation(
         raise refusals.queue_empty()
     # The row alone: callers use its id; the view (``assigned``) is read
     # apart, with what it shows.
-    conversation = Conversation.objects.get(id=candidate)
+    conversation = _CLAIMED.first(key=candidate)
     # The first claim set first_claimed_at to its own ``now``; a later one
     # finds an earlier time there (the row lock orders claims, and an
     # earlier claim cannot have read the very same microsecond and also
@@ -159,17 +160,26 @@ def do_lock_capacity(profile: StaffProfile) -> None:
     so the count cannot go stale between the check and the write. On
     SQLite the IMMEDIATE transaction holds the database write lock instead.
     """
-    limit = (
-        StaffProfile.objects.select_for_update()
-        .filter(pk=profile.pk)
-        .values_list("max_conversations", flat=True)
-        .first()
-    )
+    limit = _CAPACITY.first(profile=profile.pk)
     if limit is None or count_staff_load(profile.user_id) >= limit:
         raise ChatError(
             "at_capacity",
             _("Vous avez déjà le nombre maximal de conversations simultanées."),
         )
+
+
+# Every claim reads these: built once per connection (realtime.prepared).
+_CAPACITY = Prepared(
+    lambda profile: (
+        StaffProfile.objects.select_for_update()
+        .filter(pk=profile)
+        .values_list("max_conversations", flat=True)[:1]
+    ),
+    profile=StaffProfile._meta.pk,
+)
+_CLAIMED = Prepared(
+    lambda key: Conversation.objects.filter(id=key)[:1], key=Conversation._meta.pk
+)
 
 
 def check_release_conversation(profile: StaffProfile, conversation_id: Any) -> None:
