@@ -40,6 +40,13 @@ def get_staff_profile(user: User) -> StaffProfile | None:
     return StaffProfile.objects.filter(user=user).prefetch_related("services").first()
 
 
+def services_of(profile: int) -> QuerySet:
+    """The ids of the services of the staff profile ``profile``, as a subquery."""
+    return StaffProfile.services.through.objects.filter(staffprofile=profile).values(
+        "service_id"
+    )
+
+
 def parse_conversation_id(conversation_id: Any) -> UUID:
     """Return the id as a UUID; what is not one is a conversation not found."""
     try:
@@ -119,9 +126,8 @@ def _values(annotate: Any) -> dict[str, Field]:
 @functools.cache
 def _in_services(only: tuple, related: tuple, annotate: Any) -> Prepared:
     def build(profile: int, **values: Any) -> QuerySet[Conversation]:
-        services = StaffProfile.services.through.objects.filter(staffprofile=profile)
         return _conversations(only, related, annotate, **values).filter(
-            service__in=services.values("service_id")
+            service__in=services_of(profile)
         )[:1]
 
     return Prepared(build, profile=StaffProfile._meta.pk, **_values(annotate))

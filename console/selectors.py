@@ -5,6 +5,7 @@ Everything a console socket shows is built here. Staff-only content
 who is in the conversation, or, for an invitation, one it is offered to.
 """
 
+import functools
 from datetime import datetime, time, timedelta
 from typing import Any
 from uuid import UUID
@@ -12,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Count, Exists, OuterRef, Q
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.utils import timezone, translation
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -33,8 +34,10 @@ from console.access import (
     access_conversation_for_staff,
     get_staff_place,
     get_staff_profile,
+    services_of,
 )
 from console.models import CannedAnswer, Invitation, Participant, StaffProfile, Whisper
+from realtime.prepared import Prepared
 from receipts.selectors import (
     follow_up_fields,
     has_follow_up,
@@ -174,7 +177,8 @@ QueueEntry = tuple[tuple[bool, datetime, UUID], dict[str, Any]]
 
 def list_queue_items(profile: StaffProfile) -> list[dict[str, Any]]:
     """Return the waiting conversations of the staff member's services."""
-    service_ids = list(profile.services.values_list("id", flat=True))
+    # The services were read with the profile (console.auth).
+    service_ids = [service.id for service in profile.services.all()]
     return merge_queue_snapshots(list_queue_snapshots(service_ids).values())
 
 
@@ -189,16 +193,8 @@ def list_queue_snapshots(service_ids: list[int]) -> dict[int, list[QueueEntry]]:
     snapshots: dict[int, list[QueueEntry]] = {sid: [] for sid in service_ids}
     if not service_ids:
         return snapshots
-    waiting = (
-        Conversation.objects.filter(
-            service_id__in=service_ids, status=Conversation.Status.WAITING
-        )
-        .select_related("service")
-        .order_by(*QUEUE_ORDER)
-    )
-    if len(service_ids) == 1:
-        waiting = waiting[:QUEUE_LIMIT]
-    for conversation in waiting:
+    ids = {f"s{index}": service_id for index, service_id in enumerate(service_ids)}
+    for conversation in _waiting_in(len(ids)).all(**ids):
         entries = snapshots[conversation.service_id]
         if len(entries) >= QUEUE_LIMIT:
             continue
@@ -230,6 +226,25 @@ def list_queue_snapshots(service_ids: list[int]) -> dict[int, list[QueueEntry]]:
     return snapshots
 
 
+@functools.cache
+def _waiting_in(count: int) -> Prepared:
+    """The waiting conversations of ``count`` services, built once each."""
+
+    def build(**services: int) -> QuerySet[Conversation]:
+        waiting = (
+            Conversation.objects.filter(
+                service_id__in=list(services.values()),
+                status=Conversation.Status.WAITING,
+            )
+            .select_related("service")
+            .order_by(*QUEUE_ORDER)
+        )
+        return waiting[:QUEUE_LIMIT] if count == 1 else waiting
+
+    service = Conversation._meta.get_field("service")
+    return Prepared(build, **{f"s{index}": service for index in range(count)})
+
+
 def merge_queue_snapshots(snapshots: Any) -> list[dict[str, Any]]:
     """Merge per-service snapshots into one queue, in order, 500 at most."""
     entries = [entry for snapshot in snapshots for entry in snapshot]
@@ -243,16 +258,23 @@ def list_active_conversations(profile: StaffProfile) -> list[Conversation]:
     In charge of, or joined (psychologist, colleague, supervisor); and the
     ones the visitor ended that still wait for this operator's outcome.
     """
-    joined = Participant.objects.filter(
-        user_id=profile.user_id, left_at__isnull=True
-    ).values("conversation_id")
-    active = list(
+    return list_wrap_ups(profile) + _ACTIVE.all(user=profile.user_id)
+
+
+def _active(user: int) -> QuerySet[Conversation]:
+    joined = Participant.objects.filter(user_id=user, left_at__isnull=True)
+    return (
         Conversation.objects.filter(status=Conversation.Status.ACTIVE)
-        .filter(Q(operator=profile.user) | Q(id__in=joined))
+        .filter(Q(operator_id=user) | Q(id__in=joined.values("conversation_id")))
         .select_related("service", "operator__staff")
         .order_by("claimed_at")
     )
-    return list_wrap_ups(profile) + active
+
+
+# Each console's hello reads these: built once per connection
+# (realtime.prepared).
+_USER = StaffProfile._meta.get_field("user")
+_ACTIVE = Prepared(_active, user=_USER)
 
 
 def list_wrap_ups(profile: StaffProfile) -> list[Conversation]:
@@ -262,16 +284,23 @@ def list_wrap_ups(profile: StaffProfile) -> list[Conversation]:
     recorded by then is left as "the person left".
     """
     since = timezone.now() - timedelta(hours=settings.CONSOLE_WRAP_UP_HOURS)
-    return list(
+    return _WRAP_UPS.all(user=profile.user_id, since=since)
+
+
+_WRAP_UPS = Prepared(
+    lambda user, since: (
         Conversation.objects.filter(
-            operator=profile.user,
+            operator_id=user,
             status=Conversation.Status.CLOSED,
             outcome=Conversation.Outcome.VISITOR_LEFT,
             closed_at__gte=since,
         )
         .select_related("service", "operator__staff")
         .order_by("closed_at")[:20]
-    )
+    ),
+    user=_USER,
+    since=Conversation._meta.get_field("closed_at"),
+)
 
 
 def is_wrap_up_for(profile: StaffProfile, conversation_id: UUID) -> bool:
@@ -559,26 +588,29 @@ def get_invitation_frame(
 
 def list_offered_invitations(profile: StaffProfile) -> list[dict[str, Any]]:
     """Return the invitations waiting for this staff member to take them."""
-    offered = (
-        Invitation.objects.filter(
-            status=Invitation.Status.OFFERED,
-            service__in=profile.services.all(),
-        )
-        .exclude(conversation__status=Conversation.Status.CLOSED)
-        .select_related("conversation__service", "service", "invited_by__staff")
-        .order_by("created_at")
-    )
     return [
         render_invitation(invitation)
-        for invitation in offered
+        for invitation in _OFFERED.all(profile=profile.pk)
         if may_take_invitation(profile, invitation)
     ]
 
 
+_PROFILE = StaffProfile._meta.pk
+_OFFERED = Prepared(
+    lambda profile: (
+        Invitation.objects.filter(
+            status=Invitation.Status.OFFERED, service__in=services_of(profile)
+        )
+        .exclude(conversation__status=Conversation.Status.CLOSED)
+        .select_related("conversation__service", "service", "invited_by__staff")
+        .order_by("created_at")
+    ),
+    profile=_PROFILE,
+)
+
+
 def list_canned_answers(profile: StaffProfile) -> list[dict[str, Any]]:
-    answers = CannedAnswer.objects.filter(
-        service__in=profile.services.all()
-    ).select_related("service")
+    answers = _CANNED.all(profile=profile.pk)
     return [
         {
             "id": answer.id,
@@ -590,12 +622,24 @@ def list_canned_answers(profile: StaffProfile) -> list[dict[str, Any]]:
     ]
 
 
+_CANNED = Prepared(
+    lambda profile: CannedAnswer.objects.filter(
+        service__in=services_of(profile)
+    ).select_related("service"),
+    profile=_PROFILE,
+)
+
+
 def list_services() -> list[dict[str, str]]:
     """Return every active service (transfer and handover targets)."""
-    return [
-        {"slug": service.slug, "name": service.name}
-        for service in Service.objects.filter(active=True).order_by("name")
-    ]
+    return [{"slug": slug, "name": name} for slug, name in _SERVICES.all()]
+
+
+_SERVICES = Prepared(
+    lambda: (
+        Service.objects.filter(active=True).order_by("name").values_list("slug", "name")
+    )
+)
 
 
 def get_hello(profile: StaffProfile) -> dict[str, Any]:

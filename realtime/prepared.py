@@ -15,11 +15,11 @@ those places, runs the statement and turns the rows into what the
 queryset would have returned (model instances, with their
 ``select_related`` rows and annotations; or tuples for ``values_list``).
 
-A named value must stay one parameter of the same SQL whatever it is (an
-id, a number, a time), not a list (``__in=[...]`` changes the SQL's
-shape): the query is built twice with different stand-ins, and anything
-else than the same SQL with only those parameters changed is refused when
-the read is first run.
+A named value must stay a parameter of the same SQL whatever it is (an
+id, a number, a time; it may be used more than once), not a list
+(``__in=[...]`` changes the SQL's shape): the query is built twice with
+different stand-ins, and anything else than the same SQL with only those
+parameters changed is refused when the read is first run.
 """
 
 import random
@@ -73,7 +73,7 @@ class Plan:
             for index, param in enumerate(params)
             if param == mark
         ]
-        if sorted(name for _, name in self.places) != sorted(read.values):
+        if {name for _, name in self.places} != set(read.values):
             raise ImproperlyConfigured(f"{read.name}: a value is not one parameter.")
         # Built again with other stand-ins: the same SQL, and only the
         # parameters found above changed.

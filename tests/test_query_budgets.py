@@ -26,7 +26,11 @@ from chat.services.messages import do_send_message
 from console import queue_feed
 from console.auth import account_signature, get_console_grant, lock_console_access
 from console.models import StaffProfile
-from console.selectors import get_assigned_conversation, list_queue_snapshots
+from console.selectors import (
+    get_assigned_conversation,
+    get_hello,
+    list_queue_snapshots,
+)
 from console.services import (
     check_claim_conversation,
     check_send_staff_message,
@@ -90,6 +94,12 @@ START = 8
 # fields with its place (one statement), the wait per place. Issue 14: 6
 # before (read then write the presence row, the status twice, the count).
 ATTACH = 3
+# A console's hello, once its account is checked (the services come with
+# the profile): the waiting conversations and their receipts, the
+# wrap-ups, the conversations it is in, the invitations offered, the
+# canned answers, the services. Issue 14: 9 before (the services' ids and
+# the user row again).
+HELLO = 7
 # The queue of every service of a process, for all its operator sockets:
 # the waiting conversations, and their receipts (prefetched).
 QUEUE_SNAPSHOT = 2
@@ -220,6 +230,18 @@ def test_a_console_hello_gives_its_first_write_the_held_check(claimed):
             again = lock_console_access(session_key, (checked, grant))
     assert again == (checked, grant)
     assert len(first_write) == STAFF_ACCESS_HELD, first_write
+
+
+def test_a_console_hello(national):
+    """A console opening with one conversation waiting, in none yet."""
+    waiting, _token = make_conversation(national)
+    session_key = do_create_login_session(make_staff(services=(national,)))
+    _code, checked, _grant = get_console_grant(session_key)
+    with Statements() as read:
+        hello = get_hello(checked)
+    assert [item["conversation"] for item in hello["queue"]] == [str(waiting.id)]
+    assert [service["slug"] for service in hello["services"]] == ["national"]
+    assert len(read) == HELLO, read
 
 
 def test_the_console_claims_without_a_savepoint(national):

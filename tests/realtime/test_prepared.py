@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connection
-from django.db.models import Count, Exists, OuterRef
+from django.db.models import Count, Exists, OuterRef, Q
 from django.db.models.sql.compiler import SQLCompiler
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -112,6 +112,15 @@ def test_the_sql_is_built_once_per_connection_then_only_run(conversations, compi
     thread.start()
     thread.join()
     assert compiles == [Conversation] * 4
+
+
+def test_a_value_used_twice(conversations):
+    first = conversations[0]
+    either = Prepared(
+        lambda key: Conversation.objects.filter(Q(id=key) | Q(pk=key)),
+        key=KEY,
+    )
+    assert [c.id for c in either.all(key=first.id)] == [first.id]
 
 
 @pytest.mark.parametrize(
