@@ -41,7 +41,7 @@ import logging
 import time
 import weakref
 from collections.abc import Iterable
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 from uuid import UUID
 
 from channels.layers import get_channel_layer
@@ -149,6 +149,33 @@ async def listen(service_ids: Iterable[int]) -> int:
             _restart_reader(subscription)
     _ensure_reader(subscription)
     return _changes_heard
+
+
+class Mark(NamedTuple):
+    """A mark taken without ``listen``, before a read of an unknown service."""
+
+    heard: int
+    followed: frozenset[int]
+
+    def since_for(self, service_id: int) -> int | None:
+        """The mark for ``service_id``'s queue, if the process followed it.
+
+        None if it did not: the socket is then read for once it follows
+        (``follow_place`` without a mark), as changes before could not be
+        heard.
+        """
+        return self.heard if service_id in self.followed else None
+
+
+def mark() -> Mark:
+    """A mark for a read whose service is not known yet (a visitor's start)."""
+    subscription = _subscription
+    followed = (
+        frozenset(subscription.services)
+        if subscription is not None and subscription.loop is asyncio.get_running_loop()
+        else frozenset()
+    )
+    return Mark(_changes_heard, followed)
 
 
 def subscribe(watcher: QueueWatcher, since: int | None = None) -> None:

@@ -1,6 +1,7 @@
 """The visitor's WebSocket endpoint, ``/ws/chat/`` (docs/protocol.md)."""
 
 import contextlib
+import uuid
 from typing import Any
 
 from django.conf import settings
@@ -13,7 +14,6 @@ from chat.models import Conversation
 from chat.services import (
     check_send_message,
     check_send_typing,
-    check_start_for_visitor,
     do_leave_conversation,
     do_resume_conversation,
     visitor_draft,
@@ -36,7 +36,12 @@ from realtime.close_codes import (
 from realtime.frames import db_read, setup_slot
 from realtime.loopdb import Unavailable
 from receipts.services import check_recover_conversation, do_issue_receipt
-from visitor.services import AttachedView, do_attach_visitor, do_detach_visitor
+from visitor.services import (
+    AttachedView,
+    check_start_and_attach,
+    do_attach_visitor,
+    do_detach_visitor,
+)
 
 
 class VisitorChatConsumer(ProtocolConsumer):
@@ -133,12 +138,15 @@ class VisitorChatConsumer(ProtocolConsumer):
             seal=self.scope.get("connection_seal"),
             resumed=resumed,
         )
-        runtime.register_socket(self)
-        self.place_service_id = conversation.service_id
-        self.place_conversation_id = conversation.id
+        self.attached(conversation)
         if conversation.status == Conversation.Status.WAITING:
             await queue_feed.follow_place(self, since)
         return view
+
+    def attached(self, conversation: Conversation) -> None:
+        runtime.register_socket(self)
+        self.place_service_id = conversation.service_id
+        self.place_conversation_id = conversation.id
 
     # -- handlers ---------------------------------------------------------
 
@@ -150,29 +158,54 @@ class VisitorChatConsumer(ProtocolConsumer):
         # Counted before the slot: a Redis round trip is no database work,
         # and the slot's holders open conversations one after another.
         await admission.admit_start(self.client_key)
+        # The socket picks the new conversation's id and joins its groups
+        # first: layer work, outside the slot, which then covers the one
+        # database call that opens and attaches.
+        conversation_id = uuid.uuid4()
+        groups = [
+            events.visitor_group_name(conversation_id),
+            events.conversation_group_name(conversation_id),
+        ]
         try:
-            async with setup_slot():
-                started = await self.start_conversation(frame)
+            for group in groups:
+                await self.channel_layer.group_add(group, self.channel_name)
+            started = await self.start_conversation(frame, conversation_id)
         except BaseException:
             if self.conversation is None:
                 # Refused, or the socket went while it waited: no
                 # conversation was opened, so none is counted.
                 await admission.unadmit_start(self.client_key)
+                for group in groups:
+                    with contextlib.suppress(Exception):
+                        await self.channel_layer.group_discard(group, self.channel_name)
             raise
         await self.send_json(started)
 
-    async def start_conversation(self, frame: dict[str, Any]) -> dict[str, Any]:
+    async def start_conversation(
+        self, frame: dict[str, Any], conversation_id: uuid.UUID
+    ) -> dict[str, Any]:
         """Open and attach the conversation; return the ``started`` frame."""
-        conversation, token, details = await self.call(
-            check_start_for_visitor,
-            place=frame.get("place"),
-            role=frame.get("role"),
-            service_slug=frame.get("service"),
-            lang=frame.get("lang", "fr"),
-            commune=frame.get("commune"),
-            topic=frame.get("topic"),
-        )
-        view = await self.attach(conversation, 0, resumed=False)
+        async with setup_slot():
+            # Before the read of its place: a change heard after the mark
+            # reaches it through the feed, and nothing else is read again.
+            mark = queue_feed.mark()
+            conversation, token, details, view = await self.call(
+                check_start_and_attach,
+                self.channel_name,
+                conversation_id,
+                server_id=runtime.SERVER_ID,
+                seal=self.scope.get("connection_seal"),
+                place=frame.get("place"),
+                role=frame.get("role"),
+                service_slug=frame.get("service"),
+                lang=frame.get("lang", "fr"),
+                commune=frame.get("commune"),
+                topic=frame.get("topic"),
+            )
+        self.conversation = conversation
+        self.delivered[conversation.id] = 0
+        self.attached(conversation)
+        await queue_feed.follow_place(self, mark.since_for(conversation.service_id))
         position, wait = view.queue
         self.last_queue = (position, wait)
         return {

@@ -19,6 +19,7 @@ from anonymity.sealing import PendingSeal
 from anonymity.services import do_seal_pending_connection
 from chat.models import Conversation
 from chat.places import render_conversation_commune
+from chat.services import check_start_for_visitor
 from chat.services.presence import (
     do_drop_connection,
     do_register_connection,
@@ -73,6 +74,29 @@ def do_attach_visitor(
     if conversation.status == Conversation.Status.WAITING or not resumed:
         view.queue = get_queue_status(conversation, place=place)
     return view
+
+
+def check_start_and_attach(
+    channel_name: str,
+    conversation_id: UUID,
+    *,
+    server_id: str,
+    seal: PendingSeal | None,
+    **start: Any,
+) -> tuple[Conversation, str, dict[str, Any], AttachedView]:
+    """Open the conversation ``conversation_id``, then attach the socket.
+
+    One call for both (one trip to a database thread): the socket joined
+    the conversation's groups before, under the id it chose. Each keeps
+    its own transaction, as two calls did.
+    """
+    conversation, token, details = check_start_for_visitor(
+        conversation_id=conversation_id, **start
+    )
+    view = do_attach_visitor(
+        channel_name, conversation, server_id=server_id, seal=seal, resumed=False
+    )
+    return conversation, token, details, view
 
 
 def do_detach_visitor(channel_name: str, conversation_id: UUID) -> None:

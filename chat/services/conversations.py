@@ -7,6 +7,7 @@ charge) is checked in ``console.services.conversations``.
 import secrets
 from dataclasses import dataclass
 from typing import Any
+from uuid import UUID
 
 from django.conf import settings
 from django.db import transaction
@@ -60,6 +61,7 @@ def check_start_for_visitor(
     lang: Any = "fr",
     commune: Any = None,
     topic: Any = None,
+    conversation_id: UUID | None = None,
 ) -> tuple[Conversation, str, dict[str, Any]]:
     """Open the conversation; also return what ``started`` tells the visitor.
 
@@ -70,6 +72,8 @@ def check_start_for_visitor(
     when ``service_slug`` does not name one. The details are the commune
     understood, the overflow (who did not answer, and why) and whether
     the operator will confirm the force with the visitor.
+    ``conversation_id``: the id the visitor's socket chose (it joins the
+    conversation's groups before opening it), else a new one.
     """
     start = check_start_request(
         place=place,
@@ -86,6 +90,7 @@ def check_start_for_visitor(
         commune=start.commune,
         place_label=start.place_label,
         lang=lang,
+        conversation_id=conversation_id,
     )
     details = {
         "commune": places.render_commune(start.commune, postal_code=start.postal_code),
@@ -185,11 +190,13 @@ def do_start_conversation(
     commune: Any = None,
     place_label: str = "",
     lang: str = "fr",
+    conversation_id: UUID | None = None,
 ) -> tuple[Conversation, str]:
     """Create a waiting conversation; return it and the visitor's token.
 
     The token is the only key to the conversation and only its hash is
-    stored.
+    stored. ``conversation_id``: its id, if the caller chose it (random,
+    as the default one).
     """
     token = secrets.token_urlsafe(32)
     now = timezone.now()
@@ -205,6 +212,7 @@ def do_start_conversation(
             ),
         )
     conversation = Conversation(
+        **({"id": conversation_id} if conversation_id is not None else {}),
         service=service,
         visitor_role=visitor_role,
         commune=commune,

@@ -6,8 +6,10 @@ import uuid
 
 import pytest
 
+from channels.layers import get_channel_layer
 from django.test import override_settings
 
+from chat import events
 from chat.models import Conversation, Message
 from tests.factories import (
     make_commune,
@@ -150,6 +152,37 @@ async def test_unknown_service_is_refused(bordeaux, national):
     assert error["code"] == "invalid_service"
     assert await count(Conversation) == 0
     await visitor.disconnect()
+
+
+def conversation_groups() -> dict[str, set[str]]:
+    """The in-memory layer's conversation and visitor groups, with members."""
+    groups = get_channel_layer().groups
+    return {
+        name: set(members)
+        for name, members in groups.items()
+        if members and name.startswith(("conv.", "visitor."))
+    }
+
+
+async def test_a_start_joins_its_groups_first_and_a_refused_one_leaves_them(
+    bordeaux, national
+):
+    """The socket picks the id and joins the groups before opening it."""
+    visitor, error = await start_visitor(service="nope")
+    assert error["code"] == "invalid_service"
+    assert conversation_groups() == {}
+    await visitor.send_json_to({"type": "start", "place": "33000", "role": "victim"})
+    started = await receive_until(visitor, "started")
+    conversation = uuid.UUID(started["conversation"])
+    groups = conversation_groups()
+    assert set(groups) == {
+        events.conversation_group_name(conversation),
+        events.visitor_group_name(conversation),
+    }
+    [members] = {frozenset(members) for members in groups.values()}
+    assert len(members) == 1
+    await visitor.disconnect()
+    assert conversation_groups() == {}
 
 
 async def test_closed_service_gives_hours_and_emergency_numbers(bordeaux, db):

@@ -473,3 +473,31 @@ async def test_the_feed_measures_its_flushes_and_waits_after_a_dear_one(
     assert len(started) == 2
     # The first ended about 0.1 s after it started; the next waited 0.4 s.
     assert started[1] - started[0] >= 0.1 + 0.4 - 0.02
+
+
+async def test_a_start_marks_before_it_knows_its_service(national, place_reads):
+    """A visitor's start takes its mark before routing picks the service.
+
+    A service the process followed then has its mark; one it did not is
+    read once followed, as changes before could not be heard.
+    """
+    before = queue_feed.mark()
+    assert before.since_for(national.id) is None
+    visitor, started = await start_visitor()
+    assert started["queue"]["position"] == 1
+    # Not followed at the mark: read once followed, and its own arrival,
+    # heard after, is news to it too; the page keeps the place it shows.
+    # Once per service in a process's life.
+    await heard()
+    assert place_reads and all(read == [national.id] for read in place_reads)
+    # Gone, but its conversation still waits: the next one is second.
+    await visitor.disconnect()
+    place_reads.clear()
+    mark = queue_feed.mark()
+    assert mark.since_for(national.id) == mark.heard
+    # Followed: the next start's own arrival is not read again.
+    other, started = await start_visitor()
+    assert started["queue"]["position"] == 2
+    await heard()
+    assert place_reads == []
+    await other.disconnect()
