@@ -7,6 +7,7 @@ in docs/protocol.md.
 
 import asyncio
 import contextlib
+import functools
 from typing import Any
 from uuid import UUID
 
@@ -133,39 +134,59 @@ class StaffConsoleConsumer(ProtocolConsumer):
             await self.close(code=CLOSE_NOT_LOGGED_IN)
             return
         # A console's hello reads as much as opening a conversation, and a
-        # shift change opens dozens at once: it takes its turn in the
-        # process's opening slot (realtime.frames.setup_slot).
+        # shift change opens dozens at once: its database work takes turns
+        # in the process's opening slot (realtime.frames.setup_slot), its
+        # layer work (the groups) does not hold it.
         async with setup_slot():
             code, profile, signature, grant = await db_read(get_access_and_signature)(
                 self.session_key
             )
-            if profile is None:
-                await self.close(code=code)
-                return
-            self.profile = profile
-            self.signature = signature
-            # The first write relies on this check too (``write``).
-            self.grant = grant
-            self.service_ids = [service.id for service in profile.services.all()]
-            for group in self.groups_to_join():
-                await self.channel_layer.group_add(group, self.channel_name)
-            # The process follows the queues before the hello reads them.
-            queue_mark = await queue_feed.listen(self.service_ids)
-            hello = await db_read(get_hello)(profile)
-            for conversation in hello["conversations"]:
-                await self.watch(UUID(conversation["id"]), conversation["last_seq"])
-            await self.call(
-                do_register_connection,
-                self.channel_name,
-                server_id=runtime.SERVER_ID,
-                user_id=profile.user_id,
-            )
-            runtime.register_socket(self)
-            await self.send_json(hello)
+        if profile is None:
+            await self.close(code=code)
+            return
+        self.profile = profile
+        self.signature = signature
+        # The first write relies on this check too (``write``).
+        self.grant = grant
+        self.service_ids = [service.id for service in profile.services.all()]
+        for group in self.groups_to_join():
+            await self.channel_layer.group_add(group, self.channel_name)
+        # The process follows the queues before the hello reads them.
+        queue_mark = await queue_feed.listen(self.service_ids)
+        async with setup_slot():
+            hello = await self.read_hello(profile)
+        for conversation in hello["conversations"]:
+            await self.watch(UUID(conversation["id"]), conversation["last_seq"])
+        runtime.register_socket(self)
+        await self.send_json(hello)
         queue_feed.subscribe(self, since=queue_mark)
         self.recheck_task = asyncio.ensure_future(self.recheck_forever())
         if profile.has_role("supervisor"):
             await self.start_board()
+
+    async def read_hello(self, profile: StaffProfile) -> dict[str, Any]:
+        """Read the hello and record the socket's presence row.
+
+        On PostgreSQL in one trip to a database thread; SQLite's one writer
+        thread does no reads, so there the read goes to the pool.
+        """
+        register = functools.partial(
+            do_register_connection,
+            self.channel_name,
+            server_id=runtime.SERVER_ID,
+            user_id=profile.user_id,
+        )
+        if database_is_sqlite():
+            hello = await db_read(get_hello)(profile)
+            await self.call(register)
+            return hello
+
+        def read_and_register() -> dict[str, Any]:
+            hello = get_hello(profile)
+            register()
+            return hello
+
+        return await self.call(read_and_register)
 
     def groups_to_join(self) -> list[str]:
         """The user's and the services' groups; never the queue's.
