@@ -40,6 +40,7 @@ from realtime.frames import (
     db_read,
     find_unsafe_text,
     load_json_frame,
+    note_talk,
     run_collecting,
 )
 
@@ -48,6 +49,9 @@ logger = logging.getLogger(__name__)
 # Strong references to background event sends, so none is collected early.
 _pending_dispatches: set[asyncio.Task] = set()
 OWN_IDS_KEPT = 2000
+# Frames that say a conversation is talking: openings then take turns one
+# at a time (realtime.frames.setup_slot).
+TALK = frozenset({"message", "typing"})
 
 
 class ProtocolConsumer(AsyncWebsocketConsumer):
@@ -151,6 +155,8 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
             await self.send_error("bad_request", _("Texte invalide dans la trame."))
             return
         ref = frame.get("id") if isinstance(frame.get("id"), str) else None
+        if frame["type"] in TALK:
+            note_talk()
         handler_name = self.handlers.get(frame["type"])
         if handler_name is None:
             await self.send_error("unknown_type", _("Type de trame inconnu."), ref)
@@ -365,6 +371,7 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
             self.delivered[conversation_id] = max(current, after)
 
     async def chat_message(self, event: dict[str, Any]) -> None:
+        note_talk()
         await self.catch_up(
             UUID(event["conversation"]),
             event["seq"],

@@ -311,6 +311,11 @@ OVERLOAD_RETRY_AFTER_SECONDS = env.int("OVERLOAD_RETRY_AFTER_SECONDS", default=1
 # arrivals cost the others 1-3 s of p99 instead of 0.4-0.5 s, for no
 # faster arrival (docs/decisions.md).
 SETUP_CONCURRENCY = env.int("SETUP_CONCURRENCY", default=1)
+# The same while none of the process's conversations has talked for a
+# second (realtime.frames.setup_slot): nobody's messages wait for openings
+# then, and two at once open 1,000 conversations in 16 s instead of 20-22
+# (docs/decisions.md).
+SETUP_CONCURRENCY_QUIET = env.int("SETUP_CONCURRENCY_QUIET", default=2)
 # On PostgreSQL, how many connections each process's event loop may hold
 # for the writes of one statement (realtime/loopdb.py): each sends one
 # batch of them at a time, and the writes that come meanwhile wait for

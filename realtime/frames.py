@@ -8,6 +8,7 @@ live in ``chat.socket``.
 """
 
 import asyncio
+import collections
 import contextlib
 import contextvars
 import functools
@@ -199,11 +200,26 @@ def run_collecting(fn: Any, *args: Any, **kwargs: Any) -> tuple[Any, list]:
     return result, collected
 
 
-_setup_slots: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore]"
+_setup_slots: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _OpeningSlot]"
 _setup_slots = weakref.WeakKeyDictionary()
+# When this process last handled a conversation's message or typing, in
+# or out (monotonic): the opening slots widen only once it is that long ago.
+_last_talk = float("-inf")
+QUIET_SECONDS = 1.0
 
 
-def setup_slot() -> asyncio.Semaphore:
+def note_talk() -> None:
+    """Note that a conversation is talking in this process (``setup_slot``)."""
+    global _last_talk
+    _last_talk = time.monotonic()
+
+
+def is_quiet() -> bool:
+    """Whether no conversation of this process talked for ``QUIET_SECONDS``."""
+    return time.monotonic() - _last_talk >= QUIET_SECONDS
+
+
+def setup_slot() -> "_OpeningSlot":
     """The process's slots for opening work: start, resume, claim, release
     and a console's hello.
 
@@ -212,19 +228,57 @@ def setup_slot() -> asyncio.Semaphore:
     every thread, and each held the GIL in turn while the event loop, which
     delivers everybody's messages, waited for it: the other conversations
     stalled for seconds (bench/README.md, "Third pass"). At most
-    ``SETUP_CONCURRENCY`` such handlers run at once per process; the
-    others wait their turn in order, and messages go on meanwhile. Hold a
-    slot around a whole handler, never inside another holder.
+    ``SETUP_CONCURRENCY`` such handlers run at once per process while its
+    conversations talk; the others wait their turn in order, and messages
+    go on meanwhile. While none has talked for ``QUIET_SECONDS`` (a
+    platform opening, the night), there is nobody's delay to protect: up to
+    ``SETUP_CONCURRENCY_QUIET`` run at once. Hold a slot around a whole
+    handler, never inside another holder.
     """
     loop = asyncio.get_running_loop()
     slot = _setup_slots.get(loop)
     if slot is None:
-        slot = _setup_slots[loop] = _OpeningSlot(settings.SETUP_CONCURRENCY)
+        slot = _setup_slots[loop] = _OpeningSlot()
     return slot
 
 
-class _OpeningSlot(asyncio.Semaphore):
-    """The opening slots; their holder's SQLite writes wait for an idle writer."""
+class _OpeningSlot:
+    """The opening slots, granted in order of asking.
+
+    Their holder's SQLite writes wait for an idle writer (``_writer_call``).
+    """
+
+    def __init__(self) -> None:
+        self.holders = 0
+        self.waiters: collections.deque[asyncio.Future] = collections.deque()
+
+    def limit(self) -> int:
+        busy = settings.SETUP_CONCURRENCY
+        return max(busy, settings.SETUP_CONCURRENCY_QUIET) if is_quiet() else busy
+
+    async def acquire(self) -> None:
+        if not self.waiters and self.holders < self.limit():
+            self.holders += 1
+            return
+        granted = asyncio.get_running_loop().create_future()
+        self.waiters.append(granted)
+        try:
+            await granted
+        except asyncio.CancelledError:
+            if granted.done() and not granted.cancelled():
+                # Granted, then cancelled before it could run: give it back.
+                self.release()
+            else:
+                self.waiters.remove(granted)
+            raise
+
+    def release(self) -> None:
+        self.holders -= 1
+        while self.waiters and self.holders < self.limit():
+            granted = self.waiters.popleft()
+            if not granted.done():
+                self.holders += 1
+                granted.set_result(None)
 
     async def __aenter__(self) -> None:
         await self.acquire()

@@ -13,6 +13,7 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 
 from chat.models import Conversation
+from realtime import frames
 from realtime.frames import setup_slot
 from tests.factories import make_operator, make_session_cookie
 from tests.helpers import (
@@ -58,8 +59,59 @@ async def test_no_more_than_the_setting_hold_a_slot_at_once(settings):
     assert most == 2
 
 
+async def test_two_open_at_once_only_while_no_conversation_talks(settings):
+    """Nobody's messages to protect: a second opening may run beside one."""
+    settings.SETUP_CONCURRENCY, settings.SETUP_CONCURRENCY_QUIET = 1, 2
+    inside, most = 0, 0
+
+    async def opening() -> None:
+        nonlocal inside, most
+        async with setup_slot():
+            inside += 1
+            most = max(most, inside)
+            await asyncio.sleep(0.01)
+            inside -= 1
+
+    frames._last_talk = float("-inf")
+    await asyncio.gather(*(opening() for _ in range(8)))
+    assert most == 2
+    # A conversation talks: one at a time again, in the order they asked.
+    frames.note_talk()
+    inside, most = 0, 0
+    await asyncio.gather(*(opening() for _ in range(8)))
+    assert most == 1
+
+
+async def test_a_message_makes_the_openings_take_turns_again(national, settings):
+    settings.SETUP_CONCURRENCY, settings.SETUP_CONCURRENCY_QUIET = 1, 2
+    frames._last_talk = float("-inf")
+    visitor, operator, _conversation = await claimed(national)
+    assert frames.is_quiet()
+    said = {"type": "message", "id": str(uuid.uuid4()), "text": "Allô ?"}
+    await visitor.send_json_to(said)
+    await receive_until(operator, "message", timeout=5)
+    assert not frames.is_quiet()
+    for communicator in (visitor, operator):
+        await communicator.disconnect()
+
+
+async def test_an_opening_cancelled_in_line_or_once_granted_frees_its_turn(settings):
+    settings.SETUP_CONCURRENCY = settings.SETUP_CONCURRENCY_QUIET = 1
+    slot = setup_slot()
+    await slot.acquire()
+    waiting = [asyncio.ensure_future(slot.acquire()) for _ in range(3)]
+    await asyncio.sleep(0)
+    waiting[0].cancel()  # in line
+    slot.release()  # grants the second
+    waiting[1].cancel()  # granted, cancelled before it ran: gives it back
+    await asyncio.gather(*waiting[:2], return_exceptions=True)
+    await asyncio.wait_for(waiting[2], 1)
+    assert slot.holders == 1 and not slot.waiters
+    slot.release()
+
+
 async def test_a_start_waits_for_a_slot_while_messages_go_on(national, settings):
-    settings.SETUP_CONCURRENCY = 1
+    settings.SETUP_CONCURRENCY = settings.SETUP_CONCURRENCY_QUIET = 1
     visitor, operator, _conversation = await claimed(national)
     newcomer = visitor_communicator()
     assert (await newcomer.connect())[0]
@@ -86,7 +138,7 @@ async def test_a_start_waits_for_a_slot_while_messages_go_on(national, settings)
 
 async def test_a_release_waits_for_a_slot_too(national, settings):
     """A shift change releases dozens at once: back to the queue takes turns."""
-    settings.SETUP_CONCURRENCY = 1
+    settings.SETUP_CONCURRENCY = settings.SETUP_CONCURRENCY_QUIET = 1
     visitor, operator, conversation = await claimed(national)
 
     slot = setup_slot()
@@ -148,7 +200,7 @@ async def test_a_console_hello_waits_for_a_slot_while_messages_go_on(
 ):
     """A shift change connects dozens of consoles at once, and a hello
     reads as much as an opening: it takes its turn like one."""
-    settings.SETUP_CONCURRENCY = 1
+    settings.SETUP_CONCURRENCY = settings.SETUP_CONCURRENCY_QUIET = 1
     visitor, operator, _conversation = await claimed(national)
     colleague = await database_sync_to_async(make_operator)(national)
     cookie = await database_sync_to_async(make_session_cookie)(colleague)
