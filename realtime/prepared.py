@@ -31,7 +31,7 @@ from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 from django.db import DEFAULT_DB_ALIAS, connections
-from django.db.models import Field, QuerySet
+from django.db.models import Field, Model, QuerySet
 from django.db.models.query import (
     FlatValuesListIterable,
     ModelIterable,
@@ -56,6 +56,22 @@ def stand_in(field: Field) -> Any:
             microseconds=random.getrandbits(48)
         )
     raise ImproperlyConfigured(f"No stand-in value for a {kind}.")
+
+
+def row_lock(model: type[Model], column: str) -> "Prepared":
+    """Lock ``model``'s row of the primary key ``key``; read its ``column``.
+
+    ``SELECT ... FOR UPDATE`` on PostgreSQL; on SQLite the transaction
+    holds the database's write lock instead.
+    """
+    return Prepared(
+        lambda key: (
+            model.objects.select_for_update()
+            .filter(pk=key)
+            .values_list(column, flat=True)[:1]
+        ),
+        key=model._meta.pk,
+    )
 
 
 class Plan:

@@ -29,7 +29,7 @@ from chat.selectors import (
 )
 from chat.services.queue import do_notify_queue_changed
 from chat.signals import announce_arrival
-from realtime.prepared import Prepared
+from realtime.prepared import Prepared, row_lock
 
 
 def check_start_conversation(
@@ -201,7 +201,7 @@ def do_start_conversation(
     token = secrets.token_urlsafe(32)
     now = timezone.now()
     # The service row's lock makes the ceiling exact across processes.
-    locked = _SERVICE_LOCK.first(service=service.pk) is not None
+    locked = _SERVICE_LOCK.first(key=service.pk) is not None
     waiting = _WAITING_COUNT.first(service=service.pk)
     if waiting >= settings.QUEUE_CEILING_PER_SERVICE:
         raise refusal(
@@ -244,14 +244,7 @@ def do_start_conversation(
 
 
 # Every start reads these: built once per connection (realtime.prepared).
-_SERVICE_LOCK = Prepared(
-    lambda service: (
-        Service.objects.select_for_update()
-        .filter(pk=service)
-        .values_list("pk", flat=True)[:1]
-    ),
-    service=Service._meta.pk,
-)
+_SERVICE_LOCK = row_lock(Service, "pk")
 _WAITING_COUNT = Prepared(
     lambda service: (
         Conversation.objects.filter(service=service, status=Conversation.Status.WAITING)

@@ -42,7 +42,7 @@ from console.access import (
 )
 from console.models import StaffProfile
 from console.selectors import count_staff_load
-from realtime.prepared import Prepared
+from realtime.prepared import Prepared, row_lock
 
 CLAIM_ATTEMPTS = 20
 
@@ -160,7 +160,7 @@ def do_lock_capacity(profile: StaffProfile) -> None:
     so the count cannot go stale between the check and the write. On
     SQLite the IMMEDIATE transaction holds the database write lock instead.
     """
-    limit = _CAPACITY.first(profile=profile.pk)
+    limit = _CAPACITY.first(key=profile.pk)
     if limit is None or count_staff_load(profile.user_id) >= limit:
         raise ChatError(
             "at_capacity",
@@ -169,14 +169,7 @@ def do_lock_capacity(profile: StaffProfile) -> None:
 
 
 # Every claim reads these: built once per connection (realtime.prepared).
-_CAPACITY = Prepared(
-    lambda profile: (
-        StaffProfile.objects.select_for_update()
-        .filter(pk=profile)
-        .values_list("max_conversations", flat=True)[:1]
-    ),
-    profile=StaffProfile._meta.pk,
-)
+_CAPACITY = row_lock(StaffProfile, "max_conversations")
 _CLAIMED = Prepared(
     lambda key: Conversation.objects.filter(id=key)[:1], key=Conversation._meta.pk
 )

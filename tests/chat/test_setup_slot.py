@@ -43,8 +43,8 @@ async def claimed(service):
     return visitor, operator, conversation
 
 
-async def test_no_more_than_the_setting_hold_a_slot_at_once(settings):
-    settings.SETUP_CONCURRENCY = 2
+async def most_at_once(openings: int = 8) -> int:
+    """How many of ``openings`` held a slot at the same time, at most."""
     inside, most = 0, 0
 
     async def opening() -> None:
@@ -55,31 +55,23 @@ async def test_no_more_than_the_setting_hold_a_slot_at_once(settings):
             await asyncio.sleep(0.01)
             inside -= 1
 
-    await asyncio.gather(*(opening() for _ in range(8)))
-    assert most == 2
+    await asyncio.gather(*(opening() for _ in range(openings)))
+    return most
+
+
+async def test_no_more_than_the_setting_hold_a_slot_at_once(settings):
+    settings.SETUP_CONCURRENCY = 2
+    assert await most_at_once() == 2
 
 
 async def test_two_open_at_once_only_while_no_conversation_talks(settings):
     """Nobody's messages to protect: a second opening may run beside one."""
     settings.SETUP_CONCURRENCY, settings.SETUP_CONCURRENCY_QUIET = 1, 2
-    inside, most = 0, 0
-
-    async def opening() -> None:
-        nonlocal inside, most
-        async with setup_slot():
-            inside += 1
-            most = max(most, inside)
-            await asyncio.sleep(0.01)
-            inside -= 1
-
     frames._last_talk = float("-inf")
-    await asyncio.gather(*(opening() for _ in range(8)))
-    assert most == 2
+    assert await most_at_once() == 2
     # A conversation talks: one at a time again, in the order they asked.
     frames.note_talk()
-    inside, most = 0, 0
-    await asyncio.gather(*(opening() for _ in range(8)))
-    assert most == 1
+    assert await most_at_once() == 1
 
 
 async def test_a_message_makes_the_openings_take_turns_again(national, settings):

@@ -5,6 +5,7 @@ import uuid
 from datetime import timedelta
 
 import pytest
+
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connection
 from django.db.models import Count, Exists, OuterRef, Q
@@ -73,16 +74,20 @@ def test_a_read_gives_what_the_queryset_gives(conversations):
 def test_values_lists_flat_or_not(conversations):
     service = conversations[0].service_id
     rows = Prepared(
-        lambda service: Conversation.objects.filter(service=service)
-        .order_by("queue_key")
-        .values_list("id", "status"),
+        lambda service: (
+            Conversation.objects.filter(service=service)
+            .order_by("queue_key")
+            .values_list("id", "status")
+        ),
         service=Service._meta.pk,
     )
     assert rows.all(service=service) == [(c.id, "waiting") for c in conversations]
     ids = Prepared(
-        lambda service: Conversation.objects.filter(service=service)
-        .order_by("queue_key")
-        .values_list("id", flat=True),
+        lambda service: (
+            Conversation.objects.filter(service=service)
+            .order_by("queue_key")
+            .values_list("id", flat=True)
+        ),
         service=Service._meta.pk,
     )
     assert ids.all(service=service) == [c.id for c in conversations]
@@ -145,9 +150,11 @@ def test_a_read_whose_shape_moves_is_refused(conversations, build):
 def test_an_aggregate_in_a_subquery(conversations):
     service = conversations[0].service_id
     counted = Prepared(
-        lambda service: Service.objects.filter(pk=service)
-        .annotate(n=Count("conversation"))
-        .values_list("n", flat=True),
+        lambda service: (
+            Service.objects.filter(pk=service)
+            .annotate(n=Count("conversation"))
+            .values_list("n", flat=True)
+        ),
         service=Service._meta.pk,
     )
     assert counted.first(service=service) == 3
