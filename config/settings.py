@@ -313,8 +313,8 @@ OVERLOAD_RETRY_AFTER_SECONDS = env.int("OVERLOAD_RETRY_AFTER_SECONDS", default=1
 SETUP_CONCURRENCY = env.int("SETUP_CONCURRENCY", default=1)
 # The same while none of the process's conversations has talked for a
 # second (realtime.frames.setup_slot): nobody's messages wait for openings
-# then, and two at once open 1,000 conversations in 16 s instead of 20-22
-# (docs/decisions.md).
+# then, and two at once opened 1,000 conversations in 18.3-18.7 s instead
+# of 20.6-23.4 (docs/decisions.md).
 SETUP_CONCURRENCY_QUIET = env.int("SETUP_CONCURRENCY_QUIET", default=2)
 # On PostgreSQL, how many connections each process's event loop may hold
 # for the writes of one statement (realtime/loopdb.py): each sends one
