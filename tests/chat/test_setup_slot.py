@@ -240,6 +240,7 @@ async def test_a_start_given_up_while_it_waits_for_its_turn_is_not_counted(
     national, settings
 ):
     settings.ADMISSION_STARTS_PER_CLIENT = 1
+    settings.SETUP_CONCURRENCY = settings.SETUP_CONCURRENCY_QUIET = 1
     slot = setup_slot()
     await slot.acquire()  # another opening holds the only slot
     try:
