@@ -101,24 +101,21 @@ class VisitorChatConsumer(ProtocolConsumer):
             raise ChatError("bad_state", _("Commencez par start ou resume."))
         return self.conversation
 
-    async def attach(
-        self, conversation: Conversation, delivered: int, *, resumed: bool
-    ) -> AttachedView:
-        """Join the conversation's groups, then attach in one service call.
+    async def attach(self, conversation: Conversation, delivered: int) -> AttachedView:
+        """Join a resumed conversation's groups, then attach in one call.
 
         The groups come first: whatever happens after the call's reads
-        arrives as an event.
+        arrives as an event. (A start joins them before it opens the
+        conversation: ``handle_start``.)
         """
         self.conversation = conversation
         self.delivered[conversation.id] = delivered
-        if resumed:
-            # At most one visitor socket per conversation: the newest wins
-            # and the others are told and closed (issue 11). A conversation
-            # just started has no other socket: nobody else has its token.
-            await self.channel_layer.group_send(
-                events.visitor_group_name(conversation.id),
-                {"type": "chat.replaced", "by": self.channel_name},
-            )
+        # At most one visitor socket per conversation: the newest wins and
+        # the others are told and closed (issue 11).
+        await self.channel_layer.group_send(
+            events.visitor_group_name(conversation.id),
+            {"type": "chat.replaced", "by": self.channel_name},
+        )
         await self.channel_layer.group_add(
             events.visitor_group_name(conversation.id), self.channel_name
         )
@@ -136,7 +133,7 @@ class VisitorChatConsumer(ProtocolConsumer):
             conversation,
             server_id=runtime.SERVER_ID,
             seal=self.scope.get("connection_seal"),
-            resumed=resumed,
+            resumed=True,
         )
         self.attached(conversation)
         if conversation.status == Conversation.Status.WAITING:
@@ -247,7 +244,7 @@ class VisitorChatConsumer(ProtocolConsumer):
         self, conversation: Conversation, last_seq: int, **extra: Any
     ) -> None:
         """Attach, answer ``resumed``, then history, request, queue or end."""
-        view = await self.attach(conversation, last_seq, resumed=True)
+        view = await self.attach(conversation, last_seq)
         await self.send_json(
             {
                 "type": "resumed",
