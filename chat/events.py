@@ -65,8 +65,8 @@ def message_stored_event(
     A receiver whose next expected seq this is sends the frame as it is
     (staff add the conversation and client id), with no database read;
     any other receiver reads what it misses from the database. The frame
-    holds the message text: the Redis layer encrypts every payload
-    (``symmetric_encryption_keys``), the in-memory one never leaves the
+    holds the message text: the Redis layer seals every payload
+    (``realtime.layer_cipher``), the in-memory one never leaves the
     process.
     """
     event: dict[str, Any] = {

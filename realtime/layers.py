@@ -16,6 +16,8 @@ from channels_redis.pubsub import RedisPubSubChannelLayer, RedisSingleShardConne
 
 from channels.layers import InMemoryChannelLayer
 
+from . import layer_cipher
+
 SWEEP_INTERVAL_SECONDS = 1.0
 # Publishes in one pipeline at most (a few hundred KiB of encrypted events).
 PIPELINE_MAX = 500
@@ -48,8 +50,13 @@ class PipelinedRedisPubSubChannelLayer(RedisPubSubChannelLayer):
     one round trip is out leave together in the next one, in the order
     they were asked for; a send given up by its caller before it left is
     not published. Subscriptions, receiving and everything else are the
-    library's.
+    library's. Payloads are sealed with AES-GCM (``realtime.layer_cipher``)
+    unless another ``serializer_format`` is given.
     """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("serializer_format", layer_cipher.FORMAT)
+        super().__init__(*args, **kwargs)
 
     def _get_layer(self) -> Any:
         layer = super()._get_layer()

@@ -193,7 +193,7 @@ def test_an_arrival_sends_one_queue_event_whatever_the_queue(national):
 
 async def test_the_frame_crosses_redis_encrypted(national):
     """The deployed layer (config/settings.py) encrypts every payload."""
-    from channels_redis.pubsub import RedisPubSubChannelLayer
+    from realtime.layers import PipelinedRedisPubSubChannelLayer
 
     conversation, _token = await database_sync_to_async(make_conversation)(national)
 
@@ -211,7 +211,7 @@ async def test_the_frame_crosses_redis_encrypted(national):
     (event,) = [e for _group, e in collected if e["type"] == "chat.message"]
     assert event["frame"]["text"] == "secret words"
     # Constructing the layer opens no connection; serialize is what publishes.
-    layer = RedisPubSubChannelLayer(
+    layer = PipelinedRedisPubSubChannelLayer(
         hosts=["redis://127.0.0.1:6379/0"], symmetric_encryption_keys=["test key"]
     )
     payload = layer.serialize(event)

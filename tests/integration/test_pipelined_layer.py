@@ -24,7 +24,9 @@ TURN_SECONDS = 0.004
 
 def make_layer(redis_url: str) -> PipelinedRedisPubSubChannelLayer:
     return PipelinedRedisPubSubChannelLayer(
-        hosts=[redis_url], prefix=f"pipe-{uuid.uuid4().hex[:8]}"
+        hosts=[redis_url],
+        prefix=f"pipe-{uuid.uuid4().hex[:8]}",
+        symmetric_encryption_keys=["pipe-layer-key"],
     )
 
 
@@ -88,3 +90,37 @@ async def test_a_send_given_up_before_it_left_is_not_published(redis_url, settin
     with pytest.raises(asyncio.TimeoutError):
         await asyncio.wait_for(layer.receive(channel), 0.3)
     await layer.flush()
+
+
+async def test_two_processes_layers_talk_through_redis_in_sealed_tokens(redis_url):
+    """What Redis carries is a sealed token, and another process's layer
+    (its own sender key) opens it."""
+    import redis.asyncio as redis
+
+    from realtime.layer_cipher import VERSION
+
+    prefix = f"seal-{uuid.uuid4().hex[:8]}"
+    sender, receiver = (
+        PipelinedRedisPubSubChannelLayer(
+            hosts=[redis_url], prefix=prefix, symmetric_encryption_keys=["seal-key"]
+        )
+        for _ in range(2)
+    )
+    channel = await receiver.new_channel()
+    await receiver.group_add("room", channel)
+    spy = redis.Redis.from_url(redis_url)
+    pubsub = spy.pubsub()
+    await pubsub.psubscribe(f"{prefix}*")
+    await pubsub.get_message(timeout=1)  # the subscription's confirmation
+    event = {"type": "chat.message", "seq": 1, "frame": {"text": "secret words"}}
+    await sender.group_send("room", event)
+    assert await asyncio.wait_for(receiver.receive(channel), 5) == event
+    raw = None
+    while raw is None:
+        raw = await pubsub.get_message(ignore_subscribe_messages=True, timeout=5)
+    assert raw["data"][:1] == VERSION
+    assert b"secret" not in raw["data"]
+    await pubsub.aclose()
+    await spy.aclose()
+    await sender.flush()
+    await receiver.flush()
