@@ -350,6 +350,9 @@ def _store_expected(
     the client id's unique index, and the whole statement rolls back: the
     seq stays gapless. None means the usual transaction must decide: a
     wrong guess, a resend, a closed conversation or an unmet condition.
+    The statement's one row holds the new message's id, or None and the
+    conversation's last seq as the statement began (for the loop to guess
+    again); no row, no such conversation.
     A BEGIN, an UPDATE, an INSERT and a COMMIT become one round trip.
     The sockets send the same statement from the event loop first
     (``store_expected_in_loop``); this is its path through a thread.
@@ -367,7 +370,7 @@ def _store_expected(
             row = cursor.fetchone()
     except IntegrityError:
         return None
-    if row is None:
+    if row is None or row[0] is None:
         return None
     _saved(message, row[0], db)
     draft.announce(message)
@@ -383,6 +386,8 @@ async def store_expected_in_loop(
     (``realtime.loopdb``). Returns the stored message and the event that
     announces it, for the caller to send; None, with nothing stored, when
     the usual path must decide (its transaction, without guessing again).
+    A wrong guess is tried again here, with the seq after the one the
+    statement saw, up to ``LOOP_GUESSES`` statements in all.
     Raises ``realtime.loopdb.Unavailable`` when the loop cannot send it
     (the database out of its reach a moment ago, or the conversation's
     data key not yet read by this process): the caller then takes its
@@ -393,17 +398,34 @@ async def store_expected_in_loop(
     if key is None:
         raise Unavailable
     db = _prep_db()
-    statement = _expected_statement(draft, seq, in_charge, db, key)
-    if statement is None:
-        return None
-    sql, params, message = statement
-    row = await loop_connections().fetch_one(
-        sql, params, order=str(draft.conversation_id)
-    )
-    if row is None:
-        return None
-    _saved(message, row[0], db)
-    return message, draft.stored_event(message)
+    for _guess in range(LOOP_GUESSES):
+        statement = _expected_statement(draft, seq, in_charge, db, key)
+        if statement is None:
+            return None
+        sql, params, message = statement
+        row = await loop_connections().fetch_one(
+            sql, params, order=str(draft.conversation_id)
+        )
+        if row is None:
+            return None
+        stored_id, last_seq = row
+        if stored_id is not None:
+            _saved(message, stored_id, db)
+            return message, draft.stored_event(message)
+        if last_seq == seq - 1:
+            # The guess was right, yet nothing was stored: a resend, a
+            # closed conversation, an unmet condition.
+            return None
+        # A wrong guess, the other side's message first: guess again.
+        seq = last_seq + 1
+    return None
+
+
+# How many seqs the event loop tries for one message. A wrong guess is
+# common under load: a message of the other side stored, its event not yet
+# here. The statement then says the seq it saw, and the next try takes the
+# one after it; another writer may have taken that one too meanwhile.
+LOOP_GUESSES = 3
 
 
 def _expected_statement(
@@ -433,11 +455,13 @@ def _expected_statement(
             condition, condition_params = in_charge.condition
             params += condition_params
     # The twin's lookup: this conversation, this client id.
+    conversation_param = Conversation._meta.pk.get_db_prep_value(conversation_id, db)
     params += [
-        Conversation._meta.pk.get_db_prep_value(conversation_id, db),
+        conversation_param,
         Message._meta.get_field("client_id").get_db_prep_value(draft.client_id, db),
     ]
     params += _insert_params(message, db)
+    params.append(conversation_param)  # the last seq's lookup
     return _expected_sql(in_charge is not None, services, condition), params, message
 
 
@@ -477,9 +501,13 @@ def _expected_sql(in_charge: bool, services: int, condition: str) -> str:
         f"WHERE id = %s AND status <> %s AND last_seq = %s{guard} "
         f"AND NOT EXISTS (SELECT 1 FROM {table} "
         f"WHERE {conversation} = %s AND {client_id} = %s) "
-        "RETURNING last_seq) "
-        f"INSERT INTO {table} ({columns}) SELECT {values} FROM taken "
-        f"RETURNING {quote(Message._meta.pk.column)}"
+        "RETURNING last_seq), "
+        f"stored AS (INSERT INTO {table} ({columns}) SELECT {values} FROM taken "
+        f"RETURNING {quote(Message._meta.pk.column)}) "
+        # The new message's id; else the last seq as the statement began,
+        # for a wrong guess to be tried again. No row: no such conversation.
+        "SELECT (SELECT * FROM stored), last_seq "
+        f"FROM {quote(Conversation._meta.db_table)} WHERE id = %s"
     )
 
 

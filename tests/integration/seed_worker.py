@@ -200,6 +200,48 @@ def send(
     }
 
 
+def send_in_loop(conversation: str, client_id: str, expect_seq: int) -> dict[str, Any]:
+    """Store a visitor message the way a socket's event loop does, and say
+    how many statements the loop sent for it."""
+    import asyncio
+    import uuid
+
+    from anonymity.crypto import load_data_key
+    from chat.services.messages import store_expected_in_loop, visitor_draft
+    from realtime.loopdb import loop_connections
+
+    conversation_id = uuid.UUID(conversation)
+    load_data_key(conversation_id)
+    draft = visitor_draft(conversation_id, text="Bonjour", client_id=client_id)
+    pool = loop_connections()
+    sent: list[str] = []
+    fetch_one = pool.fetch_one
+
+    async def counted(sql: str, params: Any, order: str = "") -> Any:
+        sent.append(sql)
+        return await fetch_one(sql, params, order=order)
+
+    pool.fetch_one = counted
+    try:
+        stored = asyncio.run(store_expected_in_loop(draft, expect_seq))
+    finally:
+        del pool.fetch_one
+    return {
+        "seq": None if stored is None else stored[0].seq,
+        "statements": len(sent),
+    }
+
+
+def close(conversation: str) -> dict[str, Any]:
+    """Close ``conversation`` as its operator would."""
+    from chat.models import Conversation
+
+    Conversation.objects.filter(id=conversation).update(
+        status=Conversation.Status.CLOSED
+    )
+    return {}
+
+
 def prepared() -> dict[str, Any]:
     """The statements PostgreSQL holds prepared for this worker's connection."""
     from django.db import connection
@@ -218,6 +260,8 @@ OPERATIONS = {
     "conversation": conversation,
     "claim": claim,
     "send": send,
+    "send_in_loop": send_in_loop,
+    "close": close,
     "prepared": prepared,
 }
 

@@ -75,6 +75,48 @@ def test_a_wrong_guess_changes_nothing_and_the_usual_path_stores_it(
     assert (row["last_seq"], row["visitor_messages"]) == (2, 2)
 
 
+def test_the_loop_guesses_again_after_a_wrong_guess(seed, rows, conversation):
+    """From the event loop, a wrong guess is tried again with the seq the
+    statement saw, without a transaction; the seq stays gapless."""
+    conversation_id, _team = conversation
+    seed.call("send", conversation=conversation_id, client_id=new_id(), expect_seq=1)
+    right = seed.call(
+        "send_in_loop", conversation=conversation_id, client_id=new_id(), expect_seq=2
+    )
+    assert (right["seq"], right["statements"]) == (2, 1)
+
+    for guess in (1, 9):
+        stale = seed.call(
+            "send_in_loop",
+            conversation=conversation_id,
+            client_id=new_id(),
+            expect_seq=guess,
+        )
+        assert stale["statements"] == 2
+    assert [m["seq"] for m in rows.messages(conversation_id)] == [1, 2, 3, 4]
+    row = rows.conversation(conversation_id)
+    assert (row["last_seq"], row["visitor_messages"]) == (4, 4)
+
+
+def test_the_loop_leaves_a_resend_or_a_closed_conversation_to_the_usual_path(
+    seed, rows, conversation
+):
+    conversation_id, _team = conversation
+    key = new_id()
+    seed.call("send", conversation=conversation_id, client_id=key, expect_seq=1)
+    resend = seed.call(
+        "send_in_loop", conversation=conversation_id, client_id=key, expect_seq=1
+    )
+    assert resend == {"seq": None, "statements": 2}
+    seed.call("close", conversation=conversation_id)
+    closed = seed.call(
+        "send_in_loop", conversation=conversation_id, client_id=new_id(), expect_seq=2
+    )
+    assert closed == {"seq": None, "statements": 1}
+    assert [m["seq"] for m in rows.messages(conversation_id)] == [1]
+    assert rows.conversation(conversation_id)["last_seq"] == 1
+
+
 def test_a_resend_is_answered_with_the_stored_message(seed, rows, conversation):
     conversation_id, _team = conversation
     key = new_id()
