@@ -10,8 +10,8 @@ over the bytes, with no base64.
 Keys are ``CHANNEL_LAYER_KEYS`` as before, newest first: a process seals
 with the first and opens with any, so rotation is unchanged. AES-GCM
 must never see one nonce twice under one key, and processes do not talk
-to each other to share a counter. So each process draws a random sender
-id the first time it seals (again in a forked child) and seals under a
+to each other to share a counter. So each process's serializer draws a
+random sender id (a forked child draws its own) and seals under a
 key of its own, derived from the configured key and that id
 (HKDF-SHA256), its nonces a counter. A receiver derives the sender's key
 the first time it meets the sender id and keeps the last
@@ -107,7 +107,7 @@ class AesGcmSerializer(BaseMessageSerializer):
     def serialize(self, message: dict[str, Any]) -> bytes:
         header = VERSION + self._sender_id
         nonce = next(self._nonces).to_bytes(NONCE_BYTES, "big")
-        sealed = self._sealing.encrypt(nonce, msgpack.packb(message), header)
+        sealed = self._sealing.encrypt(nonce, self.as_bytes(message), header)
         return header + nonce + sealed
 
     def deserialize(self, message: bytes) -> dict[str, Any]:
@@ -120,7 +120,7 @@ class AesGcmSerializer(BaseMessageSerializer):
                 plain = key.decrypt(nonce, message[HEADER_BYTES:], header)
             except InvalidTag:
                 continue
-            return msgpack.unpackb(plain)
+            return self.from_bytes(plain)
         raise LayerTokenInvalid("no configured key opens this layer payload")
 
     def _keys_of(self, sender_id: bytes) -> list[AESGCM]:

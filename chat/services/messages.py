@@ -377,6 +377,13 @@ def _store_expected(
     return message, True
 
 
+# How many seqs the event loop tries for one message. A wrong guess is
+# common under load: a message of the other side stored, its event not yet
+# here. The statement then says the seq it saw, and the next try takes the
+# one after it; another writer may have taken that one too meanwhile.
+LOOP_GUESSES = 3
+
+
 async def store_expected_in_loop(
     draft: Draft, seq: int, in_charge: InCharge | None = None
 ) -> tuple[Message, Event] | None:
@@ -419,13 +426,6 @@ async def store_expected_in_loop(
         # A wrong guess, the other side's message first: guess again.
         seq = last_seq + 1
     return None
-
-
-# How many seqs the event loop tries for one message. A wrong guess is
-# common under load: a message of the other side stored, its event not yet
-# here. The statement then says the seq it saw, and the next try takes the
-# one after it; another writer may have taken that one too meanwhile.
-LOOP_GUESSES = 3
 
 
 def _expected_statement(
