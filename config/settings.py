@@ -320,9 +320,12 @@ SETUP_CONCURRENCY_QUIET = env.int("SETUP_CONCURRENCY_QUIET", default=2)
 # for the writes of one statement (realtime/loopdb.py): each sends one
 # batch of them at a time, and the writes that come meanwhile wait for
 # the next batch. Opened as needed, closed after a minute idle; count them
-# in max_connections (docs/deployment.md). Eight: 4, 8, 16 and 32 carried
-# as many messages at saturation (bench/README.md, "Ninth pass").
-LOOP_DB_CONNECTIONS = env.int("LOOP_DB_CONNECTIONS", default=8)
+# in max_connections (docs/deployment.md). Two: fewer connections make
+# bigger batches, so fewer commits; at 1,000 messages a second, two kept
+# p99 at 0.3–1.2 s where eight let it reach 1.7–3.3 s, and one did no
+# better than two while a row lock could stall all of a process's
+# messages (bench/README.md, "Twelfth pass").
+LOOP_DB_CONNECTIONS = env.int("LOOP_DB_CONNECTIONS", default=2)
 # On SQLite (one writer thread), how long the holder of an opening slot
 # waits for the writer to have nothing under way before each write
 # (realtime.frames._writer_call, docs/decisions.md).
