@@ -225,16 +225,16 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
         self.send_events(collected)
         return result
 
-    async def store_in_one_statement(
+    async def store_in_loop(
         self, draft: Draft, expect_seq: int, in_charge: InCharge | None = None
     ) -> tuple[Message, bool] | None:
-        """Store a message with one statement sent from the event loop.
+        """Store a message from the event loop itself (``writes_in_loop``):
+        one statement on PostgreSQL, one short transaction on SQLite.
 
-        PostgreSQL only (``writes_in_one_statement``). None, with nothing
-        stored: the usual path decides, without guessing the seq again.
-        Raises ``Unavailable`` when the loop cannot send it (the database
-        out of its reach a moment ago, say): the thread path then does what
-        this would have.
+        None, with nothing stored: the usual path decides, without guessing
+        the seq again. Raises ``Unavailable`` when the loop cannot write it
+        (the database out of its reach a moment ago, SQLite's write lock
+        taken, say): the thread path then does what this would have.
         """
         stored = await store_expected_in_loop(draft, expect_seq, in_charge)
         if stored is None:

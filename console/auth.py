@@ -37,6 +37,7 @@ from chat.errors import ChatError
 from console.models import AccessStamp, StaffProfile
 from console.selectors import get_console_profile
 from realtime.close_codes import CLOSE_NOT_ALLOWED, CLOSE_NOT_LOGGED_IN
+from realtime.frames import database_is_sqlite
 
 # Table name written out (checked by a test) rather than built into SQL.
 ACCESS_VERSION_SQL = 'SELECT version FROM "console_accessstamp" WHERE user_id = %s'
@@ -152,12 +153,14 @@ def access_condition(user_id: int, grant: Grant) -> tuple[str, tuple] | None:
     What ``lock_console_access`` checks with a held grant, for a write
     that runs outside a transaction (``InCharge.condition``): the stamp is
     still the one checked, share-locked by the write's statement as the
-    transaction's read would be. None if the session has ended by itself:
+    transaction's read would be (on SQLite, the write's transaction holds
+    the database's write lock already). None if the session has ended by itself:
     the caller takes the full path, which refuses.
     """
     if time.time() >= grant.expires_at:
         return None
-    return f"({access_version_sql('postgresql')}) = %s", (user_id, grant.version)
+    vendor = "sqlite" if database_is_sqlite() else "postgresql"
+    return f"({access_version_sql(vendor)}) = %s", (user_id, grant.version)
 
 
 def access_version_sql(vendor: str) -> str:

@@ -20,6 +20,7 @@ from chat.errors import ChatError
 from chat.services import (
     do_drop_connection,
     do_register_connection,
+    writes_in_loop,
     writes_in_one_statement,
 )
 from chat.socket import ProtocolConsumer
@@ -367,13 +368,15 @@ class StaffConsoleConsumer(ProtocolConsumer):
         stored = None
         if (
             self.grant is not None
-            and writes_in_one_statement()
+            and writes_in_loop()
             and self.profile.has_role(StaffProfile.Role.OPERATOR)
         ):
-            # The common case in one statement (issue 14), sent from the
-            # loop, else from a thread when the loop cannot send it (the
-            # database out of its reach a moment ago, the data key not
-            # cached); anything it does not cover goes through ``write``.
+            # The common case written by the loop itself (issue 14); on
+            # PostgreSQL in one statement, sent from a thread when the loop
+            # cannot send it (the database out of its reach a moment ago,
+            # the data key not cached). Anything it does not cover goes
+            # through ``write``, and so does SQLite's when its write lock
+            # is taken.
             expect_seq = self.next_seq(conversation_id)
             drafted = in_charge_draft(
                 self.profile,
@@ -386,19 +389,18 @@ class StaffConsoleConsumer(ProtocolConsumer):
             try:
                 if drafted is not None:
                     draft, in_charge = drafted
-                    stored = await self.store_in_one_statement(
-                        draft, expect_seq, in_charge
-                    )
+                    stored = await self.store_in_loop(draft, expect_seq, in_charge)
             except Unavailable:
-                stored = await self.call(
-                    check_send_in_charge_message,
-                    self.profile,
-                    self.grant,
-                    conversation_id,
-                    text=frame.get("text"),
-                    client_id=frame.get("id"),
-                    expect_seq=expect_seq,
-                )
+                if writes_in_one_statement():
+                    stored = await self.call(
+                        check_send_in_charge_message,
+                        self.profile,
+                        self.grant,
+                        conversation_id,
+                        text=frame.get("text"),
+                        client_id=frame.get("id"),
+                        expect_seq=expect_seq,
+                    )
         if stored is None:
             stored = await self.write(
                 check_send_staff_message,

@@ -184,6 +184,21 @@ async def _writer_call(call: Any, *args: Any, **kwargs: Any) -> Any:
             writer.idle.set()
 
 
+async def writer_idle() -> None:
+    """Wait until SQLite's writer thread has nothing under way, at most
+    ``WRITER_IDLE_WAIT_MAX_SECONDS``; at once if it has nothing now.
+
+    For the event loop's own writes (``realtime.loop_sqlite``): written
+    between the thread's calls, they never find its lock taken.
+    """
+    writer = _writers.get(asyncio.get_running_loop())
+    if writer is not None and writer.pending:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(
+                writer.idle.wait(), settings.WRITER_IDLE_WAIT_MAX_SECONDS
+            )
+
+
 def db_read(fn: Any) -> Any:
     """Wrap a read-only ``fn`` to run in the pool of database threads.
 

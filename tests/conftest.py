@@ -70,10 +70,12 @@ def fresh_layer(settings):
     frames._last_talk = float("-inf")
     yield
     # On PostgreSQL the sockets' loop connections would outlive the test
-    # and keep its database from being dropped.
-    from realtime import loopdb
+    # and keep its database from being dropped; SQLite's would keep the
+    # test's file open.
+    from realtime import loop_sqlite, loopdb
 
     loopdb.close_idle_connections()
+    loop_sqlite.close_loop_sqlite()
     # A request through the test client leaves its language active in the
     # thread (LocaleMiddleware does not put the default back): the next
     # test would read English where the platform speaks French first.

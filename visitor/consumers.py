@@ -17,7 +17,7 @@ from chat.services import (
     do_leave_conversation,
     do_resume_conversation,
     visitor_draft,
-    writes_in_one_statement,
+    writes_in_loop,
 )
 from chat.socket import ProtocolConsumer
 from console import queue_feed
@@ -305,12 +305,12 @@ class VisitorChatConsumer(ProtocolConsumer):
         self.expect_own_message(frame.get("id"))
         expect_seq = self.next_seq(conversation.id)
         stored = None
-        if writes_in_one_statement():
+        if writes_in_loop():
             draft = visitor_draft(
                 conversation.id, text=frame.get("text"), client_id=frame.get("id")
             )
             with contextlib.suppress(Unavailable):
-                stored = await self.store_in_one_statement(draft, expect_seq)
+                stored = await self.store_in_loop(draft, expect_seq)
                 expect_seq = None  # Tried: the transaction decides.
         if stored is None:
             stored = await self.call(

@@ -15,6 +15,7 @@ from chat.services.messages import (
     check_send_typing,
     do_send_message,
     visitor_draft,
+    writes_in_loop,
     writes_in_one_statement,
 )
 from chat.services.presence import (
@@ -43,5 +44,6 @@ __all__ = [
     "do_send_message",
     "do_start_conversation",
     "do_sweep_presence",
+    "writes_in_loop",
     "writes_in_one_statement",
 ]

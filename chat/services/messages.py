@@ -11,7 +11,6 @@ from django.contrib.auth.models import User
 from django.db import (
     DEFAULT_DB_ALIAS,
     IntegrityError,
-    connection,
     connections,
     transaction,
 )
@@ -26,6 +25,8 @@ from chat.errors import ChatError
 from chat.models import Conversation, Message
 from chat.selectors import render_message
 from realtime.events import Event, send_event_on_commit
+from realtime.loop_sqlite import loop_sqlite
+from realtime.loop_sqlite import sql as sqlite_sql
 from realtime.loopdb import Unavailable, loop_connections
 
 
@@ -308,7 +309,7 @@ def _insert_fields() -> tuple[Field, ...]:
 
 @cache
 def _insert_sql(vendor: str) -> str:
-    quote = connection.ops.quote_name
+    quote = _prep_db().ops.quote_name
     columns = ", ".join(quote(field.column) for field in _insert_fields())
     marks = ", ".join(["%s"] * len(_insert_fields()))
     conversation = quote(Message._meta.get_field("conversation").column)
@@ -330,7 +331,21 @@ def writes_in_one_statement() -> bool:
     transaction at a time anyway. Asked from the event loop: it reads the
     settings, not a connection (a connection object is made per context).
     """
-    return _vendor(settings.DATABASES[DEFAULT_DB_ALIAS]["ENGINE"]) == "postgresql"
+    return _configured_vendor() == "postgresql"
+
+
+def writes_in_loop() -> bool:
+    """Whether the event loop stores a message itself
+    (``store_expected_in_loop``) before any thread does.
+
+    PostgreSQL, with one statement sent by the loop's connections, and
+    SQLite, with one short transaction run by the loop's own connection.
+    """
+    return _configured_vendor() in ("postgresql", "sqlite")
+
+
+def _configured_vendor() -> str:
+    return _vendor(settings.DATABASES[DEFAULT_DB_ALIAS]["ENGINE"])
 
 
 @cache
@@ -387,24 +402,30 @@ LOOP_GUESSES = 3
 async def store_expected_in_loop(
     draft: Draft, seq: int, in_charge: InCharge | None = None
 ) -> tuple[Message, Event] | None:
-    """``_store_expected`` sent by the event loop itself (PostgreSQL).
+    """Store a message from the event loop itself, before any thread.
 
-    The statement leaves with the others of its process's next batch
-    (``realtime.loopdb``). Returns the stored message and the event that
-    announces it, for the caller to send; None, with nothing stored, when
-    the usual path must decide (its transaction, without guessing again).
-    A wrong guess is tried again here, with the seq after the one the
-    statement saw, up to ``LOOP_GUESSES`` statements in all.
-    Raises ``realtime.loopdb.Unavailable`` when the loop cannot send it
-    (the database out of its reach a moment ago, or the conversation's
-    data key not yet read by this process): the caller then takes its
-    thread path, guess included. Call only when
-    ``writes_in_one_statement()``.
+    On PostgreSQL, ``_store_expected``'s statement leaves with the others
+    of its process's next batch (``realtime.loopdb``). A wrong guess is
+    tried again here, with the seq after the one the statement saw, up to
+    ``LOOP_GUESSES`` statements in all. On SQLite, the loop writes the
+    message in one short transaction of its own (``_store_in_sqlite_loop``),
+    which needs no guess.
+
+    Returns the stored message and the event that announces it, for the
+    caller to send; None, with nothing stored, when the usual path must
+    decide (its transaction, without guessing again). Raises
+    ``realtime.loopdb.Unavailable`` when the loop cannot write it (the
+    database out of its reach a moment ago, SQLite's write lock taken, or
+    the conversation's data key not yet read by this process): the caller
+    then takes its thread path, guess included. Call only when
+    ``writes_in_loop()``.
     """
     key = cached_data_key(draft.conversation_id)
     if key is None:
         raise Unavailable
     db = _prep_db()
+    if db.vendor == "sqlite":
+        return await _store_in_sqlite_loop(draft, in_charge, key, db)
     for _guess in range(LOOP_GUESSES):
         statement = _expected_statement(draft, seq, in_charge, db, key)
         if statement is None:
@@ -426,6 +447,46 @@ async def store_expected_in_loop(
         # A wrong guess, the other side's message first: guess again.
         seq = last_seq + 1
     return None
+
+
+async def _store_in_sqlite_loop(
+    draft: Draft, in_charge: InCharge | None, key: bytes, db: Any
+) -> tuple[Message, Event] | None:
+    """``_store_message`` run by the event loop on its own SQLite connection.
+
+    The same two statements in one IMMEDIATE transaction, which holds
+    SQLite's write lock: the seq is taken, the body encrypted under it and
+    the message inserted, with no guess. ``in_charge``'s condition (the
+    console's access stamp) is part of the UPDATE. Nothing is stored, and
+    None returned, for whatever the usual path handles: a closed or
+    missing conversation, an unmet condition, a client id already stored.
+    Raises ``Unavailable`` when the write lock stays taken
+    (``realtime.loop_sqlite``). The write itself is synchronous, about a
+    tenth of a millisecond, and never blocks on a lock.
+    """
+    statement = _take_seq_statement(
+        db, draft.conversation_id, draft.sender, draft.reply_at, in_charge
+    )
+    if statement is None:
+        return None
+    take_sql, take_params = statement
+    insert_sql = sqlite_sql(_insert_sql(db.vendor))
+
+    def write(cursor: Any) -> Message | None:
+        row = cursor.execute(sqlite_sql(take_sql), take_params).fetchone()
+        if row is None:
+            return None
+        message = draft.as_message(row[0], key)
+        row = cursor.execute(insert_sql, _insert_params(message, db)).fetchone()
+        if row is None:
+            return None
+        _saved(message, row[0], db)
+        return message
+
+    message = await loop_sqlite().run(write)
+    if message is None:
+        return None
+    return message, draft.stored_event(message)
 
 
 def _expected_statement(
@@ -555,25 +616,52 @@ def _take_next_seq(
     messages, and a year's figures must not change when it does.
     """
     db = connections[DEFAULT_DB_ALIAS]
-    table = db.ops.quote_name(Conversation._meta.db_table)
+    statement = _take_seq_statement(db, conversation_id, sender, reply_at, in_charge)
+    if statement is None:
+        return None
+    with db.cursor() as cursor:
+        cursor.execute(*statement)
+        row = cursor.fetchone()
+    return None if row is None else row[0]
+
+
+def _take_seq_statement(
+    db: Any,
+    conversation_id: UUID,
+    sender: str,
+    reply_at: datetime | None,
+    in_charge: InCharge | None,
+) -> tuple[str, list[Any]] | None:
+    """``_take_next_seq``'s UPDATE and its parameters, with ``in_charge``'s
+    condition if it has one; None if ``in_charge`` can match nothing."""
     params = [
         *_count_params(db, conversation_id, sender, reply_at),
         Conversation.Status.CLOSED,
     ]
-    guard = ""
+    services = 0
+    condition = ""
     if in_charge is not None:
         if not in_charge.service_ids:
             return None
-        guard = _in_charge_guard(len(in_charge.service_ids))
+        services = len(in_charge.service_ids)
         params += [in_charge.operator_id, *in_charge.service_ids]
-    with db.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {table} SET {TAKE_SEQ_SET} "  # noqa: S608 - a model's table.
-            f"WHERE id = %s AND status <> %s{guard} RETURNING last_seq",
-            params,
-        )
-        row = cursor.fetchone()
-    return None if row is None else row[0]
+        if in_charge.condition is not None:
+            condition, condition_params = in_charge.condition
+            params += condition_params
+    return _take_seq_sql(in_charge is not None, services, condition), params
+
+
+@cache
+def _take_seq_sql(in_charge: bool, services: int, condition: str) -> str:
+    guard = _in_charge_guard(services) if in_charge else ""
+    if condition:
+        guard += f" AND {condition}"
+    table = _prep_db().ops.quote_name(Conversation._meta.db_table)
+    # A model's table, and the caller's condition: no input.
+    return (
+        f"UPDATE {table} SET {TAKE_SEQ_SET} "  # noqa: S608
+        f"WHERE id = %s AND status <> %s{guard} RETURNING last_seq"
+    )
 
 
 def _count_params(
