@@ -29,6 +29,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext as _
 
 from anonymity.models import ConversationKey
+from realtime.prepared import Prepared
 
 logger = logging.getLogger(__name__)
 
@@ -114,12 +115,22 @@ def forget_data_keys() -> None:
         _cache.clear()
 
 
+# A claim in another process than the start's reads it: built once per
+# connection (realtime.prepared).
+_KEY_OF = Prepared(
+    lambda conversation: ConversationKey.objects.filter(conversation_id=conversation)[
+        :1
+    ],
+    conversation=ConversationKey._meta.get_field("conversation_id"),
+)
+
+
 def get_data_key(conversation_id: UUID) -> bytes:
     with _cache_lock:
         dek = _cache.get(conversation_id)
     if dek is not None:
         return dek
-    row = ConversationKey.objects.filter(conversation_id=conversation_id).first()
+    row = _KEY_OF.first(conversation=conversation_id)
     if row is None:
         raise DecryptionError("the conversation's key was destroyed")
     dek = unwrap_data_key(conversation_id, row.kek_id, row.wrapped)

@@ -27,6 +27,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from anonymity.models import SealedConnection, SealingKey
+from realtime.prepared import Prepared
 
 SUITE = hpke.Suite(hpke.KEM.X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.AES_256_GCM)
 RECORD_BYTES = 192
@@ -89,8 +90,17 @@ class PendingSeal:
         )
 
 
+# Every start seals with it: built once per connection (realtime.prepared).
+_LIVE_KEY = Prepared(
+    lambda key_id: SealingKey.objects.filter(key_id=key_id, destroyed_at__isnull=True)[
+        :1
+    ],
+    key_id=SealingKey._meta.get_field("key_id"),
+)
+
+
 def get_public_key(key_id: str) -> X25519PublicKey:
-    row = SealingKey.objects.filter(key_id=key_id, destroyed_at__isnull=True).first()
+    row = _LIVE_KEY.first(key_id=key_id)
     if row is None:
         raise SealingUnavailable(f"no sealing key for {key_id}")
     return serialization.load_der_public_key(bytes(row.public_key))  # type: ignore[return-value]
