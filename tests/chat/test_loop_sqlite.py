@@ -61,6 +61,14 @@ def database_file() -> str:
     return connection.settings_dict["NAME"]
 
 
+def lock_held_for(seconds: float) -> sqlite3.Connection:
+    """Another connection holding SQLite's write lock, freed after ``seconds``."""
+    other = sqlite3.connect(database_file(), isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    asyncio.get_running_loop().call_later(seconds, other.execute, "COMMIT")
+    return other
+
+
 def row(conversation_id):
     return Conversation.objects.values(
         "last_seq", "visitor_messages", "staff_messages", "first_staff_reply_at"
@@ -159,9 +167,7 @@ async def test_a_lock_held_elsewhere_is_left_to_the_thread_which_waits(
     national, thread_writes
 ):
     visitor, operator, conversation_id = await claimed_conversation(national)
-    other = sqlite3.connect(database_file(), isolation_level=None)
-    other.execute("BEGIN IMMEDIATE")
-    asyncio.get_running_loop().call_later(0.3, other.execute, "COMMIT")
+    other = lock_held_for(0.3)
     started = time.monotonic()
     ack = await say(visitor, "patience")
     assert ack["seq"] == 1
@@ -178,11 +184,7 @@ async def test_a_lock_freed_within_the_tries_is_written_by_the_loop(
     national, thread_writes
 ):
     visitor, operator, _conversation_id = await claimed_conversation(national)
-    other = sqlite3.connect(database_file(), isolation_level=None)
-    other.execute("BEGIN IMMEDIATE")
-    asyncio.get_running_loop().call_later(
-        loop_sqlite.BUSY_WAIT_SECONDS, other.execute, "COMMIT"
-    )
+    other = lock_held_for(loop_sqlite.BUSY_WAIT_SECONDS)
     assert (await say(visitor, "presque"))["seq"] == 1
     assert thread_writes == []
     other.close()
