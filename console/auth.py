@@ -154,8 +154,8 @@ def access_condition(user_id: int, grant: Grant) -> tuple[str, tuple] | None:
     that runs outside a transaction (``InCharge.condition``): the stamp is
     still the one checked, share-locked by the write's statement as the
     transaction's read would be (on SQLite, the write's transaction holds
-    the database's write lock already). None if the session has ended by itself:
-    the caller takes the full path, which refuses.
+    the database's write lock already). None if the session has ended by
+    itself: the caller takes the full path, which refuses.
     """
     if time.time() >= grant.expires_at:
         return None
