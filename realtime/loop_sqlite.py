@@ -57,6 +57,8 @@ BUSY_WAIT_SECONDS = 0.002
 # About 4 MiB of log at a message's four pages: a checkpoint of a few
 # milliseconds in the writer thread, twice a second at 600 messages/s.
 CHECKPOINT_EVERY = 256
+# How long a checkpoint waits for the log's readers, writers held back.
+CHECKPOINT_WAIT_MS = 50
 
 
 class _Busy(Unavailable):
@@ -171,14 +173,24 @@ class LoopSqlite:
 def checkpoint() -> tuple[int, int, int]:
     """Copy the write-ahead log into the database and start it again.
 
-    Runs in the writer thread; RESTART waits for the writers and readers
-    of the log (the connection's busy timeout) so that the next write
-    starts the log from its beginning. Returns SQLite's answer: busy,
-    pages in the log, pages copied.
+    Runs in the writer thread. RESTART blocks new writers while it waits
+    for the log's readers to reach its end, so that the next write starts
+    the log from its beginning; with the connection's own busy timeout
+    (20 s), one long read (a statistics page, an export) would have
+    stopped every write for as long. It waits at most
+    ``CHECKPOINT_WAIT_MS`` instead, and when readers are still on the log
+    copies what it can and leaves the restart to the next checkpoint.
+    Returns SQLite's answer: busy, pages in the log, pages copied.
     """
     with connection.cursor() as cursor:
-        cursor.execute("PRAGMA wal_checkpoint(RESTART)")
-        return cursor.fetchone()
+        cursor.execute("PRAGMA busy_timeout")
+        (usual,) = cursor.fetchone()
+        cursor.execute(f"PRAGMA busy_timeout = {CHECKPOINT_WAIT_MS:d}")
+        try:
+            cursor.execute("PRAGMA wal_checkpoint(RESTART)")
+            return cursor.fetchone()
+        finally:
+            cursor.execute(f"PRAGMA busy_timeout = {int(usual):d}")
 
 
 def _is_busy(error: sqlite3.Error) -> bool:

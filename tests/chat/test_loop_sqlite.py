@@ -250,3 +250,27 @@ async def test_the_log_is_checkpointed_by_the_writer_thread(db, monkeypatch):
         await writer.run(touch)
     assert len(answers) == 1  # every fourth commit only
     writer.close()
+
+
+def test_a_checkpoint_waits_for_a_long_reader_only_briefly(db):
+    """A reader on an old snapshot does not hold writers back for long."""
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA busy_timeout")
+        (usual,) = cursor.fetchone()
+    reader = sqlite3.connect(database_file(), isolation_level=None)
+    reader.execute("BEGIN")
+    reader.execute("SELECT count(*) FROM chat_conversation").fetchone()
+    make_conversation()  # a write after the reader's snapshot
+    started = time.monotonic()
+    busy, in_log, copied = loop_sqlite.checkpoint()
+    waited = time.monotonic() - started
+    reader.execute("COMMIT")
+    reader.close()
+    # The reader kept the log from restarting; the checkpoint gave up
+    # after its short wait instead of the connection's 20 s.
+    assert busy == 1 and copied <= in_log
+    assert waited < 2
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA busy_timeout")
+        assert cursor.fetchone() == (usual,)
+    assert loop_sqlite.checkpoint()[0] == 0  # reader gone: it restarts
