@@ -328,7 +328,8 @@ SETUP_CONCURRENCY_QUIET = env.int("SETUP_CONCURRENCY_QUIET", default=2)
 LOOP_DB_CONNECTIONS = env.int("LOOP_DB_CONNECTIONS", default=2)
 # On SQLite (one writer thread), how long the holder of an opening slot
 # waits for the writer to have nothing under way before each write
-# (realtime.frames._writer_call, docs/decisions.md).
+# (realtime.frames._writer_call, docs/decisions.md), and the event loop
+# before it writes a message itself (realtime/loop_sqlite.py).
 WRITER_IDLE_WAIT_MAX_SECONDS = env.float("WRITER_IDLE_WAIT_MAX_SECONDS", default=0.1)
 # The share of a process's time its queue feed may take: after a flush that
 # took t, the next waits at least t / this (console.queue_feed._spacing).

@@ -169,11 +169,8 @@ async def _writer_call(call: Any, *args: Any, **kwargs: Any) -> Any:
     writer = _writers.get(loop)
     if writer is None:
         writer = _writers[loop] = _Writer()
-    if _opening.get() and writer.pending:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(
-                writer.idle.wait(), settings.WRITER_IDLE_WAIT_MAX_SECONDS
-            )
+    if _opening.get():
+        await writer_idle()
     writer.pending += 1
     writer.idle.clear()
     try:

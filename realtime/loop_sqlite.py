@@ -35,6 +35,7 @@ event loop's connection is used by that loop's thread only.
 """
 
 import asyncio
+import functools
 import logging
 import sqlite3
 import threading
@@ -85,13 +86,16 @@ class LoopSqlite:
         ``Unavailable``, with nothing written, when the lock stayed taken
         or anything failed.
         """
-        for _try in range(BUSY_TRIES):
+        for _try in range(BUSY_TRIES - 1):
             await writer_idle()
             try:
                 return self.run_now(work)
             except _Busy:
                 await asyncio.sleep(BUSY_WAIT_SECONDS)
-        raise Unavailable
+        # The last try: a lock still taken raises (``_Busy`` is an
+        # ``Unavailable``), with no wait after it.
+        await writer_idle()
+        return self.run_now(work)
 
     def run_now(self, work: Callable[[sqlite3.Cursor], T | None]) -> T | None:
         """``run`` once, without waiting: raises ``_Busy`` (an
@@ -217,6 +221,7 @@ def close_loop_sqlite() -> None:
         _writer.close()
 
 
+@functools.cache
 def sql(statement: str) -> str:
     """A statement written with Django's ``%s`` placeholders, for sqlite3."""
     return statement.replace("%s", "?")

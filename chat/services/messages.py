@@ -470,10 +470,11 @@ async def _store_in_sqlite_loop(
     if statement is None:
         return None
     take_sql, take_params = statement
+    take_sql = sqlite_sql(take_sql)
     insert_sql = sqlite_sql(_insert_sql(db.vendor))
 
     def write(cursor: Any) -> Message | None:
-        row = cursor.execute(sqlite_sql(take_sql), take_params).fetchone()
+        row = cursor.execute(take_sql, take_params).fetchone()
         if row is None:
             return None
         message = draft.as_message(row[0], key)
@@ -507,14 +508,8 @@ def _expected_statement(
         Conversation.Status.CLOSED,
         seq - 1,
     ]
-    services = 0
-    condition = ""
-    if in_charge is not None:
-        services = len(in_charge.service_ids)
-        params += [in_charge.operator_id, *in_charge.service_ids]
-        if in_charge.condition is not None:
-            condition, condition_params = in_charge.condition
-            params += condition_params
+    services, condition, guard_params = _in_charge_terms(in_charge)
+    params += guard_params
     # The twin's lookup: this conversation, this client id.
     conversation_param = Conversation._meta.pk.get_db_prep_value(conversation_id, db)
     params += [
@@ -543,9 +538,7 @@ def _expected_sql(in_charge: bool, services: int, condition: str) -> str:
     """The one statement of ``_store_expected`` (PostgreSQL)."""
     db = _prep_db()
     quote = db.ops.quote_name
-    guard = _in_charge_guard(services) if in_charge else ""
-    if condition:
-        guard += f" AND {condition}"
+    guard = _guard(in_charge, services, condition)
     table = quote(Message._meta.db_table)
     fields = _insert_fields()
     columns = ", ".join(quote(field.column) for field in fields)
@@ -593,6 +586,26 @@ TAKE_SEQ_SET = (
 )
 
 
+def _in_charge_terms(in_charge: InCharge | None) -> tuple[int, str, list[Any]]:
+    """What ``in_charge`` adds to the conversation's UPDATE: its number of
+    services, its condition's SQL and their parameters (the operator id,
+    the service ids, the condition's), for ``_guard``."""
+    if in_charge is None:
+        return 0, "", []
+    params = [in_charge.operator_id, *in_charge.service_ids]
+    condition = ""
+    if in_charge.condition is not None:
+        condition, condition_params = in_charge.condition
+        params += condition_params
+    return len(in_charge.service_ids), condition, params
+
+
+def _guard(in_charge: bool, services: int, condition: str) -> str:
+    """The UPDATE's conditions past its own, from ``_in_charge_terms``."""
+    guard = _in_charge_guard(services) if in_charge else ""
+    return f"{guard} AND {condition}" if condition else guard
+
+
 def _in_charge_guard(services: int) -> str:
     """The conversation row's condition for ``InCharge``; its parameters
     are the operator id, then the ``services`` service ids."""
@@ -634,28 +647,20 @@ def _take_seq_statement(
 ) -> tuple[str, list[Any]] | None:
     """``_take_next_seq``'s UPDATE and its parameters, with ``in_charge``'s
     condition if it has one; None if ``in_charge`` can match nothing."""
+    if in_charge is not None and not in_charge.service_ids:
+        return None
+    services, condition, guard_params = _in_charge_terms(in_charge)
     params = [
         *_count_params(db, conversation_id, sender, reply_at),
         Conversation.Status.CLOSED,
+        *guard_params,
     ]
-    services = 0
-    condition = ""
-    if in_charge is not None:
-        if not in_charge.service_ids:
-            return None
-        services = len(in_charge.service_ids)
-        params += [in_charge.operator_id, *in_charge.service_ids]
-        if in_charge.condition is not None:
-            condition, condition_params = in_charge.condition
-            params += condition_params
     return _take_seq_sql(in_charge is not None, services, condition), params
 
 
 @cache
 def _take_seq_sql(in_charge: bool, services: int, condition: str) -> str:
-    guard = _in_charge_guard(services) if in_charge else ""
-    if condition:
-        guard += f" AND {condition}"
+    guard = _guard(in_charge, services, condition)
     table = _prep_db().ops.quote_name(Conversation._meta.db_table)
     # A model's table, and the caller's condition: no input.
     return (
